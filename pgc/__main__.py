@@ -1,0 +1,5 @@
+import sys
+
+from pgc.cli import main
+
+sys.exit(main())

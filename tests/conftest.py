@@ -1,0 +1,32 @@
+"""Test set-up: make the checkout importable without installing it, and share helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def pgc_env() -> dict[str, str]:
+    """Environment for subprocesses that run this checkout's pgc."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def run_pgc(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -m pgc ARGS` as a user would, capturing output."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgc", *args],
+        cwd=cwd or ROOT,
+        env=pgc_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
