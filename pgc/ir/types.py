@@ -273,6 +273,8 @@ class Program:
     paths: tuple[Path, ...] = ()  # filled by route
     actions: tuple[tuple[str, tuple[Action, ...]], ...] = ()  # worker -> actions, by order
     prediction: Prediction | None = None  # filled by simulate
+    # what the planning passes tried and why they stopped (`pgc plan --explain` prints them)
+    notes: tuple[str, ...] = ()
     span: Span = span_field()
 
     # -- lookups (small, linear; programs are small) -------------------------------------
