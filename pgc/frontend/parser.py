@@ -167,6 +167,9 @@ class _Builder(Transformer[Token, Any]):
     def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
         return ast.Assign(str(c[0]), c[1], self._span(meta))
 
+    def kw_key(self, c: list[Any]) -> str:
+        return str(c[0])
+
     @v_args(meta=True)
     def nested(self, meta: Any, c: list[Any]) -> ast.Nested:
         return ast.Nested(str(c[0]), c[1], self._span(meta))
@@ -330,5 +333,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         width = max(1, exc.token.end_column - col)
     if isinstance(exc, UnexpectedCharacters):
         width = 1
-    message, hint = describe(exc, text, grammar())
+    message, hint, where = describe(exc, text, grammar())
+    if where is not None:
+        line, col, width = where
     return Diagnostic(Span(file, line, col, line, col + width), message, hint)
