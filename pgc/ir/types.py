@@ -86,6 +86,18 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class AutoPartition:
+    """`stages s[1..5] = layers[2:12] balanced by flops`: the partition pass splits the modules
+    of `selectors` (in order) into len(`stages`) contiguous segments balancing `criterion`
+    (flops | params | time | layers). Until then those stages' segments have no selectors."""
+
+    stages: tuple[str, ...]
+    selectors: tuple[str, ...]
+    criterion: str
+    span: Span = span_field()
+
+
+@dataclass(frozen=True)
 class Stage:
     """A placement unit: one replica group runs all of its segments."""
 
@@ -269,6 +281,7 @@ class Program:
     placement: tuple[tuple[str, tuple[str, ...]], ...] = ()
     auto_place: tuple[str, ...] = ()  # stages the spec places `on auto`
     explicit_paths: tuple[Path, ...] = ()
+    partitions: tuple[AutoPartition, ...] = ()  # automatic splits left to the partition pass
     shared_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # param name -> segments
     paths: tuple[Path, ...] = ()  # filled by route
     actions: tuple[tuple[str, tuple[Action, ...]], ...] = ()  # worker -> actions, by order
