@@ -140,7 +140,8 @@ class _Analysis:
             if n.op == "output" or (self.pure[n] and n.op != "placeholder"):
                 continue
             if n.op == "placeholder":
-                self.seg[n] = 0
+                if n is self.cap.data:  # other inputs (`use_cache`) are unused constants
+                    self.seg[n] = 0
                 continue
             if self.is_param(n):
                 k = self._param_segment(str(n.target))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 import torch
 from capture_util import chain_logits, instantiate, program
 
+from examples.models.gpt2 import build as build_gpt2
 from examples.models.llama import build as build_llama
 from pgc.capture import stage_code
 
@@ -16,12 +20,18 @@ LLAMA_STAGES = [
 ]
 
 
+def _logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    out = model(ids)
+    return out if isinstance(out, torch.Tensor) else out.logits
+
+
 def _check_exact(model: torch.nn.Module, codes: dict, vocab: int) -> None:
+    model.eval()
     mods = instantiate(codes, model)
     for batch, seq in ((2, 8), (3, 5)):
         ids = torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(seq))
         with torch.no_grad():
-            assert torch.equal(chain_logits(mods, ids), model(ids))
+            assert torch.equal(chain_logits(mods, ids), _logits(model, ids))
     counted = {id(p): p.numel() for m in mods for p in m.parameters()}
     assert sum(counted.values()) == sum(p.numel() for p in model.parameters())
 
@@ -66,3 +76,45 @@ def test_loss_segment_returns_token_mean_cross_entropy() -> None:
     loss = mods[2](*x, labels)
     want = torch.nn.functional.cross_entropy(model(ids).flatten(0, 1), labels.flatten())
     torch.testing.assert_close(loss, want, rtol=0, atol=0)
+
+
+GPT2 = dict(vocab=64, dim=32, layers=4, heads=4, max_seq=64)
+
+
+def test_gpt2_tied_stages_reproduce_logits() -> None:
+    stages = [("s0", ("wte", "wpe", "h[0:2]")), ("s1", ("h[2:4]",)), ("s2", ("ln_f", "lm_head"))]
+    codes = stage_code(program("examples.models.gpt2:build", GPT2, stages))
+    assert codes["s2"].shared == (("lm_head.weight", "wte.weight"),)
+    torch.manual_seed(0)
+    _check_exact(build_gpt2(**GPT2), codes, 64)
+
+
+HF_STAGES = {
+    "llama": [
+        ("s0", ("model.embed_tokens", "model.layers[0:2]")),
+        ("s1", ("model.layers[2:4]",)),
+        ("s2", ("model.norm", "lm_head")),
+    ],
+    "gpt2": [
+        ("s0", ("transformer.wte", "transformer.wpe", "transformer.h[0]")),
+        ("s1", ("transformer.h[1:4]",)),
+        ("s2", ("transformer.ln_f", "lm_head")),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_transformers_models_via_export(name: str) -> None:
+    """transformers 5 models defeat symbolic_trace; export with dynamic dims captures them, and
+    exactly one residual tensor crosses each boundary (rotary tables, masks, positions are
+    recomputed in every stage)."""
+    pytest.importorskip("transformers")
+    import hf_models
+
+    codes = stage_code(program(f"hf_models:{name}", {}, HF_STAGES[name]))
+    assert [len(c.outputs) for c in codes.values()] == [1, 1, 0]
+    if name == "gpt2":
+        assert codes["s2"].shared == (("lm_head.weight", "transformer.wte.weight"),)
+    factory: Callable[[], torch.nn.Module] = getattr(hf_models, name)
+    torch.manual_seed(0)
+    _check_exact(factory(), codes, 64)
