@@ -183,7 +183,8 @@ def check_policy(path: Path, stages: list[Stage], ratio: Fraction, max_swaps: in
     if swaps is None:
         raise error(path.span, f"mb{path.mb}'s path is out of stage order", hint="a path may only swap two adjacent stages (visit s3 just before s2)")
     if swaps > max_swaps:
-        raise error(path.span, f"mb{path.mb}'s path makes {swaps} swaps; the swap policy allows {max_swaps}")
+        plural = "swap" if swaps == 1 else "swaps"
+        raise error(path.span, f"mb{path.mb}'s path makes {swaps} {plural}; the swap policy allows {max_swaps}")
 
 
 def _count_swaps(seq: list[int]) -> int | None:

@@ -44,7 +44,7 @@ def _workers(decls: list[ast.NodeDecl], errors: Collector) -> list[Worker]:
             first[name] = decl.target.span
             if props is not None:
                 rate, memory, region, host, groups = props
-                out.append(Worker(name, rate, memory, region, host, groups, decl.span))
+                out.append(Worker(name, rate, memory, region, host, groups, decl.target.span))
     return out
 
 

@@ -94,7 +94,7 @@ def _tok_span(file: str, tok: Token) -> Span:
 
 
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t]*(.*)")
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
 def _unescape(body: str) -> str:
@@ -166,6 +166,9 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True)
     def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
         return ast.Assign(str(c[0]), c[1], self._span(meta))
+
+    def kw_key(self, c: list[Any]) -> str:
+        return str(c[0])
 
     @v_args(meta=True)
     def nested(self, meta: Any, c: list[Any]) -> ast.Nested:
@@ -330,5 +333,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         width = max(1, exc.token.end_column - col)
     if isinstance(exc, UnexpectedCharacters):
         width = 1
-    message, hint = describe(exc, text, grammar())
+    message, hint, where = describe(exc, text, grammar())
+    if where is not None:
+        line, col, width = where
     return Diagnostic(Span(file, line, col, line, col + width), message, hint)
