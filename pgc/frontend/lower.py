@@ -114,7 +114,7 @@ class _Pipeline:
         layout: Layout = errors.run(self._layout, decl, value(found, "layout"), block(found, "origin")) or "chain"
         layer_count = _layer_count(model)
         split_stmts = [i for i in decl.items if isinstance(i, ast.StagesStmt | ast.StageStmt)]
-        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, layer_count, errors)
+        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, layer_count, decl.span, errors)
         mb = errors.run(LS.microbatch, block(found, "microbatch"), decl.span, errors)
         ratio, never_refs, ratio_span = errors.run(LS.skip, block(found, "skip"), errors) or (Fraction(0), [], None)
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
