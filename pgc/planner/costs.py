@@ -16,21 +16,24 @@ from pgc.ir.topology import link_table
 from pgc.ir.types import Program, Segment, Worker
 
 
-def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
-    """Seconds of one microbatch's forward through `seg` on `worker`.
+LOSS_ROLES = ("epilogue", "last", "whole")
 
-    Precedence: a measured `seg.fwd_time` (taken on the fastest worker of the program), then
-    `cost.sec_per_sample_per_layer` (SkipPipe's cost table: layers x samples x figure; a
-    segment without layers, the epilogue, costs `cost.loss_ratio` layers), then FLOPs over
-    rate x efficiency. Measured and per-layer figures scale by fastest rate / this rate."""
+
+def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
+    """Seconds of one microbatch's forward through `seg` on `worker`: the rule of
+    pgc.sim.cost (a test keeps the two equal). Precedence: a measured `seg.fwd_time`, then
+    `cost.sec_per_sample_per_layer` (SkipPipe's table: layers x samples x figure, plus
+    `loss_ratio` layers for the segment computing the loss), both taken on the fastest worker
+    and scaled by rate; then FLOPs over rate x efficiency."""
     fastest = max(w.rate for w in program.workers)
     scale = fastest / worker.rate if worker.rate > 0 else float("inf")
     if seg.fwd_time is not None:
         return seg.fwd_time * scale
     spl = program.cost.sec_per_sample_per_layer
     if spl is not None:
-        layers = float(seg.layers) if seg.layers else float(program.cost.loss_ratio or 0.0)
-        return spl * layers * program.microbatch_size * scale
+        per_layer = spl * program.microbatch_size
+        loss = (program.cost.loss_ratio or 0.0) * per_layer if seg.role in LOSS_ROLES else 0.0
+        return (per_layer * seg.layers + loss) * scale
     if seg.flops is not None and worker.rate > 0:
         return seg.flops / (worker.rate * program.cost.efficiency)
     return 0.0
@@ -105,26 +108,37 @@ class Costs:
         return m
 
     def msg(self, segment: str, a: int, b: int) -> float:
-        """Seconds to send `segment`'s boundary from worker a to worker b."""
+        """Seconds from sending `segment`'s boundary at worker a to its arrival at b."""
         if a == b:
             return 0.0
         return float(self.latency[a, b] + self.boundary[segment] * self.inv_bw[a, b]
                      + self.overhead)
 
+    def nic(self, segment: str, a: int, b: int) -> tuple[float, float]:
+        """(seconds a's NIC is busy, latency in flight) of `segment`'s boundary a -> b: the
+        simulator's message model (pgc.sim.cost)."""
+        if a == b:
+            return 0.0, 0.0
+        return (float(self.boundary[segment] * self.inv_bw[a, b] + self.overhead),
+                float(self.latency[a, b]))
+
     def allreduce(self, members: list[int], nbytes: float) -> float:
-        """Ring all-reduce of `nbytes` over `members` (reduce-scatter + all-gather: 2(n-1)
-        steps of nbytes/n, each as slow as the ring's slowest link). The ring follows a
-        nearest-neighbour tour, which is what the runtime would choose given the links."""
+        """Ring all-reduce of `nbytes` over `members` in the ring order `ring_order` gives
+        (the order place_auto writes groups in): 2(n-1) steps of nbytes/n, each as slow as the
+        ring's slowest link (Patarasuk & Yuan 2009), as pgc.sim.cost prices it."""
         n = len(members)
         if n <= 1 or nbytes <= 0:
             return 0.0
-        ring = nearest_tour(self.msg_matrix(nbytes / n), members)
+        ring = self.ring_order(members, nbytes)
         chunk = nbytes / n
         step = max(
             self.latency[a, b] + chunk * self.inv_bw[a, b] + self.overhead
             for a, b in zip(ring, ring[1:] + ring[:1])
         )
         return float(2 * (n - 1) * step)
+
+    def ring_order(self, members: list[int], nbytes: float) -> list[int]:
+        return nearest_tour(self.msg_matrix(nbytes / max(1, len(members))), members)
 
 
 def nearest_tour(dist: np.ndarray, members: list[int]) -> list[int]:

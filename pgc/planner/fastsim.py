@@ -1,13 +1,14 @@
 """The planner's fast event simulator: judges thousands of candidate routings per second.
 
-Semantics follow DESIGN.md §4 with dynamic (list-scheduling) order instead of fixed action
-lists: a worker runs one compute task at a time, non-preemptively, choosing among ready tasks
-backward first, then the lowest microbatch number (1F1B-like); a forward may start on a worker
-only while fewer than `inflight` microbatches hold activations there (a microbatch holds a slot
-from its first forward to its last backward on that worker, so inflight gates admission at the
-origins); a message occupies the sender's NIC for latency + bytes / bandwidth + overhead, one
-message at a time, first come first served. The pipeline phase ends when the last backward is
-done. Cost: O(T log T) for T = 2 x total hops.
+Semantics follow DESIGN.md §4 and pgc.sim, with a dynamic (list-scheduling) order instead of
+fixed action lists, as the order pass builds them: a worker runs one compute task at a time,
+non-preemptively, choosing among ready tasks backward first, then the lowest microbatch; a
+forward that brings a new microbatch to a worker waits while the worker holds its cap of
+microbatches (cap = min(inflight, the longest rest of a path from there), the order pass's
+rule; a microbatch holds a slot from its first forward to its last backward there, so inflight
+gates admission at the origins); a message occupies the sender's NIC for bytes / bandwidth +
+overhead, one at a time, first come first served, and arrives `latency` later. The pipeline
+phase ends when the last backward is done. Cost: O(T log T) for T = 2 x total hops.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class FastResult:
 def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastResult:
     """Simulate `routes` (microbatch i = routes[i]) and return the pipeline-phase time."""
     n_workers = len(costs.workers)
-    ops = [_ops(costs, r) for r in routes]  # per mb: list of (worker, seconds, is_bwd)
+    ops = [_ops(costs, r) for r in routes]
+    caps = _caps(routes, n_workers, inflight)  # per mb: list of (worker, seconds, is_bwd)
     busy = np.zeros(n_workers)
     finish = np.full(len(routes), np.inf)
     nic_free = np.zeros(n_workers)
@@ -62,7 +64,7 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
             heapq.heappush(ready[w], (0 if ops[a][b][2] else 1, a, b))
             push(now, _DISPATCH, w, 0)
         elif kind == _DISPATCH:
-            _dispatch(a, now, ops, ready, idle, held, holding, inflight, busy, push)
+            _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push)
         else:  # _DONE of op b of microbatch a, on worker w
             w, _, is_bwd = ops[a][b]
             idle[w] = True
@@ -78,12 +80,25 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
                     push(now, _ARRIVE, a, b + 1)
                 else:
                     start = max(now, nic_free[w])
-                    arrive = start + _message(costs, routes[a], b, w, nxt)
-                    nic_free[w] = arrive
-                    push(arrive, _ARRIVE, a, b + 1)
+                    busy_s, latency = _message(costs, routes[a], b, w, nxt)
+                    nic_free[w] = start + busy_s
+                    push(start + busy_s + latency, _ARRIVE, a, b + 1)
             push(now, _DISPATCH, w, 0)
     makespan = now if done_count == len(routes) else float("inf")
     return FastResult(makespan, busy, finish)
+
+
+def _caps(routes: list[Route], n_workers: int, inflight: int) -> list[int]:
+    """Per worker: min(inflight, most hops from a path's first visit there to its end), the
+    order pass's admission cap (a smaller cap than the path length cannot deadlock a chain)."""
+    reach = [0] * n_workers
+    for route in routes:
+        seen: set[int] = set()
+        for j, (_, w) in enumerate(route):
+            if w not in seen:
+                seen.add(w)
+                reach[w] = max(reach[w], len(route) - j)
+    return [min(inflight, r) for r in reach]
 
 
 def _ops(costs: Costs, route: Route) -> list[tuple[int, float, bool]]:
@@ -97,12 +112,12 @@ def _last_bwd_on(mb_ops: list[tuple[int, float, bool]], b: int, w: int) -> bool:
     return all(o[0] != w for o in mb_ops[b + 1:])
 
 
-def _message(costs: Costs, route: Route, op: int, src: int, dst: int) -> float:
-    """Seconds of the message after op `op` (forward hop i sends hop i's output; backward hop
-    i sends the gradient of hop i-1's output)."""
+def _message(costs: Costs, route: Route, op: int, src: int, dst: int) -> tuple[float, float]:
+    """(NIC seconds, latency) of the message after op `op` (forward hop i sends hop i's
+    output; backward hop i sends the gradient of hop i-1's output)."""
     hops = len(route)
     seg = route[op][0] if op < hops else route[2 * hops - 2 - op][0]
-    return costs.msg(seg, src, dst)
+    return costs.nic(seg, src, dst)
 
 
 def _dispatch(w, now, ops, ready, idle, held, holding, inflight, busy, push) -> None:  # type: ignore[no-untyped-def]

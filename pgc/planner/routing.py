@@ -181,6 +181,18 @@ def best_path(prob: Problem, template: tuple[int, ...], origin: int,
     return best, workers
 
 
+def path_cost(prob: Problem, template: tuple[int, ...], workers: list[int],
+              node: list[np.ndarray]) -> float:
+    """The cost best_path minimises, for a given choice of replicas."""
+    pos = [int(np.flatnonzero(prob.groups[s] == w)[0]) for s, w in zip(template, workers)]
+    cost = sum(float(node[s][p]) for s, p in zip(template[1:], pos[1:]))
+    cost += sum(float(prob.pair(a, b)[pa, pb])
+                for a, b, pa, pb in zip(template, template[1:], pos, pos[1:]))
+    if prob.ring:
+        cost += float(prob.pair(template[-1], 0)[pos[-1], pos[0]])
+    return cost
+
+
 def route_of(prob: Problem, template: tuple[int, ...], workers: list[int]) -> Route:
     """The hops of one path (ring: the epilogue back at the origin closes it)."""
     hops = [(prob.segs[s], w) for s, w in zip(template, workers)]
@@ -241,8 +253,20 @@ def simulate(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]]) -> 
     return simulate_routes(prob.costs, [route_of(prob, t, w) for t, w in chosen], prob.inflight)
 
 
+Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
+
+
+@dataclass(frozen=True)
+class Solution:
+    start: Chosen  # the best greedy construction
+    final: Chosen  # after local search (never worse than `start` by the fast simulator)
+    start_time: float
+    final_time: float
+    bound: float
+
+
 def solve(prob: Problem, search: Search, tolerance: float = 0.03,
-          lambdas: tuple[float, ...] = LAMBDAS) -> list[tuple[tuple[int, ...], list[int]]]:
+          lambdas: tuple[float, ...] = LAMBDAS) -> Solution:
     """Construct with each lambda, keep the best by simulation, then improve locally."""
     bound = lower_bound(prob)
     best, best_res, best_lam = None, None, 0.0
@@ -254,18 +278,23 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
         search.tick(f"construct lambda={lam}: {res.makespan:.2f} s")
     assert best is not None and best_res is not None
     search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
-                f"lower bound {bound:.2f} s")
+                f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
-                f"-> {best_res.makespan:.2f} s (fast simulator)")
+                f"-> {best_res.makespan:.2f} s")
     improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
     search.note(f"local search: {res.makespan:.2f} s, {why}")
-    return improved
+    return Solution(best, improved, best_res.makespan, res.makespan, bound)
 
 
-def improve(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]], res: FastResult,
-            lam: float, bound: float, tolerance: float, search: Search
-            ) -> tuple[list[tuple[tuple[int, ...], list[int]]], FastResult, str]:
-    """Re-route one microbatch at a time (latest finish first); accept strict improvements."""
+def _key(res: FastResult) -> tuple[float, float]:
+    """Makespan first; total finish time breaks ties so the search crosses plateaus."""
+    return (round(res.makespan, 9), float(res.finish.sum()))
+
+
+def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: float,
+            tolerance: float, search: Search) -> tuple[Chosen, FastResult, str]:
+    """Re-route one microbatch at a time (latest finish first); accept strict improvements of
+    (makespan, total finish). O(passes x M x candidates x simulation)."""
     chosen = list(chosen)
     moves = passes = 0
     while True:
@@ -277,11 +306,10 @@ def improve(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]], res:
         for mb in np.argsort(-res.finish, kind="stable"):
             if search.out_of_time():
                 return chosen, res, f"stopped at the time budget after {moves} moves"
-            alt = _alternatives(prob, chosen, int(mb), lam)
-            for cand in alt:
+            for cand in _alternatives(prob, chosen, int(mb), lam):
                 trial = chosen[:int(mb)] + [cand] + chosen[int(mb) + 1:]
                 trial_res = simulate(prob, trial)
-                if trial_res.makespan < res.makespan - 1e-9:
+                if _key(trial_res) < _key(res):
                     chosen, res, gained = trial, trial_res, True
                     moves += 1
                     break
@@ -290,17 +318,22 @@ def improve(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]], res:
             return chosen, res, f"stopped: pass {passes} found no improving move ({moves} moves)"
 
 
-def _alternatives(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]], mb: int,
-                  lam: float) -> list[tuple[tuple[int, ...], list[int]]]:
-    """Best path per template for microbatch mb given everyone else's load, cheapest first."""
+def _alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
+    """Per template, the best replicas for microbatch mb given everyone else's load and given
+    none; the 12 cheapest by the loaded cost, without the current path."""
     load = np.zeros(prob.work.shape[1])
     for i, (t, ws) in enumerate(chosen):
         if i != mb:
             for w, sec in _path_work(prob, t, ws):
                 load[w] += sec
-    node = prob.node_cost(load, max(lam, 0.05) / max(1.0, len(chosen) / len(prob.origins)))
-    options = sorted(((best_path(prob, t, prob.origins[mb], node), t) for t in prob.templates),
-                     key=lambda x: x[0][0])
-    current = chosen[mb]
-    out = [(t, ws) for (_, ws), t in options if (t, ws) != current]
-    return out[:8]
+    loaded = prob.node_cost(load, max(lam, 0.05))
+    bare = prob.node_cost(load, 0.0)
+    origin = prob.origins[mb]
+    options: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+    for t in prob.templates:
+        for node in (loaded, bare):
+            _, ws = best_path(prob, t, origin, node)
+            options.setdefault((t, tuple(ws)), path_cost(prob, t, ws, loaded))
+    current = (chosen[mb][0], tuple(chosen[mb][1]))
+    ranked = sorted((c, k) for k, c in options.items() if k != current)
+    return [(t, list(ws)) for _, (t, ws) in ranked[:12]]
