@@ -17,12 +17,14 @@ from pgc.planner.search import Search
 PLACE_BUDGET_S = 6.0
 
 
-def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S) -> Program:
-    """Place the `on auto` stages of `program`; explicit placements are kept as written."""
+def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
+               objective: str = "iteration") -> Program:
+    """Place the `on auto` stages of `program`; explicit placements are kept as written.
+    `objective`: "iteration" (pipeline phase + all-reduce, the default) or "pipeline"."""
     if not program.auto_place:
         return program
     search = Search("place", budget_s)
-    assign = plan_placement(program, search, seed=program.train.seed)
+    assign = plan_placement(program, search, seed=program.train.seed, objective=objective)
     workers = [w.name for w in program.workers]
     table = tuple((s.name, tuple(workers[i] for i in assign[s.name]))
                   for s in program.stages if s.name in assign)

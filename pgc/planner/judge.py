@@ -16,8 +16,8 @@ class Verdict:
     bound: float  # pgc.sim.lower_bound's pipeline bound for this placement and these paths
 
 
-def judge(program: Program) -> Verdict:
-    """Order the program's paths and simulate one iteration. O(actions)."""
+def judge(program: Program, bound: bool = True) -> Verdict:
+    """Order the program's paths and simulate one iteration (and bound it). O(actions)."""
     from pgc.passes.order import run as order
     from pgc.sim import lower_bound, simulate
 
@@ -26,4 +26,5 @@ def judge(program: Program) -> Verdict:
     except UserError:
         return Verdict(float("inf"), float("inf"), 0.0)
     res = simulate(ordered)
-    return Verdict(res.pipeline_time, res.iteration_time, lower_bound(ordered).pipeline)
+    return Verdict(res.pipeline_time, res.iteration_time,
+                   lower_bound(ordered).pipeline if bound else 0.0)

@@ -202,7 +202,19 @@ def route_of(prob: Problem, template: tuple[int, ...], workers: list[int]) -> Ro
 
 
 def _path_work(prob: Problem, template: tuple[int, ...], workers: list[int]) -> list[tuple[int, float]]:
-    return [(w, float(prob.work[s, w])) for s, w in zip(template[1:], workers[1:])]
+    """Seconds a path occupies each of its non-origin workers: compute, plus NIC time of the
+    activation it sends on and the gradient it sends back (NICs congest as much as GPUs)."""
+    costs = prob.costs
+    ends = workers + ([workers[0]] if prob.ring else [])
+    out = []
+    for i in range(1, len(template)):
+        w = workers[i]
+        sec = float(prob.work[template[i], w])
+        if i + 1 < len(ends):
+            sec += costs.nic(prob.segs[template[i]], w, ends[i + 1])[0]
+        sec += costs.nic(prob.segs[template[i - 1]], w, workers[i - 1])[0]
+        out.append((w, sec))
+    return out
 
 
 def construct(prob: Problem, lam: float) -> list[tuple[tuple[int, ...], list[int]]]:
@@ -258,7 +270,8 @@ Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, w
 
 @dataclass(frozen=True)
 class Solution:
-    start: Chosen  # the best greedy construction
+    starts: tuple[tuple[float, Chosen], ...]  # (lambda, greedy construction) for each lambda
+    start: Chosen  # the best construction by the fast simulator
     final: Chosen  # after local search (never worse than `start` by the fast simulator)
     start_time: float
     final_time: float
@@ -269,9 +282,11 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
           lambdas: tuple[float, ...] = LAMBDAS) -> Solution:
     """Construct with each lambda, keep the best by simulation, then improve locally."""
     bound = lower_bound(prob)
+    starts = []
     best, best_res, best_lam = None, None, 0.0
     for lam in lambdas:
         chosen = construct(prob, lam)
+        starts.append((lam, chosen))
         res = simulate(prob, chosen)
         if best_res is None or res.makespan < best_res.makespan:
             best, best_res, best_lam = chosen, res, lam
@@ -280,10 +295,10 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
                 f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
-                f"-> {best_res.makespan:.2f} s")
+                f"-> {best_res.makespan:.2f} s (fast simulator)")
     improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
-    search.note(f"local search: {res.makespan:.2f} s, {why}")
-    return Solution(best, improved, best_res.makespan, res.makespan, bound)
+    search.note(f"local search (fast simulator): {res.makespan:.2f} s, {why}")
+    return Solution(tuple(starts), best, improved, best_res.makespan, res.makespan, bound)
 
 
 def _key(res: FastResult) -> tuple[float, float]:
@@ -306,7 +321,7 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
         for mb in np.argsort(-res.finish, kind="stable"):
             if search.out_of_time():
                 return chosen, res, f"stopped at the time budget after {moves} moves"
-            for cand in _alternatives(prob, chosen, int(mb), lam):
+            for cand in alternatives(prob, chosen, int(mb), lam):
                 trial = chosen[:int(mb)] + [cand] + chosen[int(mb) + 1:]
                 trial_res = simulate(prob, trial)
                 if _key(trial_res) < _key(res):
@@ -318,7 +333,7 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
             return chosen, res, f"stopped: pass {passes} found no improving move ({moves} moves)"
 
 
-def _alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
+def alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
     """Per template, the best replicas for microbatch mb given everyone else's load and given
     none; the 12 cheapest by the loaded cost, without the current path."""
     load = np.zeros(prob.work.shape[1])
