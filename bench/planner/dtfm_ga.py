@@ -137,7 +137,7 @@ def chains_program(program: Program, groups: list[list[int]], chains: int | None
     if width < len(groups[0]):  # pick the origins that match the next group best
         _, pairs = bottleneck_matching(_edge(costs, groups[0], groups[1]))
         lanes = [[groups[0][r]] for r, _ in pairs[:width]]
-    for prev, nxt in zip(groups, groups[1:]):
+    for nxt in groups[1:]:
         heads = [lane[-1] for lane in lanes]
         _, pairs = bottleneck_matching(_edge(costs, heads, nxt))
         for r, c in pairs:

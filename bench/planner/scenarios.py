@@ -99,7 +99,7 @@ def pipeline_program(
         segs.append(Segment(seg_name, stage, role, layers=n_layers, params=int(grad_bytes // 2),
                             param_bytes=int(grad_bytes), flops=flops,
                             boundary_bytes=0 if last else int(boundary),
-                            skippable=0 < i and not last))
+                            skippable=i > 0 and not last))
         seg_names = (seg_name, "origin.epi") if ring and i == 0 else (seg_name,)
         stages.append(Stage(stage, seg_names, replicas=replicas[i], never_skip=(i == 0 or last)))
     if ring:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pgc.ir.types import Hop, Path, Program
+from pgc.ir.types import Program
 from pgc.planner.judge import judge
-from pgc.planner.routing import Chosen, Problem, alternatives, problem_of, route_of, solve
+from pgc.planner.routing import Chosen, Problem, alternatives, problem_of, solve, to_program
 from pgc.planner.search import Search
 
 ROUTE_BUDGET_S = 3.0  # fast-simulator search
@@ -29,19 +29,19 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     solution = solve(prob, search)
     # the simulator (order pass + pgc.sim) has the last word: it judges every construction
     # and the searched paths, then polishes the best by single-microbatch moves
-    candidates = [(f"greedy lambda={lam}", c) for lam, c in solution.starts]
+    candidates = list(solution.starts)
     candidates.append(("fast-simulator search", solution.final))
-    judged = [(judge(_with_paths(program, prob, c), bound=False).pipeline, name, c)
+    judged = [(judge(to_program(program, prob, c), bound=False).pipeline, name, c)
               for name, c in candidates]
     start_time, name, chosen = min(judged, key=lambda x: x[0])
     search.note(f"simulator on {len(judged)} candidates: best {name} at {start_time:.2f} s")
     search.budget_s = search.elapsed() + polish_s
     chosen, value, moves = polish(program, prob, chosen, start_time, search)
-    best = _with_paths(program, prob, chosen)
+    best = to_program(program, prob, chosen)
     verdict = judge(best)
+    gap = f"gap {verdict.pipeline / verdict.bound - 1:.1%}" if verdict.bound > 0 else "no order"
     search.note(f"simulator-judged polish: {moves} moves, {start_time:.2f} -> {value:.2f} s; "
-                f"pipeline bound of these paths {verdict.bound:.2f} s "
-                f"(gap {verdict.pipeline / verdict.bound - 1:.1%})")
+                f"pipeline bound of these paths {verdict.bound:.2f} s ({gap})")
     return replace(best, notes=program.notes + search.finish())
 
 
@@ -58,19 +58,10 @@ def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
                 if search.out_of_time():
                     return chosen, value, moves
                 trial = chosen[:mb] + [cand] + chosen[mb + 1:]
-                got = judge(_with_paths(program, prob, trial), bound=False).pipeline
+                got = judge(to_program(program, prob, trial), bound=False).pipeline
                 if got < value - 1e-9:
                     chosen, value, improved = trial, got, True
                     moves += 1
                     break
                 search.tick(f"polish: {value:.2f} s ({moves} moves)")
     return chosen, value, moves
-
-
-def _with_paths(program: Program, prob: Problem, chosen: Chosen) -> Program:
-    names = prob.costs.workers
-    paths = []
-    for mb, (template, workers) in enumerate(chosen):
-        hops = tuple(Hop(seg, names[w]) for seg, w in route_of(prob, template, workers))
-        paths.append(Path(mb, origin=names[workers[0]], hops=hops))
-    return replace(program, paths=tuple(paths))

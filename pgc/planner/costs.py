@@ -15,7 +15,6 @@ import numpy as np
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program, Segment, Worker
 
-
 LOSS_ROLES = ("epilogue", "last", "whole")
 
 

@@ -19,11 +19,12 @@ class Verdict:
 def judge(program: Program, bound: bool = True) -> Verdict:
     """Order the program's paths and simulate one iteration (and bound it). O(actions)."""
     from pgc.passes.order import run as order
-    from pgc.sim import lower_bound, simulate
+    from pgc.sim import cost_table, lower_bound, simulate
 
+    cost_table(program)  # a program that cannot be priced is the user's error: let it raise
     try:
         ordered = order(program)
-    except UserError:
+    except UserError:  # the paths cannot be ordered within the inflight caps: infeasible
         return Verdict(float("inf"), float("inf"), 0.0)
     res = simulate(ordered)
     return Verdict(res.pipeline_time, res.iteration_time,

@@ -17,13 +17,13 @@ Cost: O(M x T x S x R^2) per construction for M microbatches, T templates, S sta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
 
 from pgc.diagnostics import error
-from pgc.ir.types import Program
+from pgc.ir.types import Hop, Path, Program
 from pgc.planner.costs import Costs
 from pgc.planner.fastsim import FastResult, Route, simulate_routes
 from pgc.planner.search import Search
@@ -48,6 +48,7 @@ class Problem:
     work: np.ndarray  # (S, W) forward + backward seconds of stage s on worker w
     origin_pos: dict[int, int]  # origin worker -> its position in groups[0]
     _pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False)
+    _batch: list[Batch] = field(default_factory=list, compare=False)
 
     def pair(self, a: int, b: int) -> np.ndarray:
         """(|groups[a]|, |groups[b]|) seconds of stage a's boundary sent a -> b and its
@@ -59,9 +60,88 @@ class Problem:
             got = self._pairs[(a, b)] = m + self.msgm[seg][np.ix_(self.groups[b], self.groups[a])].T
         return got
 
-    def node_cost(self, load: np.ndarray, lam: float) -> list[np.ndarray]:
-        """Per stage, per replica: compute seconds + lam x seconds already routed there."""
-        return [self.work[s, g] + lam * load[g] for s, g in enumerate(self.groups)]
+    def node_cost(self, load: np.ndarray, lam: float) -> np.ndarray:
+        """(S, R) per stage and replica position: compute seconds + lam x seconds already
+        routed to the worker; inf in the padding of groups smaller than the largest."""
+        b = self.batch()
+        return np.where(b.valid, self.work[b.stage_of_row, b.members] + lam * load[b.members],
+                        np.inf)
+
+    def batch(self) -> Batch:
+        if not self._batch:
+            self._batch.append(_build_batch(self))
+        return self._batch[0]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The templates as padded arrays, so one numpy step advances all of them at once."""
+
+    stage_at: np.ndarray  # (T, L) stage index at each position of each template
+    members: np.ndarray  # (S, R) worker index of each replica position (0 in the padding)
+    valid: np.ndarray  # (S, R) real replica positions
+    stage_of_row: np.ndarray  # (S, 1) stage index of each row, for broadcasting
+    edges: tuple[np.ndarray, ...]  # per step k >= 1: (T, R, R) edge cost position k-1 -> k
+    back: np.ndarray | None  # ring: (T, R, R) edge cost last position -> origin
+
+
+def _build_batch(prob: Problem) -> Batch:
+    width = max(len(g) for g in prob.groups)
+    n_stages = len(prob.groups)
+    members = np.zeros((n_stages, width), dtype=int)
+    valid = np.zeros((n_stages, width), dtype=bool)
+    for s, g in enumerate(prob.groups):
+        members[s, :len(g)] = g
+        valid[s, :len(g)] = True
+    stage_at = np.array(prob.templates, dtype=int)
+    padded: dict[tuple[int, int], np.ndarray] = {}
+
+    def edge(a: int, b: int) -> np.ndarray:
+        if (a, b) not in padded:
+            m = np.full((width, width), np.inf)
+            pair = prob.pair(a, b)
+            m[:pair.shape[0], :pair.shape[1]] = pair
+            padded[(a, b)] = m
+        return padded[(a, b)]
+
+    steps = tuple(np.stack([edge(t[k - 1], t[k]) for t in prob.templates])
+                  for k in range(1, stage_at.shape[1]))
+    back = np.stack([edge(t[-1], 0) for t in prob.templates]) if prob.ring else None
+    return Batch(stage_at, members, valid, np.arange(n_stages)[:, None], steps, back)
+
+
+def all_paths(prob: Problem, origin: int, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every template at once, the cheapest replicas from `origin`: an exact layered
+    shortest path where an edge costs the message both ways (forward activation, backward
+    gradient) and a node costs node[stage, position]. Returns (cost per template, (T, L)
+    worker indices). O(T x L x R^2) in a few numpy steps."""
+    b = prob.batch()
+    n_templates, length = b.stage_at.shape
+    pos = prob.origin_pos[origin]
+    rows = np.arange(n_templates)
+    cost = np.zeros((n_templates, 1))
+    args = []
+    for k, step in enumerate(b.edges, start=1):
+        if k == 1:
+            cost = step[:, pos, :] + node[b.stage_at[:, 1]]
+            continue
+        total = cost[:, :, None] + step
+        arg = total.argmin(axis=1)
+        cost = np.take_along_axis(total, arg[:, None, :], axis=1)[:, 0, :] + node[b.stage_at[:, k]]
+        args.append(arg)
+    if b.back is not None and length > 1:
+        cost = cost + b.back[:, :, pos]
+    j = cost.argmin(axis=1)
+    best = cost[rows, j]
+    picks = [j]
+    for arg in reversed(args):
+        j = arg[rows, j]
+        picks.append(j)
+    workers = np.full((n_templates, length), origin)
+    for k, p in enumerate(reversed(picks), start=1):
+        if k < length:
+            workers[:, k] = b.members[b.stage_at[:, k], p]
+    return best, workers
 
 
 def problem_of(program: Program, costs: Costs | None = None,
@@ -148,42 +228,9 @@ def _with_swaps(base: tuple[int, ...], swappable: set[int], max_swaps: int) -> l
     return result
 
 
-def best_path(prob: Problem, template: tuple[int, ...], origin: int,
-              node: list[np.ndarray]) -> tuple[float, list[int]]:
-    """Cheapest replicas for `template` from `origin`: exact layered shortest path where an
-    edge costs the message both ways (forward activation, backward gradient) and a node costs
-    node[stage][replica position]. Returns (cost, worker index per template stage)."""
-    pos = prob.origin_pos[origin]
-    first = template[0]
-    cost = np.zeros(1)
-    back: list[np.ndarray] = []
-    prev = first
-    for k, s in enumerate(template[1:]):
-        edge = prob.pair(prev, s)
-        if k == 0:
-            cost = edge[pos] + node[s]
-        else:
-            total = cost[:, None] + edge
-            arg = total.argmin(axis=0)
-            cost = total[arg, np.arange(edge.shape[1])] + node[s]
-            back.append(arg)
-        prev = s
-    if prob.ring:  # the epilogue runs back at the origin
-        cost = cost + prob.pair(prev, 0)[:, pos]
-    j = int(cost.argmin())
-    best = float(cost[j])
-    picks = [j]
-    for arg in reversed(back):
-        j = int(arg[j])
-        picks.append(j)
-    picks.reverse()
-    workers = [origin] + [int(prob.groups[s][p]) for s, p in zip(template[1:], picks)]
-    return best, workers
-
-
 def path_cost(prob: Problem, template: tuple[int, ...], workers: list[int],
-              node: list[np.ndarray]) -> float:
-    """The cost best_path minimises, for a given choice of replicas."""
+              node: np.ndarray) -> float:
+    """The cost all_paths minimises, for a given choice of replicas."""
     pos = [int(np.flatnonzero(prob.groups[s] == w)[0]) for s, w in zip(template, workers)]
     cost = sum(float(node[s][p]) for s, p in zip(template[1:], pos[1:]))
     cost += sum(float(prob.pair(a, b)[pa, pb])
@@ -222,14 +269,34 @@ def construct(prob: Problem, lam: float) -> list[tuple[tuple[int, ...], list[int
     load = np.zeros(prob.work.shape[1])
     chosen = []
     for origin in prob.origins:
-        node = prob.node_cost(load, lam)
-        best = min((best_path(prob, t, origin, node) + (t,) for t in prob.templates),
-                   key=lambda x: x[0])
-        _, workers, template = best
+        costs, paths = all_paths(prob, origin, prob.node_cost(load, lam))
+        i = int(costs.argmin())
+        template, workers = prob.templates[i], [int(w) for w in paths[i]]
         for w, sec in _path_work(prob, template, workers):
             load[w] += sec
         chosen.append((template, workers))
     return chosen
+
+
+def construct_pinned(prob: Problem, share_penalty: float) -> Chosen:
+    """Every microbatch of an origin on one fixed path, the origins' paths kept apart: origins
+    choose in turn the cheapest path, a worker
+    already taken by another origin costing `share_penalty` x its seconds extra. Without
+    shared workers no microbatch waits for another origin's: the schedule of each origin is
+    a plain ring pipeline, which any list order runs near its bound. The origin with the
+    slowest best path chooses first."""
+    taken = np.zeros(prob.work.shape[1])
+    zero = prob.node_cost(taken, 0.0)
+    origins = list(dict.fromkeys(prob.origins))
+    alone = {o: float(all_paths(prob, o, zero)[0].min()) for o in origins}
+    pinned: dict[int, tuple[tuple[int, ...], list[int]]] = {}
+    for origin in sorted(origins, key=lambda o: (-alone[o], o)):
+        costs, paths = all_paths(prob, origin, prob.node_cost(taken, share_penalty))
+        i = int(costs.argmin())
+        pinned[origin] = (prob.templates[i], [int(w) for w in paths[i]])
+        for w, sec in _path_work(prob, *pinned[origin]):
+            taken[w] += sec
+    return [pinned[o] for o in prob.origins]
 
 
 def lower_bound(prob: Problem) -> float:
@@ -239,16 +306,16 @@ def lower_bound(prob: Problem) -> float:
     workers' total speed, and all messages (each holds one sender NIC for its whole time)
     over all placed workers' NICs."""
     zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
-    no_compute = [np.zeros_like(n) for n in zero]
+    no_compute = np.where(np.isfinite(zero), 0.0, np.inf)
     per_origin: dict[int, int] = {}
     for o in prob.origins:
         per_origin[o] = per_origin.get(o, 0) + 1
     bound = nic_total = 0.0
     for o, n in per_origin.items():
-        trip = min(best_path(prob, t, o, zero)[0] for t in prob.templates)
+        trip = float(all_paths(prob, o, zero)[0].min())
         bound = max(bound, math.ceil(n / prob.inflight) * (trip + prob.work[0, o]),
                     n * prob.work[0, o])
-        nic_total += n * min(best_path(prob, t, o, no_compute)[0] for t in prob.templates)
+        nic_total += n * float(all_paths(prob, o, no_compute)[0].min())
     placed = np.unique(np.concatenate(prob.groups))
     bound = max(bound, nic_total / len(placed))
     speed = prob.costs.speed
@@ -270,7 +337,7 @@ Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, w
 
 @dataclass(frozen=True)
 class Solution:
-    starts: tuple[tuple[float, Chosen], ...]  # (lambda, greedy construction) for each lambda
+    starts: tuple[tuple[str, Chosen], ...]  # (how, construction): greedy per lambda, pinned
     start: Chosen  # the best construction by the fast simulator
     final: Chosen  # after local search (never worse than `start` by the fast simulator)
     start_time: float
@@ -286,12 +353,14 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     best, best_res, best_lam = None, None, 0.0
     for lam in lambdas:
         chosen = construct(prob, lam)
-        starts.append((lam, chosen))
+        starts.append((f"greedy lambda={lam}", chosen))
         res = simulate(prob, chosen)
         if best_res is None or res.makespan < best_res.makespan:
             best, best_res, best_lam = chosen, res, lam
         search.tick(f"construct lambda={lam}: {res.makespan:.2f} s")
     assert best is not None and best_res is not None
+    for penalty in (1.0, 10.0):
+        starts.append((f"pinned paths, sharing penalty {penalty}", construct_pinned(prob, penalty)))
     search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
                 f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
@@ -342,13 +411,23 @@ def alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
             for w, sec in _path_work(prob, t, ws):
                 load[w] += sec
     loaded = prob.node_cost(load, max(lam, 0.05))
-    bare = prob.node_cost(load, 0.0)
     origin = prob.origins[mb]
     options: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
-    for t in prob.templates:
-        for node in (loaded, bare):
-            _, ws = best_path(prob, t, origin, node)
-            options.setdefault((t, tuple(ws)), path_cost(prob, t, ws, loaded))
+    for node in (loaded, prob.node_cost(load, 0.0)):
+        for t, ws in zip(prob.templates, all_paths(prob, origin, node)[1]):
+            key = (t, tuple(int(w) for w in ws))
+            if key not in options:
+                options[key] = path_cost(prob, t, list(key[1]), loaded)
     current = (chosen[mb][0], tuple(chosen[mb][1]))
     ranked = sorted((c, k) for k, c in options.items() if k != current)
     return [(t, list(ws)) for _, (t, ws) in ranked[:12]]
+
+
+def to_program(program: Program, prob: Problem, chosen: Chosen) -> Program:
+    """`program` with the routes of `chosen` as its paths."""
+    names = prob.costs.workers
+    paths = []
+    for mb, (template, workers) in enumerate(chosen):
+        hops = tuple(Hop(seg, names[w]) for seg, w in route_of(prob, template, workers))
+        paths.append(Path(mb, origin=names[workers[0]], hops=hops))
+    return replace(program, paths=tuple(paths))
