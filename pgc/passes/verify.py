@@ -145,8 +145,10 @@ class _Verifier:
         self.held[key] = count
         if a.kind == "F" and count == 1:
             if w.inflight == self.p.inflight:
+                hint = ("gpipe runs every forward first; use `schedule 1f1b` or inflight = "
+                        f"{self.p.microbatches}") if self.p.schedule == "gpipe" else None
                 raise self.fail(w, f"would hold {w.inflight + 1} microbatches; inflight = "
-                                f"{self.p.inflight}", a.mb)
+                                f"{self.p.inflight}", a.mb, hint=hint)
             w.inflight += 1
         elif a.kind == "B" and count == 0:
             w.inflight -= 1
