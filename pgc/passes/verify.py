@@ -128,7 +128,7 @@ class _Verifier:
             (1, m, j + 1) if b and j + 1 < len(hops) else (0, m, j) if b else None)
         if b and (w.name, (0, m, j)) not in self.done:
             raise self.fail(w, "backward before its forward on this worker", m)
-        if src is not None and (w.name, src) not in self.done | self.have:
+        if src is not None and (w.name, src) not in self.done and (w.name, src) not in self.have:
             what = "activation" if src[0] == 0 else "gradient"
             raise self.fail(w, f"runs before it has its input ({what} of "
                             f"`{hops[src[2]].segment}` on `{hops[src[2]].worker}`)", m,
