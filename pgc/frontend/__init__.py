@@ -37,7 +37,8 @@ def check_file(path: str | Path) -> str:
     sources = load_sources(path)
     topology, models, pipelines = lower_declarations(sources)
     if not pipelines:
-        return f"{path}: ok: {len(topology.workers)} workers, {len(topology.links)} link rules, {len(models)} models (no pipeline)"
+        counts = ", ".join((_n(len(topology.workers), "worker"), _n(len(topology.links), "link rule"), _n(len(models), "model")))
+        return f"{path}: ok: {counts} (no pipeline)"
     p = lower(sources)
     return (
         f"{path}: ok: pipeline `{p.name}` ({p.layout}, {p.schedule}): {len(p.stages)} stages, "
@@ -63,3 +64,7 @@ def format_ast(module: Module) -> str:
     from pgc.ir.printer import dump
 
     return dump(module)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -6,7 +6,7 @@ stops before later phases would report consequences of the same mistake.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from pgc.diagnostics import Diagnostic, UserError, did_you_mean, error
@@ -72,7 +72,7 @@ def _model(d: ast.ModelDecl, errors: Collector) -> ModelRef:
         lit = errors.run(V.literal, item.value, item.key)
         if lit is not None:
             args.append((item.key, lit))
-    return ModelRef(d.name, d.target, tuple(args), d.span)  # type: ignore[arg-type]
+    return ModelRef(d.name, d.target, tuple(args), span=d.span)  # type: ignore[arg-type]
 
 
 def lower_declarations(sources: Sources) -> tuple[Topology, dict[str, ModelRef], list[ast.PipelineDecl]]:
@@ -128,11 +128,11 @@ class _Pipeline:
         stages = list(split.stages)
         names = [s.name for s in stages]
         never = self._never(never_refs, stages, layout, errors)
-        stages = [Stage(s.name, s.segments, s.replicas, s.name in never, s.span) for s in stages]
+        stages = [replace(s, never_skip=s.name in never) for s in stages]
         counts = replicas([i for i in decl.items if isinstance(i, ast.ReplicasStmt)], names, errors)
         workers = {w.name for w in self.topology.workers}
         placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, counts, errors)
-        stages = [Stage(s.name, s.segments, len(placed[s.name]) if s.name in placed else counts.get(s.name), s.never_skip, s.span) for s in stages]
+        stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
         if max_swaps and schedule not in ("skippipe", "explicit"):
             errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
@@ -161,8 +161,8 @@ class _Pipeline:
             seq_len=mb.seq,
             microbatches=microbatches,
             inflight=inflight,
-            skip=SkipPolicy((ratio.numerator, ratio.denominator), tuple(sorted(never, key=names.index)), ratio_span or decl.span),
-            swap=SwapPolicy(max_swaps, swap_span or decl.span),
+            skip=SkipPolicy((ratio.numerator, ratio.denominator), tuple(sorted(never, key=names.index)), span=ratio_span or decl.span),
+            swap=SwapPolicy(max_swaps, span=swap_span or decl.span),
             schedule=schedule,
             cost=cost,
             train=train,

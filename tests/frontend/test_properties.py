@@ -132,7 +132,7 @@ def valid_specs(draw: st.DrawFn) -> str:
         body.append(f"stages s[1..{n_stages}] = layers[0:{layers}] balanced by {criterion}")
         body.append(f"place origin on n[0..{replicas - 1}]")
         auto = draw(st.booleans())
-        body.append(f"place s[*] on auto" if auto else f"place s[1..{n_stages}] on n[{replicas}..{workers - 1}]")
+        body.append("place s[*] on auto" if auto else f"place s[1..{n_stages}] on n[{replicas}..{workers - 1}]")
         total = n_stages + 1
     else:
         per = layers // n_stages
