@@ -135,7 +135,11 @@ class _Pipeline:
         stages = [replace(s, never_skip=s.name in never) for s in stages]
         counts = replicas([i for i in decl.items if isinstance(i, ast.ReplicasStmt)], names, errors)
         workers = {w.name for w in self.topology.workers}
-        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, counts, errors)
+        groups: dict[str, list[str]] = {}
+        for w in self.topology.workers:
+            for g in w.groups:
+                groups.setdefault(g, []).append(w.name)
+        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, groups, counts, errors)
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
         if max_swaps and schedule not in ("skippipe", "explicit"):
