@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
@@ -20,23 +20,20 @@ TEMPLATE = Path(__file__).with_name("template.py")
 RUNTIME_VERSION = 1
 
 
-class SegmentCodeLike(Protocol):
-    """What the runtime needs of a segment's code (capture's `SegmentCode` provides it)."""
-
-    class_name: str
-    source: str
-
-
 @dataclass(frozen=True)
 class StageCode:
-    """A segment's module source and its output boundary signatures.
+    """A segment's module source as the template embeds it (from capture's `SegmentCode`).
 
-    `outputs` lists (shape, dtype) per boundary tensor, shapes symbolic in "B" and "T";
-    empty for the loss segment."""
+    `outputs` lists (shape, dtype) per boundary tensor, shapes symbolic in "B" and "T"
+    (empty for the loss segment); `shared` maps a local parameter name to its shared group."""
 
     class_name: str
     source: str
     outputs: tuple[tuple[tuple[int | str, ...], str], ...]
+    first: bool
+    loss: bool
+    imports: tuple[str, ...] = ()
+    shared: tuple[tuple[str, str], ...] = ()
 
 
 def action_text(a: Action) -> str:
@@ -52,76 +49,61 @@ def action_text(a: Action) -> str:
     return "STEP"
 
 
-def buckets(program: Program) -> list[dict[str, Any]]:
-    """Gradient buckets: parameters grouped by the exact set of workers holding them.
-
-    A parameter held only by one stage's replicas is reduced in that stage's bucket (named like
-    the stage); a parameter held by several stages (tied embedding and head) forms a shared
-    bucket over the union of their workers, named `shared:<name>`. Every parameter is thus
-    all-reduced exactly once over exactly its holders (DESIGN.md §4). A bucket lists alias
-    groups: the names one tensor has in the segments that use it (each worker holds one)."""
-    alias = _aliases(program)
-    holders: dict[str, set[str]] = {}
-    owner_stages: dict[str, set[str]] = {}
-    for seg in program.segments:
-        for name in seg.param_names:
-            key = alias.get(name, name)
-            holders.setdefault(key, set()).update(program.replicas(seg.stage))
-            owner_stages.setdefault(key, set()).add(seg.stage)
-    members: dict[str, list[str]] = {}
-    for name, key in sorted(alias.items()):
-        members.setdefault(key, []).append(name)
+def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]]:
+    """Gradient buckets, named like the ALLREDUCE actions of the order pass (pgc.ir.plan_schema):
+    one per stage over its replicas with the parameters no other stage reads, and one per shared
+    parameter (tied embedding and head) over every worker holding an owning segment. Every
+    parameter is thus summed exactly once over exactly its holders (DESIGN.md §4). A bucket
+    lists alias groups: the names one tensor has in different segments (a worker holds one)."""
+    aliases: dict[str, set[str]] = {}
+    for c in code.values():
+        for local, group in c.shared:
+            aliases.setdefault(group, {group}).add(local)
+    shared_names = {n for names in aliases.values() for n in names}
     order = {w.name: i for i, w in enumerate(program.workers)}
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for key, ws in holders.items():
-        groups.setdefault(tuple(sorted(ws, key=order.__getitem__)), []).append(key)
-    out = []
-    for held_by, keys in groups.items():
-        stages = {s for k in keys for s in owner_stages[k]}
-        label = next(iter(stages)) if len(stages) == 1 else "shared:" + sorted(keys)[0]
-        params = [sorted(set(members.get(k, [k]))) for k in sorted(keys)]
-        out.append({"name": label, "workers": list(held_by), "params": params})
-    return sorted(out, key=lambda b: str(b["name"]))
-
-
-def _aliases(program: Program) -> dict[str, str]:
-    """name -> canonical name for parameters shared between segments (shared groups list the
-    canonical name and, where a segment knows the tensor by another name, `canonical=alias`)."""
-    out: dict[str, str] = {}
-    for name, _segments in program.shared_groups:
-        canonical, *others = name.split("=")
-        out[canonical] = canonical
-        for other in others:
-            out[other] = canonical
+    seg_stage = {s.name: s.stage for s in program.segments}
+    out: list[dict[str, Any]] = []
+    for stage in program.stages:
+        names = {
+            n
+            for seg in program.segments
+            if seg.stage == stage.name
+            for n in seg.param_names
+            if n not in shared_names
+        }
+        replicas = list(program.replicas(stage.name))
+        out.append({"name": stage.name, "workers": replicas, "params": [[n] for n in sorted(names)]})
+    for group, segments in program.shared_groups:
+        holders = {w for seg in segments for w in program.replicas(seg_stage[seg])}
+        out.append(
+            {
+                "name": group,
+                "workers": sorted(holders, key=order.__getitem__),
+                "params": [sorted(aliases.get(group, {group}))],
+            }
+        )
     return out
 
 
 def compute_times(program: Program) -> dict[str, list[float]]:
-    """Predicted (forward, backward) seconds per `segment@worker` for --emulate-compute."""
-    out: dict[str, list[float]] = {}
-    for seg in program.segments:
-        for w in program.replicas(seg.stage):
-            rate = program.worker(w).rate * program.cost.efficiency
-            fwd = seg.fwd_time if seg.fwd_time is not None else (seg.flops or 0.0) / rate
-            out[f"{seg.name}@{w}"] = [fwd, fwd * program.cost.backward_ratio]
-    return out
+    """Predicted (forward, backward) seconds per `segment@worker` for --emulate-compute, from
+    the simulator's own cost model, so a rehearsal pads to exactly what was predicted."""
+    from pgc.sim.cost import cost_table
+
+    costs = cost_table(program)
+    return {f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())}
 
 
 def runtime_plan(
     program: Program, code: dict[str, StageCode], import_root: str | None
 ) -> dict[str, Any]:
     """The plan as the generated script reads it (embedded in train.py)."""
-    try:
-        from pgc.ir.plan_schema import SCHEMA_VERSION
-    except ImportError:
-        SCHEMA_VERSION = 0
+    from pgc.ir.plan_schema import SCHEMA_VERSION
 
     origins: list[str] = []
     for p in program.paths:
         if p.origin not in origins:
             origins.append(p.origin)
-    first = program.segments[0].name
-    loss = program.segments[-1].name
     args = dict(program.model.args)
     return {
         "runtime_version": RUNTIME_VERSION,
@@ -137,8 +119,8 @@ def runtime_plan(
             {
                 "name": s.name,
                 "stage": s.stage,
-                "first": s.name == first,
-                "loss": s.name == loss,
+                "first": code[s.name].first,
+                "loss": code[s.name].loss,
                 "skippable": bool(s.skippable),
                 "outputs": [[list(shape), dtype] for shape, dtype in code[s.name].outputs],
             }
@@ -153,7 +135,7 @@ def runtime_plan(
             }
             for st in program.stages
         ],
-        "buckets": buckets(program),
+        "buckets": buckets(program, code),
         "microbatch_size": program.microbatch_size,
         "seq_len": program.seq_len,
         "microbatches": program.microbatches,
@@ -207,7 +189,8 @@ def render(plan: dict[str, Any], code: dict[str, StageCode]) -> str:
     plan_src = "PLAN: dict[str, Any] = json.loads(\n    r'''\n" + json.dumps(
         plan, indent=1, sort_keys=True
     ) + "\n'''\n)\n"
-    stages = "\n\n".join(c.source.strip() + "\n" for c in code.values())
+    imports = sorted({line for c in code.values() for line in c.imports})
+    stages = "\n".join(imports) + "\n\n\n" + "\n\n".join(c.source.strip() + "\n" for c in code.values())
     table = "".join(f"    {name!r}: {c.class_name},\n" for name, c in code.items())
     stage_src = (
         f"{stages}\n\nSEGMENT_CLASSES: dict[str, Callable[[torch.nn.Module], torch.nn.Module]]"
@@ -266,7 +249,7 @@ def emit(program: Program, out_dir: Path, code: dict[str, StageCode] | None = No
     if code is None:
         code = stage_code(program)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = runtime_plan(program, code, find_import_root(program))
+    plan = runtime_plan(program, code, program.model.import_root or find_import_root(program))
     script = out_dir / "train.py"
     script.write_text(render(plan, code), encoding="utf-8")
     plan_file = out_dir / "plan.json"
@@ -276,10 +259,17 @@ def emit(program: Program, out_dir: Path, code: dict[str, StageCode] | None = No
 
 def stage_code(program: Program) -> dict[str, StageCode]:
     """Capture's stage code for every segment, in the form the template embeds."""
-    from pgc.capture import stage_code as capture_stage_code  # type: ignore[attr-defined]
+    from pgc.capture import stage_code as capture_stage_code
 
-    out = {}
-    for name, sc in capture_stage_code(program).items():
-        outputs = tuple((tuple(shape), str(dtype)) for shape, dtype in sc.outputs)
-        out[name] = StageCode(sc.class_name, sc.source, outputs)
-    return out
+    return {
+        name: StageCode(
+            class_name=sc.class_name,
+            source=sc.source,
+            outputs=tuple((sig.shape, sig.dtype.replace("torch.", "")) for sig in sc.outputs),
+            first=sc.first,
+            loss=sc.computes_loss,
+            imports=sc.imports,
+            shared=sc.shared,
+        )
+        for name, sc in capture_stage_code(program).items()
+    }
