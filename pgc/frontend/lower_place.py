@@ -147,7 +147,7 @@ def _path(stmt: ast.PathStmt, layout: Layout, stages: list[Stage], placement: Pl
             raise error(hop.span, f"node `{hop.worker}` holds no explicitly placed stage", hint=did_you_mean(hop.worker, holder))
     if layout == "ring":
         return _ring_path(stmt, mb, hops)
-    return Path(mb, hops[0][1].worker, tuple(Hop(s, h.worker) for s, h in hops), stmt.span)
+    return Path(mb, hops[0][1].worker, tuple(Hop(s, h.worker) for s, h in hops), span=stmt.span)
 
 
 def _ring_path(stmt: ast.PathStmt, mb: int, hops: list[tuple[str, ast.HopRef]]) -> Path:
@@ -161,7 +161,7 @@ def _ring_path(stmt: ast.PathStmt, mb: int, hops: list[tuple[str, ast.HopRef]]) 
         if s == "origin":
             raise error(h.span, "a path visits the origin only at its start and end")
     body = tuple(Hop(s, h.worker) for s, h in middle)
-    return Path(mb, fh.worker, (Hop("origin.pro", fh.worker), *body, Hop("origin.epi", fh.worker)), stmt.span)
+    return Path(mb, fh.worker, (Hop("origin.pro", fh.worker), *body, Hop("origin.epi", fh.worker)), span=stmt.span)
 
 
 def check_policy(path: Path, stages: list[Stage], ratio: Fraction, max_swaps: int) -> None:

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from pgc.diagnostics import Diagnostic, UserError, error, register_source
 from pgc.frontend import ast
@@ -315,6 +321,9 @@ def grammar() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _COMMENT_SINK.append},
+        # The LALR tables are pickled to the temp directory, keyed by the grammar's hash:
+        # building them costs more than the rest of a typical `pgc check`.
+        cache=True,
     )
 
 
@@ -326,8 +335,12 @@ def parse_file(path: str | Path) -> ast.Module:
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     from pgc.frontend.syntax_errors import describe
 
-    line = exc.line if exc.line and exc.line > 0 else text.count("\n") + 1
-    col = exc.column if exc.column and exc.column > 0 else len(text.rsplit("\n", 1)[-1]) + 1
+    line, col = exc.line, exc.column
+    at_end = isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    if at_end or not line or line < 1:
+        # the end of the file: just after its last non-blank character
+        body = text.rstrip()
+        line, col = body.count("\n") + 1, len(body.rsplit("\n", 1)[-1]) + 1
     width = 1
     if isinstance(exc, UnexpectedToken) and exc.token.end_column and exc.token.line == line:
         width = max(1, exc.token.end_column - col)
