@@ -227,3 +227,20 @@ def test_several_independent_errors_are_reported_together(tmp_path: Path) -> Non
         (11, "unknown optimizer `adamx`"),
         (12, "`ms` is not a unit of ratio (for `backward`)"),
     ]
+
+
+def test_several_syntax_errors_are_reported_together(tmp_path: Path) -> None:
+    spec = tmp_path / "syntax.pgc"
+    spec.write_text(
+        "node n[0..3] { rate = 5 GFLOPS; memory = 4 GiB }\n"
+        "link default { latency = 5 msec; bandwidth = 1 Gbps }\n"
+        "pipeline p {\n  inflight 3\n  place s0 n0\n}\n"
+    )
+    with pytest.raises(UserError) as info:
+        check_file(spec)
+    got = [(d.span.line, d.span.col, d.message) for d in info.value.diagnostics]
+    assert got == [
+        (2, 28, "unknown unit `msec` after the number 5"),
+        (4, 12, "expected `=` or `{` after the key; found `3`"),
+        (5, 12, "expected `on` after `place STAGE`; found `n0`"),
+    ]
