@@ -321,6 +321,9 @@ def grammar() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _COMMENT_SINK.append},
+        # The LALR tables are pickled to the temp directory, keyed by the grammar's hash:
+        # building them costs more than the rest of a typical `pgc check`.
+        cache=True,
     )
 
 

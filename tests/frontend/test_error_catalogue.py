@@ -101,7 +101,7 @@ EXPECTED = [
     ('keyword_typo', 1, 1, 'expected a declaration (`import`, `model`, `node`, `link` or `pipeline`); found `pipline`'),
     ('missing_equals', 5, 12, 'expected `=` or `{` after the key; found `3`'),
     ('missing_value', 6, 1, 'expected a value after `=`; found `}`'),
-    ('unclosed_block', 5, 15, 'the block is not closed: missing `}`; found end of file'),
+    ('unclosed_block', 5, 15, 'the file ends before `{` (opened at 4:12) is closed'),
     ('unclosed_list', 6, 1, 'the list is not closed: missing `]`; found `}`'),
     ('list_without_comma', 5, 10, 'expected `,` or `]` between list elements; found `b`'),
     ('place_without_on', 5, 12, 'expected `on` after `place STAGE`; found `n0`'),
