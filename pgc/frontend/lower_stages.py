@@ -38,6 +38,7 @@ def lower_split(
     origin: ast.Nested | None,
     statements: list[ast.StagesStmt | ast.StageStmt],
     layer_count: int | None,
+    where: Span,
     errors: Collector,
 ) -> Split:
     pieces: list[_Piece] = []
@@ -49,7 +50,7 @@ def lower_split(
             partitions.append(got[1])
     _check_unique(pieces, errors)
     if not statements:
-        raise error(_first_span(origin, statements), "the pipeline declares no stages", hint="add e.g. `stages s[1..4] = layers[0:8] balanced by flops`")
+        raise error(where, "the pipeline declares no stages", hint="add e.g. `stages s[1..4] = layers[0:8] balanced by flops`")
     segments: list[Segment] = []
     stages: list[Stage] = []
     pro: tuple[ast.Ref, ...] = ()
@@ -78,10 +79,6 @@ def lower_split(
         entries += [(r, "origin.epi", r.span) for r in epi]
     errors.run(check_coverage, entries, layer_count)
     return Split(tuple(stages), tuple(segments), tuple(p for p, _ in partitions))
-
-
-def _first_span(origin: ast.Nested | None, statements: list[ast.StagesStmt | ast.StageStmt]) -> Span:
-    return origin.span if origin is not None else Span("<none>", 0, 0, 0, 0)
 
 
 def _role(layout: Layout, i: int, n: int) -> SegmentRole:

@@ -2,7 +2,7 @@
 
 Rules (each decided from the AST alone, so formatting is idempotent):
 - two-space indentation; one item per line; no separators in multi-line blocks;
-- a block of at most four plain settings prints on one line (`{ a = 1; b = 2 }`) when it
+- a block of at most three plain settings prints on one line (`{ a = 1; b = 2 }`) when it
   fits in 100 columns and holds no comment; pipelines always span lines;
 - a list prints inline when it fits and holds no comment, else one element per line with a
   trailing comma; the per-stage list of `stages` always prints one stage per line;
@@ -19,7 +19,7 @@ from pgc.frontend import ast
 from pgc.frontend.values import selector_text
 
 WIDTH = 100
-INLINE_ITEMS = 4
+INLINE_ITEMS = 3
 _INDENT = "  "
 
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 from capture_util import program
 from conftest import ROOT, pgc_env
 from torch.utils.flop_counter import FlopCounterMode

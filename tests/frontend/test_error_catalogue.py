@@ -101,7 +101,7 @@ EXPECTED = [
     ('keyword_typo', 1, 1, 'expected a declaration (`import`, `model`, `node`, `link` or `pipeline`); found `pipline`'),
     ('missing_equals', 5, 12, 'expected `=` or `{` after the key; found `3`'),
     ('missing_value', 6, 1, 'expected a value after `=`; found `}`'),
-    ('unclosed_block', 5, 14, 'the block is not closed: missing `}`; found end of file'),
+    ('unclosed_block', 5, 15, 'the file ends before `{` (opened at 4:12) is closed'),
     ('unclosed_list', 6, 1, 'the list is not closed: missing `]`; found `}`'),
     ('list_without_comma', 5, 10, 'expected `,` or `]` between list elements; found `b`'),
     ('place_without_on', 5, 12, 'expected `on` after `place STAGE`; found `n0`'),
@@ -226,4 +226,21 @@ def test_several_independent_errors_are_reported_together(tmp_path: Path) -> Non
         (10, "unknown schedule `onef1b`"),
         (11, "unknown optimizer `adamx`"),
         (12, "`ms` is not a unit of ratio (for `backward`)"),
+    ]
+
+
+def test_several_syntax_errors_are_reported_together(tmp_path: Path) -> None:
+    spec = tmp_path / "syntax.pgc"
+    spec.write_text(
+        "node n[0..3] { rate = 5 GFLOPS; memory = 4 GiB }\n"
+        "link default { latency = 5 msec; bandwidth = 1 Gbps }\n"
+        "pipeline p {\n  inflight 3\n  place s0 n0\n}\n"
+    )
+    with pytest.raises(UserError) as info:
+        check_file(spec)
+    got = [(d.span.line, d.span.col, d.message) for d in info.value.diagnostics]
+    assert got == [
+        (2, 28, "unknown unit `msec` after the number 5"),
+        (4, 12, "expected `=` or `{` after the key; found `3`"),
+        (5, 12, "expected `on` after `place STAGE`; found `n0`"),
     ]
