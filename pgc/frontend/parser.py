@@ -286,7 +286,8 @@ def parse_text(text: str, file: str = "<string>") -> ast.Module:
     try:
         tree = _parse(text, comments)
     except UnexpectedInput as exc:
-        raise UserError(_syntax_diagnostic(exc, text, file)) from None
+        first = _syntax_diagnostic(exc, text, file)
+        raise UserError(first, *_later_syntax_errors(text, file, first.span.line)) from None
     try:
         decls = _Builder(file).transform(tree)
     except VisitError as exc:
@@ -296,6 +297,35 @@ def parse_text(text: str, file: str = "<string>") -> ast.Module:
     found = tuple((c.line or 0, c.column or 0, str(c)) for c in comments)
     lines = text.count("\n") + 1
     return ast.Module(file, tuple(decls), found, Span(file, 1, 1, lines, 1))
+
+
+MAX_SYNTAX_ERRORS = 8
+_OPENERS = re.compile(r"[\[({]")
+_CLOSERS = re.compile(r"[\])}]")
+
+
+def _later_syntax_errors(text: str, file: str, line: int) -> list[Diagnostic]:
+    """More syntax errors, found by blanking each erroneous line and parsing again. Stops when
+    blanking would unbalance brackets, or when the next error is not on a later line or is not
+    one the catalogue recognises (then it would most likely echo this one)."""
+    lines = text.split("\n")
+    found: list[Diagnostic] = []
+    while len(found) < MAX_SYNTAX_ERRORS - 1 and 0 < line <= len(lines):
+        bad = re.sub(r'"(?:[^"\\]|\\.)*"|//.*', "", lines[line - 1])
+        if len(_OPENERS.findall(bad)) != len(_CLOSERS.findall(bad)):
+            break
+        lines[line - 1] = ""
+        retry = "\n".join(lines)
+        try:
+            _parse(retry, [])
+            break
+        except UnexpectedInput as exc:
+            diagnostic = _syntax_diagnostic(exc, retry, file)
+        if diagnostic.span.line <= line or diagnostic.message.startswith("unexpected "):
+            break  # an uncatalogued error after a repair is most often an echo of the first
+        found.append(diagnostic)
+        line = diagnostic.span.line
+    return found
 
 
 def _parse(text: str, comments: list[Token]) -> Any:

@@ -2,9 +2,11 @@
 
 Drawing it as DOT (the `nop2` engine keeps every `pos` as given, no layout runs) means one tool
 makes every format (svg, png, pdf) and stays fast: 30,000 bars render to SVG in well under a
-second. Each worker gets three lanes: compute (forward, backward, all-reduce, step), sends
-(its NIC) and receive waits. Idle stretches of the compute lane before the pipeline ends are
-drawn as pale bubbles; bars on the critical path get a red border.
+second. Each worker gets two lanes: compute (forward, backward, all-reduce, step) and the
+messages it sends, from leaving its NIC to arriving (the simulator's SEND record). Receives are
+not drawn: a RECV is posted early and only says when the data came, which the sender's bar
+already shows. Idle stretches of the compute lane before the pipeline ends are drawn as pale
+bubbles; bars on the critical path get a red border.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pgc.viz.style import (
 COMPUTE_KINDS = frozenset({"F", "B", "ALLREDUCE", "STEP"})
 PLOT_WIDTH = 1400.0  # points for the whole iteration
 LEFT = 110.0  # room for worker names
-ROW = 26.0  # points per worker
-LANES = {"compute": (0.0, 13.0), "send": (14.5, 4.5), "recv": (20.0, 4.0)}  # offset, height
+ROW = 22.0  # points per worker
+LANES = {"compute": (0.0, 13.0), "send": (14.5, 5.0)}  # offset from the row top, height
 BUBBLE = "#efe9dc"
 
 Scale = Callable[[float], float]  # seconds -> x in points
@@ -58,6 +60,7 @@ class Timeline:
 
 
 def lane(kind: str) -> str:
+    """`compute`, `send` or `recv` (receives are kept in traces, not drawn)."""
     if kind in COMPUTE_KINDS:
         return "compute"
     return "send" if kind.startswith("SEND") else "recv"
@@ -158,9 +161,9 @@ def timeline_dot(tl: Timeline) -> str:
             d.box(x(s), x(e), y(worker, "compute"), LANES["compute"][1], fillcolor=BUBBLE,
                   color=BUBBLE, label="", tooltip=f"{worker} idle {fmt_seconds(s)}-{fmt_seconds(e)}")
     for b in tl.bars:
-        if b.worker not in rows:
-            continue
         ln = lane(b.kind)
+        if b.worker not in rows or ln not in LANES:
+            continue
         attrs = _bar_style(b, colour_of)
         width = (b.end - b.start) * scale
         label = f"m{b.mb}" if b.mb >= 0 and ln == "compute" else _short(b)
@@ -245,8 +248,8 @@ def _draw_legend(d: _Dot, top: float) -> None:
     items = [
         ("forward", forward_colour(0), "#ffffff"),
         ("backward", origin_colour(0), "#ffffff"),
-        ("send", KIND_COLOURS["SEND_F"], "#ffffff"),
-        ("recv wait", KIND_COLOURS["RECV_F"], "#ffffff"),
+        ("activation sent", KIND_COLOURS["SEND_F"], "#ffffff"),
+        ("gradient sent", KIND_COLOURS["SEND_B"], "#ffffff"),
         ("all-reduce", KIND_COLOURS["ALLREDUCE"], "#ffffff"),
         ("step", KIND_COLOURS["STEP"], "#ffffff"),
         ("idle", BUBBLE, BUBBLE),
