@@ -142,6 +142,10 @@ class _Pipeline:
         placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, groups, counts, errors)
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
+        for num, den in evaluation.skip_ratios:
+            if (num * len(stages)) % den:
+                at = evaluation.span if evaluation.span.line else decl.span
+                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
         if max_swaps and schedule not in ("skippipe", "explicit"):
             errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
         microbatches = errors.run(_microbatches, mb, stages) or 1
