@@ -19,7 +19,6 @@ import random
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +29,6 @@ from pgc.ir.types import (  # noqa: E402
     Hop,
     Link,
     ModelRef,
-    Path as MbPath,
     Program,
     Segment,
     SkipPolicy,
@@ -38,6 +36,7 @@ from pgc.ir.types import (  # noqa: E402
     SwapPolicy,
     Worker,
 )
+from pgc.ir.types import Path as MbPath  # noqa: E402
 
 GIB = 1024**3
 
