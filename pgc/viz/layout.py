@@ -173,7 +173,8 @@ def add_pinned(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs)
     graphviz only draws: dot's layout of thousands of edges takes minutes, this takes a second.
     Frames and labels are pinned plaintext/box nodes drawn under the edges. Returns the top y."""
     held = stages_of_worker(program)
-    graph.attr(layout="nop2", outputorder="edgesfirst", splines="false")
+    # half the PNG resolution: a picture of hundreds of workers is an overview
+    graph.attr(layout="nop2", outputorder="edgesfirst", splines="false", dpi="48")
     cols = columns(program)
     height = max(_column_height(c) for c in cols)
     for i, col in enumerate(cols):
