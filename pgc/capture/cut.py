@@ -26,7 +26,7 @@ import torch
 import torch.fx as fx
 
 from pgc.capture.graph import Captured, TensorInfo, is_meta_query, module_path
-from pgc.capture.select import owner, resolve
+from pgc.capture.select import owner, pinpoint, resolve
 from pgc.diagnostics import error
 from pgc.ir.types import Span
 
@@ -87,24 +87,26 @@ class _Analysis:
         self.aliases = _aliases(model)
         self.params = set(self.aliases)
         self.prefix_of: dict[str, int] = {}
+        self.written: dict[str, Span] = {}  # module path -> where its selector is written
         for k, spec in enumerate(specs):
             for sel in spec.selectors:
                 for path in resolve(sel, self.modules, spec.span):
-                    self._claim(path, k)
+                    self._claim(path, k, pinpoint(spec.span, sel))
         self.pure: dict[fx.Node, bool] = {}
         self.seg: dict[fx.Node, int] = {}
 
-    def _claim(self, path: str, k: int) -> None:
+    def _claim(self, path: str, k: int, where: Span) -> None:
         for other, j in self.prefix_of.items():
             if path == other or path.startswith(other + ".") or other.startswith(path + "."):
                 first, second = sorted((j, k))
                 raise error(
-                    self.specs[second].span,
+                    where if second == k else self.written[other],
                     f"module `{path}` is selected by both `{self.specs[first].name}` and "
                     f"`{self.specs[second].name}`",
                     hint="each module belongs to exactly one stage",
                 )
         self.prefix_of[path] = k
+        self.written[path] = where
 
     # -- classification ----------------------------------------------------------------
     def is_param(self, n: fx.Node) -> bool:
@@ -158,8 +160,10 @@ class _Analysis:
                 k = latest
             elif latest > k and not self._only_params_later(n, k):
                 later = self.specs[latest]
+                claimed = owner(path, {p: i for i, p in enumerate(self.written)})
                 raise error(
-                    self.specs[k].span,
+                    list(self.written.values())[claimed] if claimed is not None
+                    else self.specs[k].span,
                     f"stage `{self.specs[k].name}` (module `{path}`) uses a value computed by "
                     f"`{later.name}`, which runs after it",
                     hint="list stages in the model's execution order",
@@ -172,13 +176,16 @@ class _Analysis:
         return all(self.seg.get(i, 0) <= k or self.is_param(i) for i in n.all_input_nodes)
 
     def _gap(self, n: fx.Node, param: str) -> Exception:
-        k = max((self.seg[i] for i in n.all_input_nodes if i in self.seg), default=0)
+        """Report at the stage whose values the unselected module consumes."""
+        readers = [n, *n.users] if n.op == "get_attr" else [n]
+        k = max((self.seg[i] for r in readers for i in r.all_input_nodes
+                 if i in self.seg and not self.is_param(i)), default=0)
         module = param.rpartition(".")[0] or param
+        name = self.specs[k].name
         return error(
             self.specs[k].span,
             f"module `{module}` (parameter `{param}`) is not selected by any stage",
-            hint=f"add `{module.split('.')[0]}` to a stage, e.g. the one after "
-            f"`{self.specs[k].name}`",
+            hint=f"add `{module}` to `{name}` or to the stage after it",
         )
 
 
@@ -300,10 +307,11 @@ def _finish(
 ) -> Cut:
     cap = a.cap
     last = len(a.specs) - 1
-    for k, b in enumerate(bounds):
+    for b in bounds:
         for v in b:
             if not isinstance(cap.runs[0].get(v), TensorInfo):
                 kind = type(cap.runs[0].get(v)).__name__
+                k = min(needs[v])
                 raise error(
                     a.specs[k].span,
                     f"stage `{a.specs[k].name}` needs `{v.name}` ({kind}) computed by "
@@ -339,7 +347,19 @@ def _adopt(a: _Analysis, seg: SegmentCut, readers_of: dict[str, set[str]]) -> No
             readers_of.setdefault(a.aliases[name], set()).add(seg.name)
         elif n.op == "get_attr":
             owner_path, _, leaf = str(n.target).rpartition(".")
-            mod = model.get_submodule(owner_path)
+            try:
+                mod = model.get_submodule(owner_path)
+            except AttributeError:
+                mod = None
+            if mod is None or leaf not in mod._buffers:
+                # a tensor made while tracing (torch.tensor(...) in forward) lives only in the
+                # graph module: a stage built from the user's model could not adopt it
+                raise error(
+                    seg.span,
+                    f"stage `{seg.name}` reads `{n.target}`, a tensor the model creates in "
+                    "forward rather than a parameter or buffer",
+                    hint="register it with `self.register_buffer(...)` in the model",
+                )
             if leaf in mod._buffers:
                 persistent = leaf not in mod._non_persistent_buffers_set
                 seg.buffers[str(n.target)] = persistent

@@ -26,6 +26,8 @@ def _children(modules: dict[str, object], base: str) -> list[str]:
 def resolve(selector: str, modules: dict[str, object], span: Span) -> tuple[str, ...]:
     """Module paths a selector names. Raises UserError naming the closest module names."""
     text = selector.strip()
+    span = pinpoint(span, text)
+    text = re.sub(r"\[(\d+)\]\.", r".\1.", text)  # `layers[1].mlp` -> `layers.1.mlp`
     m = _SLICE.match(text)
     if m:
         base = m.group("base")
@@ -67,3 +69,25 @@ def owner(path: str, prefixes: dict[str, int]) -> int | None:
         if (path == prefix or path.startswith(prefix + ".")) and len(prefix) > best_len:
             best, best_len = seg, len(prefix)
     return best
+
+
+def pinpoint(span: Span, text: str) -> Span:
+    """The span of selector `text` as written inside `span` (a stage's declaration), so a
+    diagnostic's caret sits under the selector; `span` itself when it cannot be found."""
+    from pgc.diagnostics import source_line
+
+    last = span.end_line if span.end_line >= span.line else span.line
+    for line_no in range(span.line, last + 1):
+        line = source_line(span.file, line_no)
+        if line is None:
+            break
+        start = span.col - 1 if line_no == span.line else 0
+        for m in re.finditer(re.escape(text), line):
+            before = line[m.start() - 1] if m.start() else " "
+            after = line[m.end()] if m.end() < len(line) else " "
+            if m.start() >= start and not (before.isalnum() or before in "._") and not (
+                after.isalnum() or after in "_"
+            ):
+                col = m.start() + 1
+                return Span(span.file, line_no, col, line_no, col + len(text))
+    return span

@@ -6,7 +6,7 @@ stops before later phases would report consequences of the same mistake.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from pgc.diagnostics import Diagnostic, UserError, did_you_mean, error
@@ -72,10 +72,13 @@ def _model(d: ast.ModelDecl, errors: Collector) -> ModelRef:
         lit = errors.run(V.literal, item.value, item.key)
         if lit is not None:
             args.append((item.key, lit))
-    return ModelRef(d.name, d.target, tuple(args), d.span)  # type: ignore[arg-type]
+    return ModelRef(d.name, d.target, tuple(args), span=d.span)  # type: ignore[arg-type]
 
 
-def lower_declarations(sources: Sources) -> tuple[Topology, dict[str, ModelRef], list[ast.PipelineDecl]]:
+Declarations = tuple[Topology, dict[str, ModelRef], list[ast.PipelineDecl]]
+
+
+def lower_declarations(sources: Sources) -> Declarations:
     """Workers, links and models of every file; raises UserError with every mistake found."""
     errors = Collector()
     decls = _decls(sources)
@@ -88,9 +91,10 @@ def lower_declarations(sources: Sources) -> tuple[Topology, dict[str, ModelRef],
     return topology, models, pipelines
 
 
-def lower(sources: Sources) -> Program:
-    """The Program of a spec whose files are `sources`."""
-    topology, models, pipelines = lower_declarations(sources)
+def lower(sources: Sources, declarations: Declarations | None = None) -> Program:
+    """The Program of a spec whose files are `sources` (`declarations`: their already lowered
+    workers, links and models, when the caller has them)."""
+    topology, models, pipelines = declarations or lower_declarations(sources)
     if not pipelines:
         raise error(Span(sources.main.file, 1, 1, 1, 2), f"`{sources.main.file}` declares no pipeline", hint="`pgc check` also accepts topology-only files")
     if not topology.workers:
@@ -114,7 +118,7 @@ class _Pipeline:
         layout: Layout = errors.run(self._layout, decl, value(found, "layout"), block(found, "origin")) or "chain"
         layer_count = _layer_count(model)
         split_stmts = [i for i in decl.items if isinstance(i, ast.StagesStmt | ast.StageStmt)]
-        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, layer_count, errors)
+        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, layer_count, decl.span, errors)
         mb = errors.run(LS.microbatch, block(found, "microbatch"), decl.span, errors)
         ratio, never_refs, ratio_span = errors.run(LS.skip, block(found, "skip"), errors) or (Fraction(0), [], None)
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
@@ -128,12 +132,20 @@ class _Pipeline:
         stages = list(split.stages)
         names = [s.name for s in stages]
         never = self._never(never_refs, stages, layout, errors)
-        stages = [Stage(s.name, s.segments, s.replicas, s.name in never, s.span) for s in stages]
+        stages = [replace(s, never_skip=s.name in never) for s in stages]
         counts = replicas([i for i in decl.items if isinstance(i, ast.ReplicasStmt)], names, errors)
         workers = {w.name for w in self.topology.workers}
-        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, counts, errors)
-        stages = [Stage(s.name, s.segments, len(placed[s.name]) if s.name in placed else counts.get(s.name), s.never_skip, s.span) for s in stages]
+        groups: dict[str, list[str]] = {}
+        for w in self.topology.workers:
+            for g in w.groups:
+                groups.setdefault(g, []).append(w.name)
+        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, groups, counts, errors)
+        stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
+        for num, den in evaluation.skip_ratios:
+            if (num * len(stages)) % den:
+                at = evaluation.span if evaluation.span.line else decl.span
+                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
         if max_swaps and schedule not in ("skippipe", "explicit"):
             errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
         microbatches = errors.run(_microbatches, mb, stages) or 1
@@ -161,8 +173,8 @@ class _Pipeline:
             seq_len=mb.seq,
             microbatches=microbatches,
             inflight=inflight,
-            skip=SkipPolicy((ratio.numerator, ratio.denominator), tuple(sorted(never, key=names.index)), ratio_span or decl.span),
-            swap=SwapPolicy(max_swaps, swap_span or decl.span),
+            skip=SkipPolicy((ratio.numerator, ratio.denominator), tuple(sorted(never, key=names.index)), span=ratio_span or decl.span),
+            swap=SwapPolicy(max_swaps, span=swap_span or decl.span),
             schedule=schedule,
             cost=cost,
             train=train,

@@ -38,6 +38,7 @@ def lower_split(
     origin: ast.Nested | None,
     statements: list[ast.StagesStmt | ast.StageStmt],
     layer_count: int | None,
+    where: Span,
     errors: Collector,
 ) -> Split:
     pieces: list[_Piece] = []
@@ -48,8 +49,8 @@ def lower_split(
         if got[1] is not None:
             partitions.append(got[1])
     _check_unique(pieces, errors)
-    if not pieces:
-        raise error(_first_span(origin, statements), "the pipeline declares no stages", hint="add e.g. `stages s[1..4] = layers[0:8] balanced by flops`")
+    if not statements:
+        raise error(where, "the pipeline declares no stages", hint="add e.g. `stages s[1..4] = layers[0:8] balanced by flops`")
     segments: list[Segment] = []
     stages: list[Stage] = []
     pro: tuple[ast.Ref, ...] = ()
@@ -78,10 +79,6 @@ def lower_split(
         entries += [(r, "origin.epi", r.span) for r in epi]
     errors.run(check_coverage, entries, layer_count)
     return Split(tuple(stages), tuple(segments), tuple(p for p, _ in partitions))
-
-
-def _first_span(origin: ast.Nested | None, statements: list[ast.StagesStmt | ast.StageStmt]) -> Span:
-    return origin.span if origin is not None else Span("<none>", 0, 0, 0, 0)
 
 
 def _role(layout: Layout, i: int, n: int) -> SegmentRole:
@@ -250,15 +247,16 @@ def _check_list(base: str, ivs: list[tuple[int, int, str, str, Span]], layer_cou
     if base in seen:  # `layers` selected whole and by index
         owner, span = seen[base]
         return [Diagnostic(ivs[0][4], f"`{ivs[0][2]}` overlaps `{base}` selected by {owner}", notes=((span, "selected here"),))]
+    for before, after in zip(ivs, ivs[1:]):
+        if after[0] < before[0]:
+            msg = f"`{after[2]}` in {after[3]} comes after `{before[2]}` in {before[3]}: stages must follow the model's order"
+            return [Diagnostic(after[4], msg, notes=((before[4], f"`{before[2]}` is here"),))]
     prev_hi = 0
     prev: tuple[int, int, str, str, Span] | None = None
     for iv in ivs:
         lo, hi, text, owner, span = iv
         if prev is not None and lo < prev[1]:
-            if hi <= prev[0]:
-                msg = f"`{text}` in {owner} runs before `{prev[2]}` in {prev[3]}: stages must follow the model's order"
-            else:
-                msg = f"`{text}` in {owner} overlaps `{prev[2]}` in {prev[3]}"
+            msg = f"`{text}` in {owner} overlaps `{prev[2]}` in {prev[3]}"
             return [Diagnostic(span, msg, notes=((prev[4], f"`{prev[2]}` is here"),))]
         if lo > prev_hi:
             where = f"after `{prev[2]}`" if prev else "before it"

@@ -44,7 +44,7 @@ def _workers(decls: list[ast.NodeDecl], errors: Collector) -> list[Worker]:
             first[name] = decl.target.span
             if props is not None:
                 rate, memory, region, host, groups = props
-                out.append(Worker(name, rate, memory, region, host, groups, decl.span))
+                out.append(Worker(name, rate, memory, region=region, host=host, groups=groups, span=decl.target.span))
     return out
 
 
@@ -86,24 +86,24 @@ def _link(decl: ast.LinkDecl, known: set[str], regions: list[str], errors: Colle
     directed = decl.arrow == "->"
     scope: LinkScope
     if decl.kind == "default":
-        return [Link("default", "", "", latency, bandwidth, False, decl.span)]
+        return [Link("default", "", "", latency, bandwidth, span=decl.span)]
     if decl.kind == "intra":
         region = decl.src.name if decl.src is not None else ""
         if region:
             _check_region(decl.src, regions)
-        return [Link("intra", region, "", latency, bandwidth, False, decl.span)]
+        return [Link("intra", region, "", latency, bandwidth, span=decl.span)]
     assert decl.src is not None and decl.dst is not None
     if decl.kind == "region":
         scope = "region"
         _check_region(decl.src, regions)
         _check_region(decl.dst, regions)
-        return [Link(scope, decl.src.name, decl.dst.name, latency, bandwidth, directed, decl.span)]
+        return [Link(scope, decl.src.name, decl.dst.name, latency, bandwidth, directed=directed, span=decl.span)]
     srcs = _expand_workers(decl.src, known)
     dsts = _expand_workers(decl.dst, known)
     pairs = [(a, b) for a in srcs for b in dsts if a != b]
     if not pairs:
         raise error(decl.span, "this link joins no pair of distinct workers")
-    return [Link("pair", a, b, latency, bandwidth, directed, decl.span) for a, b in pairs]
+    return [Link("pair", a, b, latency, bandwidth, directed=directed, span=decl.span) for a, b in pairs]
 
 
 def _check_region(ref: ast.Ref | None, regions: list[str]) -> None:

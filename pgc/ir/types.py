@@ -53,6 +53,9 @@ class ModelRef:
     name: str
     target: str  # "examples.models.llama:build"
     args: tuple[tuple[str, Value], ...] = ()
+    # filled by capture: the factory module's file and the sys.path entry it imports from
+    file: str = ""
+    import_root: str = ""
     span: Span = span_field()
 
 
@@ -82,7 +85,28 @@ class Segment:
     fwd_time: float | None = None  # measured seconds per microbatch on a reference worker
     bwd_time: float | None = None
     skippable: bool | None = None  # input/output boundary signatures match (proven by capture)
+    # boundary tensors in and out as text, e.g. "add_11: float32[B, T, 64]" (filled by capture)
+    boundary_in: tuple[str, ...] = ()
+    boundary_out: tuple[str, ...] = ()
     span: Span = span_field()
+
+
+@dataclass(frozen=True)
+class BlockProfile:
+    """One block of an automatic partition's range (e.g. `layers.7`), profiled by `traced` so
+    the partition pass can balance without the model. Same units as Segment's fields;
+    `signature` is the block's input and output boundary text (skip legality of a merged run)."""
+
+    selector: str
+    param_names: tuple[str, ...] = ()
+    params: int | None = None
+    param_bytes: int | None = None
+    flops: float | None = None
+    boundary_bytes: int | None = None
+    activation_bytes: int | None = None
+    fwd_time: float | None = None
+    bwd_time: float | None = None
+    signature: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,7 @@ class AutoPartition:
     stages: tuple[str, ...]
     selectors: tuple[str, ...]
     criterion: str
+    blocks: tuple[BlockProfile, ...] = ()  # filled by `traced`, in order
     span: Span = span_field()
 
 

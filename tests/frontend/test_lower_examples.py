@@ -83,3 +83,71 @@ def test_check_command_reports_every_example() -> None:
     r = run_pgc("check", *files)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(": ok:") == len(files)
+
+
+def test_topology_files_carry_the_published_figures() -> None:
+    from pgc.frontend.load import load_sources
+    from pgc.frontend.lower import lower_declarations
+    from pgc.ir.topology import find_link
+
+    def topo(name: str):  # type: ignore[no-untyped-def]
+        topology, _, _ = lower_declarations(load_sources(EXAMPLES / "topologies" / name))
+        return {w.name: w for w in topology.workers}, topology.links
+
+    workers, links = topo("skippipe_geo20.pgc")
+    assert len(workers) == 20 and workers["n13"].region == "BE" and workers["n11"].region == "UK"
+    au_be = find_link(links, workers["n0"], workers["n1"])
+    assert au_be is not None and (au_be.latency, au_be.bandwidth) == (0.129, 84e6 / 8)
+    same = find_link(links, workers["n0"], workers["n12"])  # both AU
+    assert same is not None and (same.scope, same.latency, same.bandwidth) == ("intra", 1e-3, 2 * 2**30)
+    assert sum(link.scope == "region" for link in links) == 66
+    workers, links = topo("skippipe_5cl20.pgc")
+    assert {w.region for w in workers.values()} == {"LA", "NL", "DE", "SG", "OR"}
+    assert sum(link.scope == "region" for link in links) == 10
+    workers, links = topo("skippipe_1cl20.pgc")
+    assert {w.region for w in workers.values()} == {"DE"}
+    for scenario, regions, region_links in ((1, 8, 0), (2, 40, 0), (3, 2, 1), (4, 4, 6), (5, 8, 28)):
+        workers, links = topo(f"dtfm_c{scenario}.pgc")
+        assert len(workers) == 64 and len({w.region for w in workers.values()}) == regions
+        assert all(w.rate == 125e12 and w.memory == 16 * 2**30 for w in workers.values())
+        assert sum(link.scope == "region" for link in links) == region_links
+    workers, links = topo("dtfm_c5.pgc")
+    tk_se = find_link(links, workers["g24"], workers["g32"])
+    assert tk_se is not None and (tk_se.latency, tk_se.bandwidth) == (0.034, 1.10e9 / 8)
+    workers, links = topo("dtfm_c2.pgc")
+    between = find_link(links, workers["g0"], workers["g40"])
+    inside = find_link(links, workers["g0"], workers["g3"])
+    assert between is not None and between.bandwidth == 1.25e9 / 8
+    assert inside is not None and inside.bandwidth == 100e9 / 8
+
+
+def test_reproduction_pipelines_lower() -> None:
+    p = load_program(EXAMPLES / "skippipe_geo20.pgc")
+    verify_program(p)
+    assert [s.replicas for s in p.stages] == [5, 3, 3, 3, 3, 3]
+    assert p.microbatches == 30 and p.inflight == 3 and p.skip.ratio == (1, 3)
+    assert [s.selectors for s in p.segments[1:6]] == [(f"layers[{i}:{i + 4}]",) for i in range(4, 24, 4)]
+    assert p.cost.sec_per_sample_per_layer == 0.055 and p.cost.backward_ratio == 1.5
+    assert p.cost.message_overhead == 0.35 and p.auto_place == ("origin", "s1", "s2", "s3", "s4", "s5")
+    q = load_program(EXAMPLES / "dtfm_gpt3xl.pgc")
+    verify_program(q)
+    assert len(q.workers) == 64 and [s.replicas for s in q.stages] == [8] * 8
+    assert q.cost.efficiency == 0.5 and q.schedule == "gpipe"
+
+
+def test_placement_by_group_and_even_distribution(tmp_path: Path) -> None:
+    spec = tmp_path / "groups.pgc"
+    spec.write_text(
+        'model m = "pkg.mod:build" { layers = 4 }\n'
+        'node a[0..1] { rate = 1 TFLOPS; memory = 8 GiB; groups = [fast] }\n'
+        "node b[0..3] { rate = 100 GFLOPS; memory = 2 GiB; groups = [slow, cheap] }\n"
+        "link default { latency = 1 ms; bandwidth = 1 Gbps }\n"
+        "pipeline p {\n"
+        "  stages s[0..2] = [[embed, layers[0:2]], layers[2:3], [layers[3:4], head]]\n"
+        "  place s0 on fast\n  place s[1..2] on slow\n"
+        "  microbatch { size = 1; seq = 8; per_origin = 4 }\n"
+        "}\n"
+    )
+    p = load_program(spec)
+    assert p.placement == (("s0", ("a0", "a1")), ("s1", ("b0", "b1")), ("s2", ("b2", "b3")))
+    assert p.microbatches == 8 and p.workers[2].groups == ("slow", "cheap")
