@@ -347,7 +347,19 @@ def _adopt(a: _Analysis, seg: SegmentCut, readers_of: dict[str, set[str]]) -> No
             readers_of.setdefault(a.aliases[name], set()).add(seg.name)
         elif n.op == "get_attr":
             owner_path, _, leaf = str(n.target).rpartition(".")
-            mod = model.get_submodule(owner_path)
+            try:
+                mod = model.get_submodule(owner_path)
+            except AttributeError:
+                mod = None
+            if mod is None or leaf not in mod._buffers:
+                # a tensor made while tracing (torch.tensor(...) in forward) lives only in the
+                # graph module: a stage built from the user's model could not adopt it
+                raise error(
+                    seg.span,
+                    f"stage `{seg.name}` reads `{n.target}`, a tensor the model creates in "
+                    "forward rather than a parameter or buffer",
+                    hint="register it with `self.register_buffer(...)` in the model",
+                )
             if leaf in mod._buffers:
                 persistent = leaf not in mod._non_persistent_buffers_set
                 seg.buffers[str(n.target)] = persistent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from pgc.capture.cut import Cut, SegmentSpec, analyse
 from pgc.capture.graph import Captured, CaptureFailed, capture
@@ -11,9 +12,14 @@ from pgc.diagnostics import error
 from pgc.ir.types import ModelRef, Program
 
 
-@functools.lru_cache(maxsize=8)
 def captured_model(ref: ModelRef, spec_file: str, batch: int, seq: int) -> Captured:
-    """The model built on the meta device and captured at (batch, seq) and (batch+1, seq+2)."""
+    """The model built on the meta device and captured at (batch, seq) and (batch+1, seq+2);
+    cached per model and shape (the fields `traced` fills in do not matter)."""
+    return _captured(replace(ref, file="", import_root=""), spec_file, batch, seq)
+
+
+@functools.lru_cache(maxsize=8)
+def _captured(ref: ModelRef, spec_file: str, batch: int, seq: int) -> Captured:
     model = build_model(ref, spec_file, device="meta")
     try:
         return capture(model, batch, max(seq, 2))

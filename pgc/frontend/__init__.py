@@ -35,11 +35,12 @@ def check_file(path: str | Path) -> str:
     from pgc.frontend.lower import lower, lower_declarations
 
     sources = load_sources(path)
-    topology, models, pipelines = lower_declarations(sources)
+    declarations = lower_declarations(sources)
+    topology, models, pipelines = declarations
     if not pipelines:
         counts = ", ".join((_n(len(topology.workers), "worker"), _n(len(topology.links), "link rule"), _n(len(models), "model")))
         return f"{path}: ok: {counts} (no pipeline)"
-    p = lower(sources)
+    p = lower(sources, declarations)
     return (
         f"{path}: ok: pipeline `{p.name}` ({p.layout}, {p.schedule}): {len(p.stages)} stages, "
         f"{len(p.segments)} segments, {len(p.workers)} workers, {p.microbatches} microbatches"

@@ -247,3 +247,9 @@ class Module:
     decls: tuple[Decl, ...]
     comments: tuple[tuple[int, int, str], ...] = field(default=(), compare=False)
     span: Span = span_field()
+
+    def pretty(self) -> str:
+        """An indented dump of the tree (what `pgc compile --emit=ast` prints)."""
+        from pgc.ir.printer import dump
+
+        return dump(self)

@@ -75,7 +75,10 @@ def _model(d: ast.ModelDecl, errors: Collector) -> ModelRef:
     return ModelRef(d.name, d.target, tuple(args), span=d.span)  # type: ignore[arg-type]
 
 
-def lower_declarations(sources: Sources) -> tuple[Topology, dict[str, ModelRef], list[ast.PipelineDecl]]:
+Declarations = tuple[Topology, dict[str, ModelRef], list[ast.PipelineDecl]]
+
+
+def lower_declarations(sources: Sources) -> Declarations:
     """Workers, links and models of every file; raises UserError with every mistake found."""
     errors = Collector()
     decls = _decls(sources)
@@ -88,9 +91,10 @@ def lower_declarations(sources: Sources) -> tuple[Topology, dict[str, ModelRef],
     return topology, models, pipelines
 
 
-def lower(sources: Sources) -> Program:
-    """The Program of a spec whose files are `sources`."""
-    topology, models, pipelines = lower_declarations(sources)
+def lower(sources: Sources, declarations: Declarations | None = None) -> Program:
+    """The Program of a spec whose files are `sources` (`declarations`: their already lowered
+    workers, links and models, when the caller has them)."""
+    topology, models, pipelines = declarations or lower_declarations(sources)
     if not pipelines:
         raise error(Span(sources.main.file, 1, 1, 1, 2), f"`{sources.main.file}` declares no pipeline", hint="`pgc check` also accepts topology-only files")
     if not topology.workers:
@@ -131,9 +135,17 @@ class _Pipeline:
         stages = [replace(s, never_skip=s.name in never) for s in stages]
         counts = replicas([i for i in decl.items if isinstance(i, ast.ReplicasStmt)], names, errors)
         workers = {w.name for w in self.topology.workers}
-        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, counts, errors)
+        groups: dict[str, list[str]] = {}
+        for w in self.topology.workers:
+            for g in w.groups:
+                groups.setdefault(g, []).append(w.name)
+        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, groups, counts, errors)
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
+        for num, den in evaluation.skip_ratios:
+            if (num * len(stages)) % den:
+                at = evaluation.span if evaluation.span.line else decl.span
+                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
         if max_swaps and schedule not in ("skippipe", "explicit"):
             errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
         microbatches = errors.run(_microbatches, mb, stages) or 1

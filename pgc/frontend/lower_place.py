@@ -30,13 +30,20 @@ def stage_names(ref: ast.Ref, stages: list[str]) -> list[str]:
     return names
 
 
-def worker_names(on: ast.Ref | ast.List, workers: set[str]) -> list[str]:
+Groups = dict[str, list[str]]  # group name -> workers, in declaration order
+
+
+def worker_names(on: ast.Ref | ast.List, workers: set[str], groups: Groups) -> list[str]:
+    """Workers named by `n3`, `n[0..3]`, a group name (`groups = [fast]` on nodes), or a list."""
     refs = V.names(on, "place ... on") if isinstance(on, ast.List) else [on]
     out: list[str] = []
     for ref in refs:
+        if not ref.accessors and ref.name not in workers and ref.name in groups:
+            out.extend(groups[ref.name])
+            continue
         for n in V.expand_names(ref, "a worker"):
             if n not in workers:
-                raise error(ref.span, f"unknown node `{n}`", hint=did_you_mean(n, workers))
+                raise error(ref.span, f"unknown node `{n}`", hint=did_you_mean(n, sorted(workers | set(groups))))
             out.append(n)
     return out
 
@@ -55,7 +62,12 @@ def replicas(stmts: list[ast.ReplicasStmt], stages: list[str], errors: Collector
 
 
 def place(
-    stmts: list[ast.PlaceStmt], stages: list[Stage], workers: set[str], counts: dict[str, int], errors: Collector
+    stmts: list[ast.PlaceStmt],
+    stages: list[Stage],
+    workers: set[str],
+    groups: Groups,
+    counts: dict[str, int],
+    errors: Collector,
 ) -> tuple[Placement, list[str]]:
     """Explicit placement (stage -> workers) and the stages placed `on auto`, in stage order.
     A statement naming k stages and k*r workers gives each stage r consecutive workers."""
@@ -78,7 +90,7 @@ def place(
             auto.update(targets)
             continue
         assert not isinstance(stmt.on, str)
-        ws = errors.run(worker_names, stmt.on, workers) or []
+        ws = errors.run(worker_names, stmt.on, workers, groups) or []
         if not ws:
             continue
         if len(ws) % len(targets):

@@ -286,7 +286,8 @@ def parse_text(text: str, file: str = "<string>") -> ast.Module:
     try:
         tree = _parse(text, comments)
     except UnexpectedInput as exc:
-        raise UserError(_syntax_diagnostic(exc, text, file)) from None
+        first = _syntax_diagnostic(exc, text, file)
+        raise UserError(first, *_later_syntax_errors(text, file, first.span.line)) from None
     try:
         decls = _Builder(file).transform(tree)
     except VisitError as exc:
@@ -296,6 +297,35 @@ def parse_text(text: str, file: str = "<string>") -> ast.Module:
     found = tuple((c.line or 0, c.column or 0, str(c)) for c in comments)
     lines = text.count("\n") + 1
     return ast.Module(file, tuple(decls), found, Span(file, 1, 1, lines, 1))
+
+
+MAX_SYNTAX_ERRORS = 8
+_OPENERS = re.compile(r"[\[({]")
+_CLOSERS = re.compile(r"[\])}]")
+
+
+def _later_syntax_errors(text: str, file: str, line: int) -> list[Diagnostic]:
+    """More syntax errors, found by blanking each erroneous line and parsing again. Stops when
+    blanking would unbalance brackets, or when the next error is not on a later line or is not
+    one the catalogue recognises (then it would most likely echo this one)."""
+    lines = text.split("\n")
+    found: list[Diagnostic] = []
+    while len(found) < MAX_SYNTAX_ERRORS - 1 and 0 < line <= len(lines):
+        bad = re.sub(r'"(?:[^"\\]|\\.)*"|//.*', "", lines[line - 1])
+        if len(_OPENERS.findall(bad)) != len(_CLOSERS.findall(bad)):
+            break
+        lines[line - 1] = ""
+        retry = "\n".join(lines)
+        try:
+            _parse(retry, [])
+            break
+        except UnexpectedInput as exc:
+            diagnostic = _syntax_diagnostic(exc, retry, file)
+        if diagnostic.span.line <= line or diagnostic.message.startswith("unexpected "):
+            break  # an uncatalogued error after a repair is most often an echo of the first
+        found.append(diagnostic)
+        line = diagnostic.span.line
+    return found
 
 
 def _parse(text: str, comments: list[Token]) -> Any:
@@ -314,14 +344,32 @@ _COMMENT_SINK: list[Token] = []
 @functools.lru_cache(maxsize=1)
 def grammar() -> Lark:
     """The LALR parser, built once per process (positions on, for spans)."""
+    text = grammar_path().read_text(encoding="utf-8")
     return Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        text,
         parser="lalr",
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _COMMENT_SINK.append},
+        cache=_table_cache(text),
     )
+
+
+def _table_cache(grammar_text: str) -> str | bool:
+    """Where lark keeps the built LALR tables (building them costs more than the rest of a
+    typical `pgc check`): the user's own cache directory, never a shared temp directory, since
+    the file is a pickle. False (no cache) when that directory cannot be made."""
+    import hashlib
+    import os
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgc"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(grammar_text.encode("utf-8")).hexdigest()[:16]
+    return str(root / f"grammar-{digest}.lark-tables")
 
 
 def parse_file(path: str | Path) -> ast.Module:

@@ -7,6 +7,7 @@ located at the value when it does not fit.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from fractions import Fraction as Frac
 
 from pgc.diagnostics import did_you_mean, error
@@ -85,14 +86,16 @@ def number(v: ast.Value, what: str, kind: str | None = None, *, unit_required: b
 
 
 def scaled(n: ast.Number, factor: float) -> float:
-    """`n` times a unit factor, computed exactly then rounded once (so `50 us` is 5e-05, not
-    4.9999999999999996e-05). Extreme exponents fall back to float arithmetic."""
+    """`n` times a unit factor, computed exactly in decimal then rounded once (so `50 us` is
+    5e-05, not 4.9999999999999996e-05)."""
     x = _finite(n)
-    exponent = n.text.lower().partition("e")[2]
-    if exponent and abs(int(exponent)) > 400:
+    exact = Decimal(n.text) * _DECIMAL_FACTORS.setdefault(factor, Decimal(repr(factor)))
+    if not exact.is_finite() or abs(exact.adjusted()) > 300:
         return x * factor
-    exact = Frac(n.text) * Frac(repr(factor))
     return float(-exact if n.negative else exact)
+
+
+_DECIMAL_FACTORS: dict[float, Decimal] = {}
 
 
 def positive(v: ast.Value, what: str, kind: str | None = None) -> float:

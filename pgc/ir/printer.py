@@ -6,7 +6,7 @@ print without changes here. Rules:
 - a dataclass prints as `TypeName` and its fields, one per line, indented; spans and other
   fields excluded from equality are left out, and so are fields that are None or empty
   (except on the top object, where every field is shown so a dump says what is still unset);
-- a class with its own `__str__` (e.g. an action with a text form) prints as that text;
+- a class with its own `__str__`, and hops, paths and actions, print as one line of text;
 - a dataclass whose fields are all scalars prints on one line, `Type{a: 1, b: x}`, leaving out
   fields equal to their defaults;
 - a tuple of (name, value) pairs prints as a mapping; a tuple of scalars inline `[a, b]`.
@@ -19,7 +19,7 @@ import dataclasses
 import re
 from typing import Any
 
-from pgc.ir.types import Program
+from pgc.ir.types import Action, Hop, Path, Program
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/@\-\[\]*]+")
 _WIDTH = 100
@@ -41,7 +41,25 @@ def _scalar(x: Any) -> bool:
 
 
 def _has_str(x: Any) -> bool:
+    if isinstance(x, Hop | Path | Action):
+        return True
     return type(x).__str__ is not object.__str__ and not isinstance(x, bool | int | float | str | tuple)
+
+
+def _text_form(x: Any) -> str:
+    """Compact text of IR records that have one: hops and paths as in the spec's `path`
+    statement, actions in pgc.ir.actions' round-tripping form."""
+    if isinstance(x, Hop):
+        return f"{x.segment}@{x.worker}"
+    if isinstance(x, Path):
+        return f"mb{x.mb}: " + " -> ".join(_text_form(h) for h in x.hops)
+    if isinstance(x, Action):
+        try:
+            from pgc.ir.actions import format_action
+        except ImportError:  # the plan core's module is optional for the printer
+            return repr(x)
+        return format_action(x)
+    return str(x)
 
 
 def _fmt(x: Any) -> str:
@@ -53,9 +71,7 @@ def _fmt(x: Any) -> str:
         return repr(x)
     if isinstance(x, str):
         return x if _PLAIN.fullmatch(x) else '"' + x.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if _has_str(x):
-        return str(x)
-    return str(x)
+    return _text_form(x)
 
 
 def _fields(obj: Any, top: bool) -> list[tuple[str, Any]]:
@@ -123,7 +139,7 @@ def _emit_tuple(obj: tuple[Any, ...], indent: int, lines: list[str], head: str) 
             lines.append(text)
             return
         lines.append(head.rstrip())
-        lines.extend("  " * (indent + 1) + "- " + _fmt(i) for i in obj)
+        lines.extend("  " * indent + "- " + _fmt(i) for i in obj)
         return
     lines.append(head.rstrip())
     if _is_mapping(obj):

@@ -11,8 +11,8 @@ of ../shared/REFERENCE.md "Partitioning" (after DT-FM / Pipette style 1-D min-ma
 
 with X the time to send block i-1's boundary between the two stages' workers when both are
 placed (0 otherwise). O(S L^2) time with prefix sums, O(S L) memory. `bisect_partition` solves
-the same problem by bisection on the bottleneck with a greedy probe (stage s takes the longest
-run that fits), used as a cross-check.
+the same problem (without X) by bisection on the bottleneck with an O(S L) reachability probe,
+used as a cross-check.
 
 Requires: `traced` (each partition has its block profiles). Ensures: the partition's segments
 have selectors (`layers[2:4]`), layers, and profile fields summed from their blocks;
@@ -105,43 +105,53 @@ def chain_partition(p: ChainProblem) -> tuple[float, tuple[int, ...]]:
     return best[stages][n], tuple(reversed(cuts))
 
 
-def _greedy_fits(p: ChainProblem, limit: float) -> tuple[int, ...] | None:
-    """Stage by stage take the longest run within `limit` and memory (optimal for a fixed
-    stage order by an exchange argument); None if the blocks do not all fit."""
+def _fits(p: ChainProblem, limit: float) -> tuple[int, ...] | None:
+    """Start indices of a partition whose stages all finish within `limit` and fit memory, or
+    None. Tracks, stage by stage, which block counts are reachable: a stage starting at i can
+    end anywhere in (i, f(i)], f nondecreasing in i (a sub-run of a feasible run is feasible),
+    so one two-pointer sweep per stage suffices: O(S L) per probe."""
     n, stages = len(p.weights), len(p.speeds)
-    cuts, i = [], 0
+    w, m = _prefix(p.weights), _prefix(p.memory)
+    reach = [False] * (n + 1)
+    reach[0] = True
+    came_from: list[list[int]] = []
     for s in range(stages):
-        cuts.append(i)
-        if i >= n:
-            return None
-        work = mem = 0.0
-        j = i
-        reserve = stages - s - 1  # later stages need at least one block each
-        while j < n - reserve:
-            if (work + p.weights[j]) / p.speeds[s] > limit or mem + p.memory[j] > p.capacity[s]:
-                break
-            work += p.weights[j]
-            mem += p.memory[j]
-            j += 1
-        if j == i:
-            return None
-        i = j
-    return tuple(cuts) if i == n else None
+        nxt, src = [False] * (n + 1), [-1] * (n + 1)
+        j = marked = 0
+        for i in range(n):
+            if not reach[i]:
+                continue
+            j = max(j, i)
+            while j < n and (w[j + 1] - w[i]) / p.speeds[s] <= limit and \
+                    m[j + 1] - m[i] <= p.capacity[s]:
+                j += 1
+            for end in range(max(i, marked) + 1, j + 1):  # each end once: earliest start
+                nxt[end], src[end] = True, i
+            marked = max(marked, j)
+        reach = nxt
+        came_from.append(src)
+    if not reach[n]:
+        return None
+    cuts, end = [], n
+    for s in range(stages - 1, -1, -1):
+        end = came_from[s][end]
+        cuts.append(end)
+    return tuple(reversed(cuts))
 
 
 def bisect_partition(p: ChainProblem, rel_tol: float = 1e-12) -> tuple[float, tuple[int, ...]]:
-    """Bisection on the bottleneck with the greedy probe (no communication terms)."""
+    """Bisection on the bottleneck with the reachability probe (no communication terms)."""
     hi = sum(p.weights) / min(p.speeds)
-    if _greedy_fits(p, hi) is None:
+    if _fits(p, hi) is None:
         return INF, ()
     lo = 0.0
     while hi - lo > rel_tol * hi:
         mid = (lo + hi) / 2
-        if _greedy_fits(p, mid) is None:
+        if _fits(p, mid) is None:
             lo = mid
         else:
             hi = mid
-    cuts = _greedy_fits(p, hi)
+    cuts = _fits(p, hi)
     assert cuts is not None
     return bottleneck(p, cuts), cuts
 

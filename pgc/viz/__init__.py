@@ -8,6 +8,7 @@ timeline's trace alone).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,28 +26,40 @@ def _bad_output(out: Path, allowed: tuple[str, ...], what: str) -> UserError:
     ))
 
 
-def render(program: Program, what: str, out: Path, measured: Path | None = None) -> list[Path]:
-    """Write the picture `what` of a routed (and, for timeline/report, simulated) program to
-    `out`; return the files written. Raises UserError for an unknown view or suffix, or
-    DotMissing (a UserError) after writing the .dot when graphviz is needed but absent."""
-    from pgc.viz.graph import pipeline_graph
-    from pgc.viz.output import write_picture
-    from pgc.viz.paths import paths_graph
-
-    suffix = out.suffix.lower()
+def check_output(what: str, out: Path, measured: Path | None = None) -> None:
+    """Raise UserError unless `what` can be written to `out` (checked before planning)."""
     if what not in WHATS:
         raise UserError(Diagnostic(NO_SPAN, f"unknown view `{what}`",
                                    hint="choose one of " + ", ".join(WHATS)))
     if measured is not None and what != "report":
         raise UserError(Diagnostic(NO_SPAN, "--measured only applies to --what report"))
+    allowed = {"report": (".html",), "timeline": PICTURE_SUFFIXES + (".json",)}.get(
+        what, PICTURE_SUFFIXES)
+    if out.suffix.lower() not in allowed:
+        raise _bad_output(out, allowed, what)
+
+
+def render(
+    program: Program,
+    what: str,
+    out: Path,
+    measured: Path | None = None,
+    baselines: Sequence[tuple[str, float]] = (),
+) -> list[Path]:
+    """Write the picture `what` of a routed (and, for timeline/report, ordered) program to
+    `out`; return the files written. The report lists `baselines` ((schedule, iteration
+    seconds)) and, given `measured` (a directory of traces), compares them with the prediction.
+    Raises UserError for an unknown view or suffix, or DotMissing (a UserError) after writing
+    the .dot when graphviz is needed but absent."""
+    from pgc.viz.graph import pipeline_graph
+    from pgc.viz.output import write_picture
+    from pgc.viz.paths import paths_graph
+
+    check_output(what, out, measured)
     if what == "report":
-        if suffix != ".html":
-            raise _bad_output(out, (".html",), what)
-        return [_write_report(program, out, measured)]
+        return [_write_report(program, out, measured, baselines)]
     if what == "timeline":
         return _write_timeline(program, out)
-    if suffix not in PICTURE_SUFFIXES:
-        raise _bad_output(out, PICTURE_SUFFIXES, what)
     dot = pipeline_graph(program).source if what == "graph" else paths_graph(program).source
     return [write_picture(dot, out, f"{program.name}: {what}")]
 
@@ -57,22 +70,21 @@ def _write_timeline(program: Program, out: Path) -> list[Path]:
     from pgc.viz.timeline import timeline_dot
     from pgc.viz.trace import write_trace
 
-    suffix = out.suffix.lower()
-    if suffix not in PICTURE_SUFFIXES + (".json",):
-        raise _bad_output(out, PICTURE_SUFFIXES + (".json",), "timeline")
     tl = predicted_timeline(program)
-    if suffix == ".json":
+    if out.suffix.lower() == ".json":
         return [write_trace(tl, out)]
     # The trace goes first, so it exists even when graphviz is missing for the picture.
     trace = write_trace(tl, out.with_suffix(".trace.json"))
     return [write_picture(timeline_dot(tl), out, tl.title), trace]
 
 
-def _write_report(program: Program, out: Path, measured: Path | None) -> Path:
+def _write_report(
+    program: Program, out: Path, measured: Path | None, baselines: Sequence[tuple[str, float]]
+) -> Path:
     from pgc.viz.graph import pipeline_graph
     from pgc.viz.measured import read_measured
     from pgc.viz.paths import paths_graph
-    from pgc.viz.predicted import baselines, predicted_timeline
+    from pgc.viz.predicted import predicted_timeline
     from pgc.viz.report import Picture, report_html
     from pgc.viz.timeline import Timeline, timeline_dot
 
@@ -92,7 +104,7 @@ def _write_report(program: Program, out: Path, measured: Path | None) -> Path:
         mtl = Timeline(f"{program.name}: measured", tl.workers, tuple(bars), end,
                        origins=tl.origins)
         measured_pic = Picture("measured timeline", timeline_dot(mtl))
-    text = report_html(program, pictures, baselines=baselines(program), predicted=tl,
+    text = report_html(program, pictures, baselines=baselines, predicted=tl,
                        measured=bars, measured_pic=measured_pic)
     out.write_text(text, encoding="utf-8")
     return out

@@ -12,7 +12,7 @@ from pgc.ir.topology import Network
 from pgc.ir.types import Program, Worker
 from pgc.viz.layout import (
     StepKind,
-    add_worker_clusters,
+    add_workers,
     classify_steps,
     region_fills,
     segment_positions,
@@ -30,6 +30,14 @@ from pgc.viz.style import (
 # Above this many edges, labels move into tooltips: dot places every edge label as a virtual
 # node, which makes big layouts several times slower and unreadable anyway.
 LABEL_LIMIT = 150
+# Above this many edges (or workers), positions are pinned on a grid instead of laid out by
+# dot: dot took 30 s for the 10,000 links of a 256-worker, 1,024-microbatch plan.
+PIN_EDGES = 600
+PIN_WORKERS = 96
+
+
+def pinned_layout(program: Program, edges: int) -> bool:
+    return edges > PIN_EDGES or len(program.workers) > PIN_WORKERS
 
 _RANK = {"next": 0, "skip": 1, "swap": 2}
 
@@ -94,9 +102,10 @@ def pipeline_graph(program: Program) -> graphviz.Digraph:
     g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")
     fills = region_fills(program)
     nodes = _worker_node(program, fills)
-    add_worker_clusters(g, program, lambda w: nodes[w.name])
-    net = Network.of(program)
     links = used_links(program)
+    pinned = pinned_layout(program, len(links))
+    legend_at = add_workers(g, program, lambda w: nodes[w.name], pinned)
+    net = Network.of(program)
     labelled = len(links) <= LABEL_LIMIT
     for link in links:
         text = _link_text(net, link)
@@ -104,10 +113,12 @@ def pipeline_graph(program: Program) -> graphviz.Digraph:
         if labelled:
             attrs["label"] = text
         attrs.update(_step_style(link.kind))
+        if pinned:  # thousands of straight lines: let density show through
+            attrs["color"] = attrs.get("color", "#555555") + "60"
         attrs["penwidth"] = f"{1 + min(link.microbatches, 64) ** 0.5 / 2:.2f}"
         g.edge(link.src, link.dst, **attrs)
     _add_allreduce_rings(g, program, net)
-    _add_legend(g, fills)
+    _add_legend(g, fills, legend_at)
     return g
 
 
@@ -148,7 +159,7 @@ def _add_allreduce_rings(g: graphviz.Digraph, program: Program, net: Network) ->
                    tooltip=tip)
 
 
-def _add_legend(g: graphviz.Digraph, fills: dict[str, str]) -> None:
+def _add_legend(g: graphviz.Digraph, fills: dict[str, str], at: dict[str, str]) -> None:
     rows = "".join(
         f'<TR><TD BGCOLOR="{fill}"> </TD><TD ALIGN="LEFT">{_html(region or "(no region)")}</TD></TR>'
         for region, fill in fills.items()
@@ -165,7 +176,7 @@ def _add_legend(g: graphviz.Digraph, fills: dict[str, str]) -> None:
         '<TR><TD COLSPAN="2" ALIGN="LEFT"><B>regions</B></TD></TR>'
         f"{rows}{edges}</TABLE>>"
     )
-    g.node("_legend", label=table, shape="plaintext", style="", fontsize="10")
+    g.node("_legend", label=table, shape="plaintext", style="", fontsize="10", **at)
 
 
 def _html(text: str) -> str:

@@ -93,30 +93,115 @@ class StageVisits:
         return StageVisits(visits, len(program.paths))
 
 
-def add_worker_clusters(
-    graph: graphviz.Digraph,
-    program: Program,
-    node_attrs: Callable[[Worker], dict[str, str]],
-) -> None:
-    """One cluster per stage in pipeline order, with a sub-cluster per region when the replica
-    group spans several regions; workers that hold no stage go to a dashed `unused` cluster."""
-    held = stages_of_worker(program)
+@dataclass(frozen=True)
+class Column:
+    """A stage's replica group (or the workers holding no stage), split by region."""
+
+    key: str  # stage name, or "_unused"
+    label: str
+    regions: tuple[tuple[str, tuple[Worker, ...]], ...]
+
+
+def columns(program: Program) -> list[Column]:
+    """Stage groups in pipeline order, workers grouped by region in worker order; a worker
+    already drawn for an earlier stage is left out; workers with no stage come last."""
     visits = StageVisits.of(program)
     drawn: set[str] = set()
+    out: list[Column] = []
     for stage in program.stages:
-        members = [
-            program.worker(w) for w in program.replicas(stage.name) if w not in drawn
-        ]
+        members = [program.worker(w) for w in program.replicas(stage.name) if w not in drawn]
         drawn.update(w.name for w in members)
-        label = _stage_label(program, stage.name, visits)
-        with graph.subgraph(name=f"cluster_{stage.name}") as c:
-            c.attr(label=label, style="rounded", color="#7f7f7f", fontsize="12", rank="same")
-            _add_region_groups(c, f"cluster_{stage.name}", members, held, node_attrs)
+        out.append(Column(stage.name, _stage_label(program, stage.name, visits),
+                          _by_region(members)))
     rest = [w for w in program.workers if w.name not in drawn]
     if rest:
-        with graph.subgraph(name="cluster__unused") as c:
-            c.attr(label="no stage", style="dashed", color="#bbbbbb", fontsize="12")
-            _add_region_groups(c, "cluster__unused", rest, held, node_attrs)
+        out.append(Column("_unused", "no stage", _by_region(rest)))
+    return out
+
+
+def _by_region(members: list[Worker]) -> tuple[tuple[str, tuple[Worker, ...]], ...]:
+    regions: dict[str, list[Worker]] = {}
+    for w in members:
+        regions.setdefault(w.region, []).append(w)
+    return tuple((r, tuple(ws)) for r, ws in regions.items())
+
+
+NodeAttrs = Callable[[Worker], dict[str, str]]
+
+
+def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs,
+                pinned: bool) -> dict[str, str]:
+    """Draw the workers: dot clusters, or for big plans a pinned grid (see `add_pinned`).
+    Returns the attributes a legend node needs to sit at the left (a `pos` when pinned)."""
+    if pinned:
+        top = add_pinned(graph, program, node_attrs)
+        return {"pos": f"{-COL_W * 0.75:.1f},{top:.1f}"}
+    add_clusters(graph, program, node_attrs)
+    return {}
+
+
+def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
+    """One cluster per stage in pipeline order, all at one rank, with a sub-cluster per region
+    when the replica group spans several regions."""
+    held = stages_of_worker(program)
+    for col in columns(program):
+        name = f"cluster_{col.key}"
+        with graph.subgraph(name=name) as c:
+            if col.key == "_unused":
+                c.attr(label=col.label, style="dashed", color="#bbbbbb", fontsize="12")
+            else:
+                c.attr(label=col.label, style="rounded", color="#7f7f7f", fontsize="12",
+                       rank="same")
+            if len(col.regions) == 1:
+                for w in col.regions[0][1]:
+                    c.node(w.name, **_with_stages(node_attrs(w), w, held))
+                continue
+            for region, workers in col.regions:
+                with c.subgraph(name=f"{name}__{region}") as rc:
+                    rc.attr(label=region or "(no region)", style="dotted", color="#999999",
+                            fontsize="10")
+                    for w in workers:
+                        rc.node(w.name, **_with_stages(node_attrs(w), w, held))
+
+
+# Pinned grid geometry, in points.
+COL_W, NODE_W, NODE_H, ROW_H, REGION_GAP = 260.0, 90.0, 16.0, 20.0, 22.0
+
+
+def add_pinned(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> float:
+    """A column per stage, workers stacked by region, every position given (`nop2` layout), so
+    graphviz only draws: dot's layout of thousands of edges takes minutes, this takes a second.
+    Frames and labels are pinned plaintext/box nodes drawn under the edges. Returns the top y."""
+    held = stages_of_worker(program)
+    # half the PNG resolution: a picture of hundreds of workers is an overview
+    graph.attr(layout="nop2", outputorder="edgesfirst", splines="false", dpi="48")
+    cols = columns(program)
+    height = max(_column_height(c) for c in cols)
+    for i, col in enumerate(cols):
+        x = i * COL_W
+        y = height
+        graph.node(f"_col_{col.key}", label=col.label, shape="plaintext", style="",
+                   pos=f"{x:.1f},{height + 30:.1f}", fontsize="12")
+        for region, workers in col.regions:
+            top = y
+            for w in workers:
+                attrs = _with_stages(node_attrs(w), w, held)
+                attrs.update(pos=f"{x:.1f},{y:.1f}", width=f"{NODE_W / 72:.3f}",
+                             height=f"{NODE_H / 72:.3f}", fixedsize="true",
+                             label=attrs.get("label", w.name).split("\\n")[0])
+                graph.node(w.name, **attrs)
+                y -= ROW_H
+            frame_h = top - y + 6
+            graph.node(f"_frame_{col.key}_{region}", label="", shape="box", style="dotted",
+                       color="#999999", fixedsize="true", width=f"{(NODE_W + 16) / 72:.3f}",
+                       height=f"{frame_h / 72:.3f}", pos=f"{x:.1f},{top - frame_h / 2 + 13:.1f}",
+                       xlabel=region or "", fontsize="9")
+            y -= REGION_GAP
+    return height
+
+
+def _column_height(col: Column) -> float:
+    return sum(len(ws) * ROW_H + REGION_GAP for _, ws in col.regions)
 
 
 def _stage_label(program: Program, stage: str, visits: StageVisits) -> str:
@@ -126,29 +211,6 @@ def _stage_label(program: Program, stage: str, visits: StageVisits) -> str:
     if visits.total == 0 or n == visits.total:
         return head
     return f"{head}\\nvisited by {n}/{visits.total} mb, skipped by {visits.total - n}"
-
-
-def _add_region_groups(
-    cluster: graphviz.Digraph,
-    prefix: str,
-    members: list[Worker],
-    held: dict[str, tuple[str, ...]],
-    node_attrs: Callable[[Worker], dict[str, str]],
-) -> None:
-    regions: list[str] = []
-    for w in members:
-        if w.region not in regions:
-            regions.append(w.region)
-    if len(regions) <= 1:
-        for w in members:
-            cluster.node(w.name, **_with_stages(node_attrs(w), w, held))
-        return
-    for region in regions:
-        with cluster.subgraph(name=f"{prefix}__{region}") as rc:
-            rc.attr(label=region or "(no region)", style="dotted", color="#999999", fontsize="10")
-            for w in members:
-                if w.region == region:
-                    rc.node(w.name, **_with_stages(node_attrs(w), w, held))
 
 
 def _with_stages(

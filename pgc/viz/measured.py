@@ -2,7 +2,8 @@
 
 The reader is tolerant on purpose: traces come from other tools and other versions. It takes
 `*.json` and `*.json.gz` files holding either `{"traceEvents": [...]}` or a bare event list;
-complete slices (`ph: X`) or begin/end pairs (`B`/`E`); the worker from `args.worker`, else the
+complete slices (`ph: X`), begin/end pairs (`B`/`E`, per thread) or async pairs (`b`/`e`,
+matched by category and id); the worker from `args.worker`, else the
 process name, else the file name; the action from `args.action` / `action_id` / `id`, else the
 slice name. Slices whose text is not an action (a barrier, a log line) are ignored. When a trace
 holds several iterations (`args.step` / `args.iteration`, or repeated actions) the last complete
@@ -62,15 +63,16 @@ def _kind(label: str) -> str | None:
 def _slices(events: list[dict[str, Any]], file_worker: str) -> list[_Slice]:
     names = {e.get("pid"): str(e.get("args", {}).get("name", "")) for e in events
              if e.get("ph") == "M" and e.get("name") == "process_name"}
-    open_: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    open_: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     out: list[_Slice] = []
     for e in events:
         ph = e.get("ph")
-        if ph == "B":
-            open_.setdefault((e.get("pid"), e.get("tid")), []).append(e)
+        key = _pair_key(e)
+        if ph in ("B", "b"):
+            open_.setdefault(key, []).append(e)
             continue
-        if ph == "E":
-            stack = open_.get((e.get("pid"), e.get("tid")))
+        if ph in ("E", "e"):
+            stack = open_.get(key)
             if not stack:
                 continue
             begin = stack.pop()
@@ -84,6 +86,13 @@ def _slices(events: list[dict[str, Any]], file_worker: str) -> list[_Slice]:
         if s is not None:
             out.append(s)
     return out
+
+
+def _pair_key(e: dict[str, Any]) -> tuple[Any, ...]:
+    """Sync begin/end pairs nest per thread; async ones match by category and id."""
+    if e.get("ph") in ("b", "e"):
+        return ("async", e.get("pid"), e.get("cat"), e.get("id"))
+    return ("sync", e.get("pid"), e.get("tid"))
 
 
 def _slice(

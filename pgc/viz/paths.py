@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import graphviz
 
 from pgc.ir.types import Program, Worker
-from pgc.viz.layout import add_worker_clusters, classify_steps, origin_colours, segment_positions
+from pgc.viz.graph import pinned_layout
+from pgc.viz.layout import add_workers, classify_steps, origin_colours, segment_positions
 from pgc.viz.style import fmt_bytes, fmt_rate
 
 
@@ -63,23 +64,24 @@ def paths_graph(program: Program) -> graphviz.Digraph:
         return {"label": w.name, "fillcolor": fill, "tooltip": tip,
                 "fontcolor": "white" if w.name in colours else "black"}
 
-    add_worker_clusters(g, program, node)
     edges = merge_path_edges(program)
+    pinned = pinned_layout(program, len(edges))
+    legend_at = add_workers(g, program, node, pinned)
     for e in edges:
         tip = f"{e.src} -> {e.dst}, origin {e.origin}: mb " + ", ".join(map(str, e.microbatches))
         attrs = {
-            "color": colours[e.origin],
+            "color": colours[e.origin] + ("60" if pinned else ""),
             "fontcolor": colours[e.origin],
-            "label": f"×{e.count}",
+            "label": "" if pinned else f"×{e.count}",
             "penwidth": f"{1 + min(e.count, 64) ** 0.5 / 2:.2f}",
             "tooltip": tip,
         }
         if e.swaps:
             attrs["style"] = "bold"
-            attrs["label"] += " swap"
+            attrs["label"] += "" if pinned else " swap"
         g.edge(e.src, e.dst, **attrs)
     g.node("_legend", label=_legend(program, colours), shape="plaintext", style="",
-           fontsize="10")
+           fontsize="10", **legend_at)
     return g
 
 

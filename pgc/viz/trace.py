@@ -1,8 +1,10 @@
 """Chrome trace JSON (the Trace Event Format read by Perfetto and chrome://tracing).
 
-Each worker is a process (pid = its row), with three threads: compute, send, recv, so that no
-two slices on one thread overlap (Perfetto nests slices per thread and mis-draws overlaps).
-Times are microseconds, rounded to nanoseconds so the text is deterministic.
+Each worker is a process (pid = its row). Compute (forward, backward, all-reduce, step) never
+overlaps on a worker, so it is one thread of complete slices (`X`). Messages do overlap (a send
+is in flight while the next leaves the NIC; receives are posted ahead), so SEND and RECV are
+async slices (`b`/`e` with an id), which Perfetto stacks on their own tracks instead of
+mis-nesting them. Times are microseconds, rounded to nanoseconds so the text is deterministic.
 
 Reference: "Trace Event Format", Google, 2016 (docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU).
 """
@@ -15,7 +17,7 @@ from typing import Any
 
 from pgc.viz.timeline import Timeline, lane
 
-LANE_TIDS = {"compute": 0, "send": 1, "recv": 2}
+_ENCODER = json.JSONEncoder(sort_keys=True)
 
 
 def _us(seconds: float) -> float:
@@ -30,10 +32,9 @@ def chrome_trace(tl: Timeline) -> dict[str, Any]:
         events.append({"ph": "M", "pid": pid, "name": "process_name", "args": {"name": w}})
         events.append({"ph": "M", "pid": pid, "name": "process_sort_index",
                        "args": {"sort_index": pid}})
-        for lane_name, tid in LANE_TIDS.items():
-            events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
-                           "args": {"name": lane_name}})
-    for b in tl.bars:
+        events.append({"ph": "M", "pid": pid, "tid": 0, "name": "thread_name",
+                       "args": {"name": "compute"}})
+    for n, b in enumerate(tl.bars):
         if b.worker not in pids:
             continue
         args: dict[str, Any] = {"worker": b.worker, "action": b.label}
@@ -43,11 +44,13 @@ def chrome_trace(tl: Timeline) -> dict[str, Any]:
             args["origin"] = b.origin
         if b.critical:
             args["critical"] = True
-        events.append({
-            "ph": "X", "name": b.label, "cat": b.kind, "pid": pids[b.worker],
-            "tid": LANE_TIDS[lane(b.kind)], "ts": _us(b.start),
-            "dur": _us(b.end - b.start), "args": args,
-        })
+        common = {"name": b.label, "cat": b.kind, "pid": pids[b.worker], "tid": 0}
+        if lane(b.kind) == "compute":
+            events.append({**common, "ph": "X", "ts": _us(b.start), "dur": _us(b.end - b.start),
+                           "args": args})
+        else:
+            events.append({**common, "ph": "b", "id": n, "ts": _us(b.start), "args": args})
+            events.append({**common, "ph": "e", "id": n, "ts": _us(b.end)})
     marks = [("iteration end", tl.iteration_time), ("pipeline end", tl.pipeline_time),
              ("lower bound", tl.lower_bound)]
     for name, t in marks:
@@ -63,8 +66,9 @@ def trace_text(tl: Timeline) -> str:
     """Deterministic JSON text, one event per line (readable diffs for golden tests)."""
     obj = chrome_trace(tl)
     events = obj.pop("traceEvents")
-    head = json.dumps(obj, sort_keys=True)[:-1]
-    body = ",\n".join("  " + json.dumps(e, sort_keys=True) for e in events)
+    encode = _ENCODER.encode  # one encoder: json.dumps(sort_keys=...) builds one per call
+    head = encode(obj)[:-1]
+    body = ",\n".join("  " + encode(e) for e in events)
     return f'{head}, "traceEvents": [\n{body}\n]}}\n'
 
 

@@ -84,6 +84,7 @@ CASES: dict[str, str | bytes] = {
  "path_bad_order": TOPO + PIPE.format(extra="  schedule explicit\n  swap { max = 1 }\n  path mb0 = n0 -> n2 -> n1 -> n3\n  path mb1 = n0 -> n1 -> n2 -> n3\n  path mb2 = n0 -> n1 -> n2 -> n3\n  path mb3 = n0 -> n2 -> n3 -> n1\n"),
  "path_too_many_swaps": TOPO + PIPE.format(extra="  schedule explicit\n  path mb0 = n0 -> n2 -> n1 -> n3\n  path mb1 = n0 -> n1 -> n2 -> n3\n  path mb2 = n0 -> n1 -> n2 -> n3\n  path mb3 = n0 -> n1 -> n2 -> n3\n"),
  "explicit_missing_paths": TOPO + PIPE.format(extra="  schedule explicit\n  path mb0 = n0 -> n1 -> n2 -> n3\n"),
+ "eval_skip_non_integer": TOPO + PIPE.format(extra="  eval { every = 5; skip = [1/4, 1/3] }\n"),
  "efficiency_over_100": TOPO + PIPE.format(extra="  cost { efficiency = 120% }\n"),
  "huge_number": TOPO + PIPE.format(extra="  cost { message_overhead = 1e999 s }\n"),
  "huge_integer": TOPO + PIPE.format(extra="  inflight = 99999999999999999999999\n"),
@@ -101,7 +102,7 @@ EXPECTED = [
     ('keyword_typo', 1, 1, 'expected a declaration (`import`, `model`, `node`, `link` or `pipeline`); found `pipline`'),
     ('missing_equals', 5, 12, 'expected `=` or `{` after the key; found `3`'),
     ('missing_value', 6, 1, 'expected a value after `=`; found `}`'),
-    ('unclosed_block', 5, 15, 'the block is not closed: missing `}`; found end of file'),
+    ('unclosed_block', 5, 15, 'the file ends before `{` (opened at 4:12) is closed'),
     ('unclosed_list', 6, 1, 'the list is not closed: missing `]`; found `}`'),
     ('list_without_comma', 5, 10, 'expected `,` or `]` between list elements; found `b`'),
     ('place_without_on', 5, 12, 'expected `on` after `place STAGE`; found `n0`'),
@@ -159,6 +160,7 @@ EXPECTED = [
     ('path_bad_order', 14, 3, "mb3's path is out of stage order"),
     ('path_too_many_swaps', 10, 3, "mb0's path makes 1 swap; the swap policy allows 0"),
     ('explicit_missing_paths', 4, 1, '`schedule explicit` needs a path for every microbatch; missing mb1, mb2, mb3'),
+    ('eval_skip_non_integer', 9, 3, 'eval skip ratio 1/3 of 4 stages is not a whole number of stages'),
     ('efficiency_over_100', 9, 23, '`efficiency` is a fraction of peak and must be at most 100%'),
     ('huge_number', 9, 29, 'number `1e999` is too large'),
     ('huge_integer', 9, 14, '`inflight` is too large'),
@@ -226,4 +228,21 @@ def test_several_independent_errors_are_reported_together(tmp_path: Path) -> Non
         (10, "unknown schedule `onef1b`"),
         (11, "unknown optimizer `adamx`"),
         (12, "`ms` is not a unit of ratio (for `backward`)"),
+    ]
+
+
+def test_several_syntax_errors_are_reported_together(tmp_path: Path) -> None:
+    spec = tmp_path / "syntax.pgc"
+    spec.write_text(
+        "node n[0..3] { rate = 5 GFLOPS; memory = 4 GiB }\n"
+        "link default { latency = 5 msec; bandwidth = 1 Gbps }\n"
+        "pipeline p {\n  inflight 3\n  place s0 n0\n}\n"
+    )
+    with pytest.raises(UserError) as info:
+        check_file(spec)
+    got = [(d.span.line, d.span.col, d.message) for d in info.value.diagnostics]
+    assert got == [
+        (2, 28, "unknown unit `msec` after the number 5"),
+        (4, 12, "expected `=` or `{` after the key; found `3`"),
+        (5, 12, "expected `on` after `place STAGE`; found `n0`"),
     ]

@@ -133,3 +133,21 @@ def test_reproduction_pipelines_lower() -> None:
     verify_program(q)
     assert len(q.workers) == 64 and [s.replicas for s in q.stages] == [8] * 8
     assert q.cost.efficiency == 0.5 and q.schedule == "gpipe"
+
+
+def test_placement_by_group_and_even_distribution(tmp_path: Path) -> None:
+    spec = tmp_path / "groups.pgc"
+    spec.write_text(
+        'model m = "pkg.mod:build" { layers = 4 }\n'
+        'node a[0..1] { rate = 1 TFLOPS; memory = 8 GiB; groups = [fast] }\n'
+        "node b[0..3] { rate = 100 GFLOPS; memory = 2 GiB; groups = [slow, cheap] }\n"
+        "link default { latency = 1 ms; bandwidth = 1 Gbps }\n"
+        "pipeline p {\n"
+        "  stages s[0..2] = [[embed, layers[0:2]], layers[2:3], [layers[3:4], head]]\n"
+        "  place s0 on fast\n  place s[1..2] on slow\n"
+        "  microbatch { size = 1; seq = 8; per_origin = 4 }\n"
+        "}\n"
+    )
+    p = load_program(spec)
+    assert p.placement == (("s0", ("a0", "a1")), ("s1", ("b0", "b1")), ("s2", ("b2", "b3")))
+    assert p.microbatches == 8 and p.workers[2].groups == ("slow", "cheap")
