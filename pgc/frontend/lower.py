@@ -144,8 +144,8 @@ class _Pipeline:
         errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
         for num, den in evaluation.skip_ratios:
             if (num * len(stages)) % den:
-                where = evaluation.span if evaluation.span.line else decl.span
-                errors.add(error(where, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
+                at = evaluation.span if evaluation.span.line else decl.span
+                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
         if max_swaps and schedule not in ("skippipe", "explicit"):
             errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
         microbatches = errors.run(_microbatches, mb, stages) or 1

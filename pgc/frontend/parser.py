@@ -344,17 +344,32 @@ _COMMENT_SINK: list[Token] = []
 @functools.lru_cache(maxsize=1)
 def grammar() -> Lark:
     """The LALR parser, built once per process (positions on, for spans)."""
+    text = grammar_path().read_text(encoding="utf-8")
     return Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        text,
         parser="lalr",
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _COMMENT_SINK.append},
-        # The LALR tables are pickled to the temp directory, keyed by the grammar's hash:
-        # building them costs more than the rest of a typical `pgc check`.
-        cache=True,
+        cache=_table_cache(text),
     )
+
+
+def _table_cache(grammar_text: str) -> str | bool:
+    """Where lark keeps the built LALR tables (building them costs more than the rest of a
+    typical `pgc check`): the user's own cache directory, never a shared temp directory, since
+    the file is a pickle. False (no cache) when that directory cannot be made."""
+    import hashlib
+    import os
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgc"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(grammar_text.encode("utf-8")).hexdigest()[:16]
+    return str(root / f"grammar-{digest}.lark-tables")
 
 
 def parse_file(path: str | Path) -> ast.Module:

@@ -62,6 +62,38 @@ def _gpipe(paths: dict[int, tuple[Hop, ...]], seg_pos: dict[str, int]) -> dict[s
     return orders
 
 
+def _columns(paths: dict[int, tuple[Hop, ...]]) -> bool:
+    """Every worker passes microbatches to exactly one worker of the next hop: the paths
+    form independent chains (aligned replica columns)."""
+    nxt: dict[str, str] = {}
+    for hops in paths.values():
+        for a, b in zip(hops, hops[1:]):
+            if nxt.setdefault(a.worker, b.worker) != b.worker:
+                return False
+    return True
+
+
+def _textbook_1f1b(paths: dict[int, tuple[Hop, ...]], inflight: int) -> dict[str, list[Task]]:
+    """1F1B on independent chains: at hop i of p, warm up with min(p-1-i, inflight-1)
+    forwards, then alternate one forward and one backward, then drain the backwards."""
+    mbs: dict[str, list[int]] = {}
+    position: dict[str, tuple[int, int]] = {}
+    for m in sorted(paths):
+        for j, h in enumerate(paths[m]):
+            mbs.setdefault(h.worker, []).append(m)
+            position[h.worker] = (j, len(paths[m]))
+    orders: dict[str, list[Task]] = {}
+    for w, ms in mbs.items():
+        j, p = position[w]
+        warm = min(p - 1 - j, inflight - 1, len(ms))
+        order: list[Task] = [(0, m, j) for m in ms[:warm]]
+        for k, m in enumerate(ms[warm:]):
+            order += [(0, m, j), (1, ms[k], j)]
+        order += [(1, m, j) for m in ms[len(ms) - warm:]]
+        orders[w] = order
+    return orders
+
+
 def _caps(program: Program, paths: dict[int, tuple[Hop, ...]]) -> dict[str, int]:
     reach: dict[str, int] = {}
     for hops in paths.values():
@@ -151,6 +183,8 @@ def compute_orders(program: Program, costs: CostTable) -> dict[str, list[Task]]:
     paths = {p.mb: p.hops for p in program.paths}
     if program.schedule == "gpipe":
         return _gpipe(paths, {s.name: i for i, s in enumerate(program.segments)})
+    if program.schedule == "1f1b" and program.layout == "chain" and _columns(paths):
+        return _textbook_1f1b(paths, program.inflight)
     return _greedy(program, costs, paths)
 
 

@@ -99,7 +99,7 @@ class _Sim:
         self.nic_busy = [0.0] * n
         self.busy = [0.0] * n
         # per ordered pair: receive posts (time, ref) and message arrivals (time, ref), in order
-        self.posts: dict[tuple[int, int], list[tuple[float, Ref]]] = {}
+        self.posts: dict[tuple[int, int], list[tuple[float, Ref | None, int]]] = {}
         self.arrivals: dict[tuple[int, int], list[tuple[float, Ref]]] = {}
         self.sent: dict[tuple[int, int], int] = {}
         self.pending: list[dict[tuple[str, int], tuple[tuple[int, int], int, int]]] = [
@@ -172,7 +172,8 @@ class _Sim:
             elif kind == "RECV_F" or kind == "RECV_B":
                 pair = (self.index[a.peer], wi)
                 posts = self.posts.setdefault(pair, [])
-                posts.append((self.clock[wi], (wi, i)))
+                # a send that waits for this post waits for whatever brought the receiver here
+                posts.append((self.clock[wi], self.clock_ref[wi], i))
                 self.pending[wi][(kind[-1], a.mb)] = (pair, len(posts) - 1, i)
                 self.start[wi][i] = self.clock[wi]
                 self.pred[wi][i] = self.clock_ref[wi]
@@ -196,7 +197,7 @@ class _Sim:
         if self.nic_free[wi] > t:
             t, ref = self.nic_free[wi], self.nic_ref[wi]
         if posts[k][0] > t:
-            t, ref = posts[k]
+            t, ref = posts[k][0], posts[k][1]
         seg = self.carried[wi][(a.kind[-1], a.mb)]
         nic, lat = self.c.message(self.names[wi], a.peer, self.c.seg_bytes[seg])
         self.nic_free[wi], self.nic_ref[wi] = t + nic, (wi, i)
@@ -204,7 +205,7 @@ class _Sim:
         self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + nic + lat, ref
         self.sent[pair] = k + 1
         self.arrivals.setdefault(pair, []).append((t + nic + lat, (wi, i)))
-        recv_index = posts[k][1][1]
+        recv_index = posts[k][2]
         self.end[vi][recv_index] = t + nic + lat
         self.pred[vi][recv_index] = (wi, i)
         self._wake(("arr", pair, k))
@@ -275,6 +276,7 @@ class _Sim:
         path: list[Ref] = []
         while last is not None:
             path.append(last)
+            assert len(path) <= sum(map(len, self.acts)), "cycle in the critical path"
             last = self.pred[last[0]][last[1]]
         return SimResult(
             workers=names,

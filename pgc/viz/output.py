@@ -50,10 +50,14 @@ def run_dot(dot_text: str, fmt: str) -> bytes:
     return done.stdout
 
 
-def inline_svg(dot_text: str) -> str:
-    """SVG for embedding in HTML: no XML prolog or doctype."""
-    svg = run_dot(dot_text, "svg").decode()
-    return svg[svg.index("<svg"):]
+def inline_svgs(dot_texts: list[str]) -> list[str]:
+    """SVG of each DOT text for embedding in HTML (no XML prolog or doctype). The `dot`
+    processes run side by side: a report of a big plan draws three large pictures."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(dot_texts))) as pool:
+        svgs = list(pool.map(lambda text: run_dot(text, "svg").decode(), dot_texts))
+    return [svg[svg.index("<svg"):] for svg in svgs]
 
 
 def write_picture(dot_text: str, out: Path, title: str) -> Path:
@@ -68,8 +72,8 @@ def write_picture(dot_text: str, out: Path, title: str) -> Path:
         dot_file.write_text(dot_text, encoding="utf-8")
         raise DotMissing(dot_file, out)
     if suffix == ".html":
-        out.write_text(page(title, f"<h1>{html.escape(title)}</h1>\n{inline_svg(dot_text)}"),
-                       encoding="utf-8")
+        svg = inline_svgs([dot_text])[0]
+        out.write_text(page(title, f"<h1>{html.escape(title)}</h1>\n{svg}"), encoding="utf-8")
         return out
     out.write_bytes(run_dot(dot_text, suffix.lstrip(".")))
     return out

@@ -11,7 +11,7 @@ from html import escape
 from pgc.ir.types import Program
 from pgc.viz.layout import skipped_stages, stages_of_worker
 from pgc.viz.measured import Aligned, align
-from pgc.viz.output import dot_binary, inline_svg, page
+from pgc.viz.output import dot_binary, inline_svgs, page
 from pgc.viz.style import fmt_bandwidth, fmt_bytes, fmt_rate, fmt_seconds
 from pgc.viz.timeline import Bar, Timeline
 
@@ -124,14 +124,18 @@ def workers_table(program: Program) -> str:
     return f"<details><summary>{len(rows)} workers</summary>{table}</details>"
 
 
-def _picture(pic: Picture) -> str:
+def pictures_html(pictures: Sequence[Picture]) -> list[str]:
+    """Each picture as inline SVG under its title; without graphviz, its DOT source."""
     if dot_binary() is None:
-        return (f"<h3>{escape(pic.title)}</h3><p class=\"note\">graphviz's <code>dot</code> was "
-                f"not found, so here is the DOT source</p><pre>{escape(pic.dot)}</pre>")
-    return f'<h3>{escape(pic.title)}</h3><div class="pic">{inline_svg(pic.dot)}</div>'
+        return [f"<h3>{escape(p.title)}</h3><p class=\"note\">graphviz's <code>dot</code> was "
+                f"not found, so here is the DOT source</p><pre>{escape(p.dot)}</pre>"
+                for p in pictures]
+    svgs = inline_svgs([p.dot for p in pictures])
+    return [f'<h3>{escape(p.title)}</h3><div class="pic">{svg}</div>'
+            for p, svg in zip(pictures, svgs)]
 
 
-def measured_section(predicted: Timeline, measured: list[Bar], measured_pic: Picture) -> str:
+def measured_section(predicted: Timeline, measured: list[Bar], measured_pic: str) -> str:
     rows = align(predicted.bars, measured)
     both = [r for r in rows if r.predicted and r.measured]
     m_iter = max((b.end for b in measured), default=0.0)
@@ -144,12 +148,14 @@ def measured_section(predicted: Timeline, measured: list[Bar], measured_pic: Pic
     ], {1, 2})
     kinds = _kind_totals(both)
     return (
-        f"<h2>Predicted vs measured</h2>{summary}{kinds}{_picture(measured_pic)}"
+        f"<h2>Predicted vs measured</h2>{summary}{kinds}{measured_pic}"
         f"{_aligned_table(rows)}"
     )
 
 
 def _signed(diff: float, base: float) -> str:
+    if abs(diff) < 1e-9:  # float noise from re-basing clocks, not a difference
+        return "0 s"
     cls = "late" if diff > 0 else "early"
     rel = f" ({diff / base * 100:+.0f}%)" if base else ""
     return f'<span class="{cls}">{"+" if diff > 0 else ""}{fmt_seconds(diff)}{rel}</span>'
@@ -215,6 +221,12 @@ def report_html(
     measured: list[Bar] | None = None,
     measured_pic: Picture | None = None,
 ) -> str:
+    section = ""
+    if predicted is not None and measured is not None and measured_pic is not None:
+        drawn = pictures_html([*pictures, measured_pic])
+        section = measured_section(predicted, measured, drawn.pop())
+    else:
+        drawn = pictures_html(pictures)
     parts = [
         f"<h1>pgc plan: {escape(program.name)}</h1>",
         "<h2>Spec</h2>", spec_summary(program), workers_table(program),
@@ -222,8 +234,6 @@ def report_html(
         "<h2>Plan</h2>", plan_table(program, baselines),
         "<h2>Memory per worker</h2>", memory_table(program),
         "<h2>Paths</h2>", paths_table(program),
-        "<h2>Pictures</h2>", *(_picture(p) for p in pictures),
+        "<h2>Pictures</h2>", *drawn, section,
     ]
-    if predicted is not None and measured is not None and measured_pic is not None:
-        parts.append(measured_section(predicted, measured, measured_pic))
     return page(f"pgc plan: {program.name}", "\n".join(parts))

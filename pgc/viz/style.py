@@ -7,6 +7,8 @@ hues repeat with a darker shade, so up to 30 origins stay distinct.
 
 from __future__ import annotations
 
+from functools import cache
+
 TABLEAU10 = (
     "#4e79a7",
     "#f28e2b",
@@ -61,6 +63,7 @@ def _shade(hex_colour: str, factor: float) -> str:
     return "#" + "".join(f"{max(0, min(255, c)):02x}" for c in out)
 
 
+@cache
 def origin_colour(index: int) -> str:
     """The colour of the `index`-th origin (in worker order)."""
     base = TABLEAU10[index % len(TABLEAU10)]
@@ -68,6 +71,7 @@ def origin_colour(index: int) -> str:
     return _shade(base, (1.0, 0.7, 0.5)[round_])
 
 
+@cache
 def forward_colour(origin_index: int) -> str:
     """Forward work is drawn as a light tint of the origin colour, backward in the full colour."""
     return _shade(origin_colour(origin_index), 1.55)

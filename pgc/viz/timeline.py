@@ -29,6 +29,7 @@ LEFT = 110.0  # room for worker names
 ROW = 22.0  # points per worker
 LANES = {"compute": (0.0, 13.0), "send": (14.5, 5.0)}  # offset from the row top, height
 BUBBLE = "#efe9dc"
+BIG_ROWS = 64  # above this many workers, PNGs render at half resolution (pixels cost time)
 
 Scale = Callable[[float], float]  # seconds -> x in points
 
@@ -107,6 +108,10 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+def _attrs(attrs: dict[str, str]) -> str:
+    return " ".join(f"{k}={_q(v)}" for k, v in attrs.items())
+
+
 class _Dot:
     """A tiny DOT writer for pinned nodes: string building, because the timeline of a big plan
     has tens of thousands of nodes and every microsecond per node shows."""
@@ -116,12 +121,16 @@ class _Dot:
         self.n = 0
 
     def box(self, x0: float, x1: float, y: float, h: float, **attrs: str) -> None:
+        self.raw_box(x0, x1, y, h, _attrs(attrs))
+
+    def raw_box(self, x0: float, x1: float, y: float, h: float, attrs: str) -> None:
+        """A box from x0 to x1 centred on y; `attrs` is DOT attribute text, already quoted."""
         w = max(x1 - x0, 0.6)
         self.n += 1
-        parts = [f"pos={_q(f'{x0 + w / 2:.2f},{y:.2f}')}", f"width={w / 72:.4f}",
-                 f"height={h / 72:.4f}"]
-        parts += [f"{k}={_q(v)}" for k, v in attrs.items()]
-        self.lines.append(f"b{self.n} [{' '.join(parts)}]")
+        self.lines.append(
+            f'b{self.n} [pos="{x0 + w / 2:.2f},{y:.2f}" width={w / 72:.4f} height={h / 72:.4f} '
+            f"{attrs}]"
+        )
 
     def text(self, x: float, y: float, label: str, **attrs: str) -> None:
         self.n += 1
@@ -156,36 +165,39 @@ def timeline_dot(tl: Timeline) -> str:
     d = _Dot()
     _draw_rows(d, tl, x, top)
     colour_of = {o: i for i, o in enumerate(tl.origins)}
+    bubble = _attrs({"fillcolor": BUBBLE, "color": BUBBLE, "label": ""})
     for worker, gaps in bubbles(tl).items():
         for s, e in gaps:
-            d.box(x(s), x(e), y(worker, "compute"), LANES["compute"][1], fillcolor=BUBBLE,
-                  color=BUBBLE, label="", tooltip=f"{worker} idle {fmt_seconds(s)}-{fmt_seconds(e)}")
+            tip = _q(f"{worker} idle {fmt_seconds(s)}-{fmt_seconds(e)}")
+            d.raw_box(x(s), x(e), y(worker, "compute"), LANES["compute"][1],
+                      f"{bubble} tooltip={tip}")
+    styles: dict[tuple[str, str, bool], str] = {}  # the few distinct styles, formatted once
     for b in tl.bars:
         ln = lane(b.kind)
         if b.worker not in rows or ln not in LANES:
             continue
-        attrs = _bar_style(b, colour_of)
-        width = (b.end - b.start) * scale
-        label = f"m{b.mb}" if b.mb >= 0 and ln == "compute" else _short(b)
-        attrs["label"] = label if ln == "compute" and width >= 5.2 * len(label) + 2 else ""
-        attrs["tooltip"] = (
+        key = (b.kind, b.origin, b.critical)
+        if key not in styles:
+            styles[key] = _attrs(_bar_style(b, colour_of))
+        label = f"m{b.mb}" if b.mb >= 0 and ln == "compute" else ""
+        if (b.end - b.start) * scale < 5.2 * len(label) + 2:
+            label = ""
+        tip = _q(
             f"{b.worker}: {b.label}  {fmt_seconds(b.start)} - {fmt_seconds(b.end)}"
             f" ({fmt_seconds(b.end - b.start)}){'  critical' if b.critical else ''}"
         )
-        d.box(x(b.start), x(b.end), y(b.worker, ln), LANES[ln][1], **attrs)
+        d.raw_box(x(b.start), x(b.end), y(b.worker, ln), LANES[ln][1],
+                  f'{styles[key]} label="{label}" tooltip={tip}')
     _draw_axis(d, end, x)
     _draw_markers(d, tl, x, top)
     _draw_legend(d, top)
+    dpi = " dpi=48" if len(tl.workers) > BIG_ROWS else ""
     header = (
-        'digraph timeline {\nlayout=nop2 outputorder=nodesfirst bgcolor=white '
+        f'digraph timeline {{\nlayout=nop2 outputorder=nodesfirst bgcolor=white{dpi} '
         'fontname=Helvetica\nnode [shape=box fixedsize=true style=filled fontname=Helvetica '
         'fontsize=7 penwidth=0.4 color="#ffffff"]\nedge [color="#888888"]\n'
     )
     return header + "\n".join(d.lines) + "\n}\n"
-
-
-def _short(b: Bar) -> str:
-    return f"{b.kind} m{b.mb}" if b.mb >= 0 else b.kind
 
 
 def _bar_style(b: Bar, colour_of: dict[str, int]) -> dict[str, str]:

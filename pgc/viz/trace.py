@@ -17,6 +17,8 @@ from typing import Any
 
 from pgc.viz.timeline import Timeline, lane
 
+_ENCODER = json.JSONEncoder(sort_keys=True)
+
 
 def _us(seconds: float) -> float:
     return round(seconds * 1e6, 3)
@@ -64,8 +66,9 @@ def trace_text(tl: Timeline) -> str:
     """Deterministic JSON text, one event per line (readable diffs for golden tests)."""
     obj = chrome_trace(tl)
     events = obj.pop("traceEvents")
-    head = json.dumps(obj, sort_keys=True)[:-1]
-    body = ",\n".join("  " + json.dumps(e, sort_keys=True) for e in events)
+    encode = _ENCODER.encode  # one encoder: json.dumps(sort_keys=...) builds one per call
+    head = encode(obj)[:-1]
+    body = ",\n".join("  " + encode(e) for e in events)
     return f'{head}, "traceEvents": [\n{body}\n]}}\n'
 
 

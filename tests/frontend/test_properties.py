@@ -243,3 +243,36 @@ def test_extreme_inputs_never_crash_the_cli(tmp_path: Path) -> None:
     located = re.findall(r"^(\S+\.pgc):(\d+):(\d+): error: ", r.stderr, re.M)
     assert {Path(f).name for f, _, _ in located} == {p.name for p in tmp_path.iterdir()} - {"empty.pgc"}
     assert "empty.pgc: ok" in r.stdout
+
+
+# ---------------------------------------------------------------- comments survive formatting
+
+
+@st.composite
+def commented_specs(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """An example spec with numbered comments at the ends of random lines and on lines of
+    their own between random lines."""
+    path = draw(st.sampled_from([p for p in _SOURCES if not p.name.startswith("mutant_")]))
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out: list[str] = []
+    comments: list[str] = []
+    for line in lines:
+        if draw(st.integers(0, 5)) == 0:
+            comments.append(f"// own {len(comments)}")
+            out.append(comments[-1])
+        if line.strip() and "//" not in line and draw(st.integers(0, 4)) == 0:
+            comments.append(f"// end {len(comments)}")
+            line += "  " + comments[-1]
+        out.append(line)
+    return "\n".join(out), comments
+
+
+@settings(max_examples=int(60 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commented_specs())
+def test_formatting_keeps_every_comment_once(case: tuple[str, list[str]]) -> None:
+    text, comments = case
+    formatted = format_source(text, "c.pgc")
+    for c in comments:
+        assert formatted.count(c + "\n") + formatted.count(c + "  //") == 1, (c, formatted)
+    assert format_source(formatted, "c.pgc") == formatted
+    assert parse_text(formatted, "c.pgc") == parse_text(text, "c.pgc")
