@@ -56,7 +56,7 @@ class Network:
     overhead: float
 
     @staticmethod
-    def of(program: Program) -> "Network":
+    def of(program: Program) -> Network:
         return Network(link_table(program), program.cost.message_overhead)
 
     def message_time(self, src: str, dst: str, nbytes: float) -> float:

@@ -53,6 +53,9 @@ class ModelRef:
     name: str
     target: str  # "examples.models.llama:build"
     args: tuple[tuple[str, Value], ...] = ()
+    # filled by capture: the factory module's file and the sys.path entry it imports from
+    file: str = ""
+    import_root: str = ""
     span: Span = span_field()
 
 
@@ -82,6 +85,40 @@ class Segment:
     fwd_time: float | None = None  # measured seconds per microbatch on a reference worker
     bwd_time: float | None = None
     skippable: bool | None = None  # input/output boundary signatures match (proven by capture)
+    # boundary tensors in and out as text, e.g. "add_11: float32[B, T, 64]" (filled by capture)
+    boundary_in: tuple[str, ...] = ()
+    boundary_out: tuple[str, ...] = ()
+    span: Span = span_field()
+
+
+@dataclass(frozen=True)
+class BlockProfile:
+    """One block of an automatic partition's range (e.g. `layers.7`), profiled by `traced` so
+    the partition pass can balance without the model. Same units as Segment's fields;
+    `signature` is the block's input and output boundary text (skip legality of a merged run)."""
+
+    selector: str
+    param_names: tuple[str, ...] = ()
+    params: int | None = None
+    param_bytes: int | None = None
+    flops: float | None = None
+    boundary_bytes: int | None = None
+    activation_bytes: int | None = None
+    fwd_time: float | None = None
+    bwd_time: float | None = None
+    signature: tuple[str, str] = ("", "")
+
+
+@dataclass(frozen=True)
+class AutoPartition:
+    """`stages s[1..5] = layers[2:12] balanced by flops`: the partition pass splits the modules
+    of `selectors` (in order) into len(`stages`) contiguous segments balancing `criterion`
+    (flops | params | time | layers). Until then those stages' segments have no selectors."""
+
+    stages: tuple[str, ...]
+    selectors: tuple[str, ...]
+    criterion: str
+    blocks: tuple[BlockProfile, ...] = ()  # filled by `traced`, in order
     span: Span = span_field()
 
 
@@ -182,6 +219,11 @@ class Action:
     mb: int = -1  # F, B, SEND_*, RECV_*
     peer: str = ""  # SEND_*, RECV_* (worker name)
 
+    def __str__(self) -> str:  # the text form, so IR dumps print `F s2 m5`
+        from pgc.ir.actions import format_action
+
+        return format_action(self)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -269,10 +311,13 @@ class Program:
     placement: tuple[tuple[str, tuple[str, ...]], ...] = ()
     auto_place: tuple[str, ...] = ()  # stages the spec places `on auto`
     explicit_paths: tuple[Path, ...] = ()
+    partitions: tuple[AutoPartition, ...] = ()  # automatic splits left to the partition pass
     shared_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # param name -> segments
     paths: tuple[Path, ...] = ()  # filled by route
     actions: tuple[tuple[str, tuple[Action, ...]], ...] = ()  # worker -> actions, by order
     prediction: Prediction | None = None  # filled by simulate
+    # what the planning passes tried and why they stopped (`pgc plan --explain` prints them)
+    notes: tuple[str, ...] = ()
     span: Span = span_field()
 
     # -- lookups (small, linear; programs are small) -------------------------------------

@@ -1,0 +1,111 @@
+"""Whole-process wall time of `pgc check` on a generated 200-worker, 64-stage spec.
+
+Writes bench/results/check_speed.json and .md; target: median of 5 runs under 0.5 s.
+Run from the checkout root: `python bench/check_speed.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+REGIONS = ("AU", "BE", "CA", "DE", "IA", "JP", "LA", "NL", "OR", "SG", "TW", "UK")
+WORKERS, STAGES, REPLICAS, RUNS, TARGET = 200, 64, 3, 5, 0.5
+
+
+def generate_spec() -> str:
+    """200 workers over 12 regions (two GPU kinds per region, written as name ranges, every
+    region pair linked), a 64-stage chain of a 64-layer model, 3 replicas per stage placed
+    explicitly, 1F1B."""
+    lines = ['model big = "examples.models.llama:build" { layers = 64; dim = 64; heads = 4 }', ""]
+    start = 0
+    for r, region in enumerate(REGIONS):
+        size = WORKERS // len(REGIONS) + (1 if r < WORKERS % len(REGIONS) else 0)
+        half = size // 2
+        for lo, hi, rate, mem in ((start, start + half - 1, 312, 40), (start + half, start + size - 1, 989, 80)):
+            lines.append(f'node n[{lo}..{hi}] {{ rate = {rate} TFLOPS; memory = {mem} GiB; region = "{region}" }}')
+        start += size
+    assert start == WORKERS
+    lines.append("link intra { latency = 1 ms; bandwidth = 10 Gbps }")
+    for a in range(len(REGIONS)):
+        for b in range(a + 1, len(REGIONS)):
+            lines.append(f"link region {REGIONS[a]} <-> {REGIONS[b]} {{ latency = {10 + a + b} ms; bandwidth = {100 + 10 * a} Mbps }}")
+    sels = [f"layers[{i}:{i + 1}]" for i in range(STAGES)]
+    sels[0], sels[-1] = f"[embed, {sels[0]}]", f"[{sels[-1]}, norm, head]"
+    lines += ["", "pipeline big {", "  model = big", "  layout = chain", f"  stages s[0..{STAGES - 1}] = ["]
+    lines += [f"    {s}," for s in sels]
+    lines += ["  ]", f"  place s[0..{STAGES - 1}] on n[0..{STAGES * REPLICAS - 1}]"]
+    lines += ["  microbatch { size = 4; seq = 512; count = 256 }", "  inflight = 8", "  schedule 1f1b", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def time_check(spec: Path, pycache: Path) -> list[float]:
+    """Wall times of `python -m pgc check SPEC`. Bytecode goes to a private cache (written by
+    a warm-up run), as it would be for an installed package; the warm-up also writes lark's
+    table cache and warms the OS file cache."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONPYCACHEPREFIX=str(pycache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    cmd = [sys.executable, "-m", "pgc", "check", str(spec)]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def python_startup() -> float:
+    """Median wall time of a bare `python -c pass`, for context (same machine, same run)."""
+    runs = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "big.pgc"
+        spec.write_text(generate_spec())
+        times = time_check(spec, Path(tmp) / "pycache")
+        size = spec.stat().st_size
+    median = statistics.median(times)
+    result = {
+        "bench": "pgc check, whole process",
+        "spec": {"workers": WORKERS, "stages": STAGES, "link_rules": 1 + len(REGIONS) * (len(REGIONS) - 1) // 2, "bytes": size},
+        "runs_s": [round(t, 4) for t in times],
+        "median_s": round(median, 4),
+        "python_startup_s": round(python_startup(), 4),
+        "target_s": TARGET,
+        "meets_target": median < TARGET,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "check_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "check_speed.md").write_text(
+        "# pgc check speed\n\n"
+        f"Generated spec (`bench/check_speed.py`): {WORKERS} workers in 24 node ranges, {STAGES} stages, "
+        f"{result['spec']['link_rules']} link rules ({size} bytes). Whole-process wall time of "
+        f"`python -m pgc check`, {RUNS} runs after a warm-up (bytecode and lark's table cache written).\n\n"
+        f"| median | runs | python start-up | target |\n|---|---|---|---|\n"
+        f"| {median:.3f} s | {', '.join(f'{t:.3f}' for t in times)} | {result['python_startup_s']:.3f} s | < {TARGET} s |\n\n"
+        f"Machine: {result['machine']}; load average at the end {result['load_average']}.\n"
+    )
+    print(json.dumps(result, indent=2))
+    return 0 if result["meets_target"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

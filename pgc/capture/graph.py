@@ -1,0 +1,207 @@
+"""Capture a model as an fx graph and record what every node computes on example shapes.
+
+`torch.fx.symbolic_trace` first; `torch.export` (dynamic batch and sequence dims, then
+`ep.module()`, so parameters keep their state_dict names) when symbolic tracing fails, as
+../shared/REFERENCE.md "Capture and splitting" records for transformers 5 models. The model is
+built on the meta device and analysed by running the graph twice on meta inputs of two shapes
+(B0, T0) and (B0 + 1, T0 + 2): a dimension that follows B or T is symbolic, anything else is a
+constant. Nothing is materialised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.fx as fx
+
+# Node results as seen by the analysis: tensors become TensorInfo, everything else stays.
+Summary = Any
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+    @property
+    def nbytes(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n * self.dtype.itemsize
+
+
+@dataclass
+class Captured:
+    """A captured model: its graph, the data input, the logits node, and two example runs."""
+
+    model: torch.nn.Module
+    gm: fx.GraphModule
+    method: Literal["fx", "export"]
+    data: fx.Node  # the token-ids placeholder
+    logits: fx.Node
+    shapes: tuple[tuple[int, int], tuple[int, int]]  # (B, T) of the two runs
+    runs: tuple[dict[fx.Node, Summary], dict[fx.Node, Summary]]
+
+    def nodes(self) -> list[fx.Node]:
+        return list(self.gm.graph.nodes)
+
+
+def _summary(value: Any) -> Summary:
+    if isinstance(value, torch.Tensor):
+        return TensorInfo(tuple(int(d) for d in value.shape), value.dtype)
+    if isinstance(value, torch.Size):
+        return tuple(int(d) for d in value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_summary(v) for v in value)
+    return value
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.seen: dict[fx.Node, Summary] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        self.seen[n] = _summary(result)
+        return result
+
+
+def _drop_checks(gm: fx.GraphModule) -> None:
+    """Remove export's guard call and `_assert_tensor_metadata` nodes: each stage gets its own
+    inputs, and the asserts hard-code the capture device."""
+    for n in list(gm.graph.nodes):
+        if n.users:
+            continue
+        guard = n.op == "call_module" and str(n.target).startswith("_guards")
+        check = n.op == "call_function" and "_assert" in getattr(n.target, "__name__", "")
+        if guard or check:
+            gm.graph.erase_node(n)
+    gm.graph.lint()
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, str]:
+    try:
+        return fx.symbolic_trace(model), "fx"
+    except Exception as fx_error:  # any tracing failure: fall back to export
+        batch = torch.export.Dim("B", min=1, max=4096)
+        seq = torch.export.Dim("T", min=2, max=1 << 16)
+        try:
+            ep = torch.export.export(
+                model,
+                (example,),
+                kwargs={"use_cache": False} if _takes_use_cache(model) else {},
+                dynamic_shapes=_dynamic_shapes(model, batch, seq),
+            )
+        except Exception as export_error:
+            raise CaptureFailed(
+                f"symbolic_trace failed ({fx_error}); torch.export failed ({export_error})"
+            ) from export_error
+        return ep.module(), "export"  # type: ignore[return-value]
+
+
+def _takes_use_cache(model: torch.nn.Module) -> bool:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "use_cache" in params
+
+
+def _dynamic_shapes(model: torch.nn.Module, batch: Any, seq: Any) -> dict[str, Any]:
+    import inspect
+
+    first = next(iter(inspect.signature(model.forward).parameters))
+    shapes: dict[str, Any] = {first: {0: batch, 1: seq}}
+    if _takes_use_cache(model):
+        shapes["use_cache"] = None
+    return shapes
+
+
+class CaptureFailed(Exception):
+    """Neither symbolic tracing nor export could capture the model."""
+
+
+def _output_logits(gm: fx.GraphModule, run: dict[fx.Node, Summary], b: int, t: int) -> fx.Node:
+    out = next(n for n in gm.graph.nodes if n.op == "output")
+    flat = list(_flatten(out.args[0]))
+    cands = [n for n in flat if isinstance(run.get(n), TensorInfo) and run[n].shape[:2] == (b, t)
+             and len(run[n].shape) == 3]
+    if not cands:
+        raise CaptureFailed("the model returns no [B, T, vocab] logits tensor")
+    return cands[0]
+
+
+def _flatten(x: Any) -> Any:
+    if isinstance(x, fx.Node):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _flatten(y)
+    elif isinstance(x, dict):
+        for y in x.values():
+            yield from _flatten(y)
+
+
+def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
+    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes."""
+    model.eval()  # export bakes the mode into dropout nodes; stages run what the graph says
+    shapes = ((batch, seq), (batch + 1, seq + 2))
+    example = torch.zeros(shapes[0], dtype=torch.long, device="meta")
+    gm, method = _trace(model, example)
+    _drop_checks(gm)
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    data = placeholders[0]
+    extra = [n for n in placeholders[1:] if n.users]
+    if extra:
+        raise CaptureFailed(f"the model's forward needs inputs besides token ids: {extra}")
+    runs = []
+    for b, t in shapes:
+        rec = _Recorder(gm)
+        args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
+        args += [False] * (len(placeholders) - 1)  # unused extras such as `use_cache`
+        rec.run(*args)
+        runs.append(rec.seen)
+    logits = _output_logits(gm, runs[0], *shapes[0])
+    return Captured(model, gm, method, data, logits, shapes, (runs[0], runs[1]))  # type: ignore[arg-type]
+
+
+# -- node kinds ------------------------------------------------------------------------------
+
+_META_ATTRS = ("shape", "device", "dtype", "ndim")
+_META_METHODS = ("size", "dim")
+
+
+def is_meta_query(n: fx.Node) -> bool:
+    """A node that reads only a tensor's metadata (shape, device, dtype), never its values."""
+    if n.op == "call_function" and n.target is getattr:
+        return n.args[1] in _META_ATTRS
+    if n.op == "call_method":
+        return n.target in _META_METHODS
+    if n.op == "call_function":
+        name = str(n.target)
+        return name.startswith("aten.sym_size") or name.startswith("aten.sym_numel")
+    return False
+
+
+def module_path(n: fx.Node) -> str:
+    """The innermost module a node belongs to (`""` for the root or none)."""
+    if n.op == "call_module":
+        return str(n.target)
+    stack = n.meta.get("nn_module_stack")
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return _normalise(str(path))
+
+
+def _normalise(path: str) -> str:
+    """export may spell paths `L['self'].layers[0]`; pgc uses state_dict style `layers.0`."""
+    import re
+
+    path = path.replace("L['self'].", "").replace("L['self']", "")
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
+    return "" if path.startswith("_empty_nn_module_stack") else path.strip(".")
+

@@ -1,0 +1,197 @@
+"""Lowering the settings blocks of a pipeline: microbatch, skip, swap, cost, train, eval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pgc.diagnostics import did_you_mean, error
+from pgc.frontend import ast
+from pgc.frontend import values as V
+from pgc.frontend.blocks import Collector, block, settings, value
+from pgc.ir.types import CostModel, EvalConfig, Span, TrainConfig, Value
+
+# Callable settings: name -> allowed keyword arguments.
+OPTIMIZERS: dict[str, tuple[str, ...]] = {
+    "sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+    "adam": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "adamw": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+}
+LR_SCHEDULES: dict[str, tuple[str, ...]] = {
+    "constant": ("warmup",),
+    "cosine": ("warmup", "min_lr"),
+    "linear": ("warmup", "min_lr"),
+}
+DATA_SOURCES: dict[str, tuple[str, ...]] = {
+    "synthetic": ("seed",),
+    "text": ("path", "seed"),
+    "tokens": ("path", "seed"),
+}
+
+
+@dataclass(frozen=True)
+class Microbatch:
+    size: int
+    seq: int
+    count: int | None
+    per_origin: int | None
+    span: Span
+
+
+def microbatch(b: ast.Nested | None, where: Span, errors: Collector) -> Microbatch:
+    if b is None:
+        raise error(where, "the pipeline needs a `microbatch` block", hint="e.g. `microbatch { size = 4; seq = 128; count = 8 }`")
+    found = settings(b.items, "`microbatch`", ("size", "seq", "count", "per_origin"), errors=errors)
+    size_v, seq_v = value(found, "size"), value(found, "seq")
+    count_v, per_v = value(found, "count"), value(found, "per_origin")
+    if size_v is None or seq_v is None:
+        missing = "size" if size_v is None else "seq"
+        raise error(b.span, f"`microbatch` needs `{missing}`", hint="e.g. `microbatch { size = 4; seq = 128; count = 8 }`")
+    if (count_v is None) == (per_v is None):
+        raise error(b.span, "`microbatch` needs exactly one of `count` and `per_origin`")
+    size = V.integer(size_v, "size", 1)
+    seq = V.integer(seq_v, "seq", 1)
+    count = V.integer(count_v, "count", 1) if count_v is not None else None
+    per = V.integer(per_v, "per_origin", 1) if per_v is not None else None
+    return Microbatch(size, seq, count, per, b.span)
+
+
+def skip(b: ast.Nested | None, errors: Collector) -> tuple[Fraction, list[ast.Ref], Span | None]:
+    if b is None:
+        return Fraction(0), [], None
+    found = settings(b.items, "`skip`", ("ratio", "never"), errors=errors)
+    ratio_v, never_v = value(found, "ratio"), value(found, "never")
+    ratio = V.fraction(ratio_v, "ratio") if ratio_v is not None else Fraction(0)
+    if not 0 <= ratio < 1:
+        assert ratio_v is not None
+        raise error(ratio_v.span, f"skip `ratio` must be in [0, 1), not {ratio}")
+    never = V.names(never_v, "never") if never_v is not None else []
+    span = ratio_v.span if ratio_v is not None else b.span
+    return ratio, never, span
+
+
+def swap(b: ast.Nested | None, errors: Collector) -> tuple[int, Span | None]:
+    if b is None:
+        return 0, None
+    found = settings(b.items, "`swap`", ("max",), errors=errors)
+    v = value(found, "max")
+    return (V.integer(v, "max", 0), v.span) if v is not None else (0, None)
+
+
+COST_KEYS = ("backward", "message_overhead", "efficiency", "seconds_per_sample_per_layer", "loss", "profile")
+
+
+def cost(b: ast.Nested | None, errors: Collector) -> CostModel:
+    if b is None:
+        return CostModel()
+    found = settings(b.items, "`cost`", COST_KEYS, errors=errors)
+    kw: dict[str, object] = {"span": b.span}
+    for key, field, kind in (
+        ("backward", "backward_ratio", "ratio"),
+        ("message_overhead", "message_overhead", "time"),
+        ("efficiency", "efficiency", "ratio"),
+        ("seconds_per_sample_per_layer", "sec_per_sample_per_layer", "time"),
+        ("loss", "loss_ratio", "ratio"),
+    ):
+        v = value(found, key)
+        if v is not None:
+            x = errors.run(V.number, v, key, kind)
+            if x is not None and (x < 0 or (x == 0 and key != "message_overhead")):
+                errors.add(error(v.span, f"`{key}` must be positive"))
+            elif x is not None and key == "efficiency" and x > 1:
+                errors.add(error(v.span, "`efficiency` is a fraction of peak and must be at most 100%"))
+            kw[field] = x
+    profile_v = value(found, "profile")
+    if profile_v is not None:
+        kw["profile"] = errors.run(V.string, profile_v, "profile")
+    return CostModel(**kw)  # type: ignore[arg-type]
+
+
+def _call(v: ast.Value, what: str, table: dict[str, tuple[str, ...]]) -> tuple[str, tuple[tuple[str, Value], ...]]:
+    """`adamw(lr = 3e-4)` or a bare `adamw` -> (name, ((key, value), ...)), checked against
+    `table` (name -> allowed keyword arguments)."""
+    args: tuple[ast.Arg, ...] = ()
+    if isinstance(v, ast.Ref) and not v.accessors:
+        head = v.name
+    elif isinstance(v, ast.Call):
+        head, args = v.name, v.args
+    else:
+        raise error(v.span, f"`{what}` must be one of {', '.join(table)}, e.g. `{next(iter(table))}(...)`")
+    if head not in table:
+        raise error(v.span, f"unknown {what} `{head}`", hint=did_you_mean(head, table) or f"known: {', '.join(table)}")
+    out: list[tuple[str, Value]] = []
+    for arg in args:
+        if arg.key is None:
+            raise error(arg.span, f"arguments of `{head}` are named", hint=f"write e.g. `{head}({table[head][0]} = ...)`" if table[head] else None)
+        if arg.key not in table[head]:
+            known = ", ".join(table[head]) or "none"
+            raise error(arg.span, f"`{head}` has no argument `{arg.key}`", hint=did_you_mean(arg.key, table[head]) or f"arguments: {known}")
+        if arg.key in dict(out):
+            raise error(arg.span, f"argument `{arg.key}` is given twice")
+        out.append((arg.key, V.literal(arg.value, arg.key)))
+    return head, tuple(out)
+
+
+TRAIN_KEYS = ("steps", "optimizer", "lr_schedule", "clip", "data", "seed", "log_every")
+
+
+def train(b: ast.Nested | None, errors: Collector) -> TrainConfig:
+    if b is None:
+        return TrainConfig()
+    found = settings(b.items, "`train`", TRAIN_KEYS, ("checkpoint",), errors=errors)
+    kw: dict[str, object] = {"span": b.span}
+    ints = {"steps": ("steps", 1), "seed": ("seed", 0), "log_every": ("log_every", 1)}
+    for key, (field, minimum) in ints.items():
+        v = value(found, key)
+        if v is not None:
+            kw[field] = errors.run(V.integer, v, key, minimum) or 0
+    calls = (("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES), ("data", DATA_SOURCES))
+    for key, table in calls:
+        v = value(found, key)
+        if v is not None:
+            got = errors.run(_call, v, key.replace("_", " "), table)
+            if got is not None:
+                kw[key], kw[f"{key}_args"] = got
+    clip_v = value(found, "clip")
+    if clip_v is not None:
+        kw["clip"] = errors.run(V.positive, clip_v, "clip")
+    ckpt = block(found, "checkpoint")
+    if ckpt is not None:
+        kw.update(errors.run(_checkpoint, ckpt, errors) or {})
+    return TrainConfig(**kw)  # type: ignore[arg-type]
+
+
+def _checkpoint(b: ast.Nested, errors: Collector) -> dict[str, object]:
+    found = settings(b.items, "`checkpoint`", ("every", "dir", "keep"), errors=errors)
+    out: dict[str, object] = {}
+    every, dir_, keep = value(found, "every"), value(found, "dir"), value(found, "keep")
+    if every is not None:
+        out["checkpoint_every"] = V.integer(every, "every", 1)
+    if dir_ is not None:
+        out["checkpoint_dir"] = V.string(dir_, "dir")
+    if keep is not None:
+        out["checkpoint_keep"] = V.integer(keep, "keep", 1)
+    return out
+
+
+def evaluation(b: ast.Nested | None, errors: Collector) -> EvalConfig:
+    if b is None:
+        return EvalConfig()
+    found = settings(b.items, "`eval`", ("every", "batches", "skip"), errors=errors)
+    kw: dict[str, object] = {"span": b.span}
+    every, batches, skip_v = value(found, "every"), value(found, "batches"), value(found, "skip")
+    if every is not None:
+        kw["every"] = errors.run(V.integer, every, "every", 0) or 0
+    if batches is not None:
+        kw["batches"] = errors.run(V.integer, batches, "batches", 1) or 1
+    if skip_v is not None:
+        items = skip_v.items if isinstance(skip_v, ast.List) else (skip_v,)
+        ratios = []
+        for item in items:
+            r = errors.run(V.fraction, item, "skip")
+            if r is not None and not 0 <= r < 1:
+                errors.add(error(item.span, f"an eval skip ratio must be in [0, 1), not {r}"))
+            elif r is not None:
+                ratios.append((r.numerator, r.denominator))
+        kw["skip_ratios"] = tuple(ratios)
+    return EvalConfig(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,74 @@
+"""The text form of actions (DESIGN.md §5): one action per line, round-trips exactly.
+
+    F s2 m5            forward of segment s2 for microbatch 5
+    B origin.epi m5    backward of segment origin.epi for microbatch 5
+    SEND_F m5 ->n7     send microbatch 5's activation to worker n7
+    RECV_F m5 <-n3     receive microbatch 5's activation from worker n3
+    SEND_B m5 ->n3     send microbatch 5's input gradient to worker n3
+    RECV_B m5 <-n7     receive microbatch 5's output gradient from worker n7
+    ALLREDUCE s2       sum gradients over a replica group (stage) or shared group (parameter)
+    STEP               optimizer step
+
+Fields are separated by single spaces; `format_action(parse_action(t)) == t` for every valid
+`t`, and `parse_action(format_action(a)) == a` for every well-formed action `a`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pgc.ir.types import Action
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("compute", re.compile(rf"(F|B) ({_NAME}) m(0|[1-9][0-9]*)")),
+    ("send", re.compile(rf"(SEND_F|SEND_B) m(0|[1-9][0-9]*) ->({_NAME})")),
+    ("recv", re.compile(rf"(RECV_F|RECV_B) m(0|[1-9][0-9]*) <-({_NAME})")),
+    ("allreduce", re.compile(rf"(ALLREDUCE) ({_NAME})")),
+    ("step", re.compile(r"(STEP)")),
+)
+
+
+class ActionSyntaxError(ValueError):
+    """A line that is not an action in the text form."""
+
+
+def format_action(a: Action) -> str:
+    """The one-line text form of `a`."""
+    if a.kind in ("F", "B"):
+        return f"{a.kind} {a.segment} m{a.mb}"
+    if a.kind.startswith("SEND"):
+        return f"{a.kind} m{a.mb} ->{a.peer}"
+    if a.kind.startswith("RECV"):
+        return f"{a.kind} m{a.mb} <-{a.peer}"
+    if a.kind == "ALLREDUCE":
+        return f"ALLREDUCE {a.segment}"
+    return "STEP"
+
+
+def parse_action(text: str) -> Action:
+    """Parse one action; raises ActionSyntaxError naming the text when it is malformed."""
+    for form, pattern in _PATTERNS:
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        if form == "compute":
+            return Action(m[1], segment=m[2], mb=int(m[3]))  # type: ignore[arg-type]
+        if form in ("send", "recv"):
+            return Action(m[1], mb=int(m[2]), peer=m[3])  # type: ignore[arg-type]
+        if form == "allreduce":
+            return Action("ALLREDUCE", segment=m[2])
+        return Action("STEP")
+    raise ActionSyntaxError(
+        f"not an action: {text!r} (expected e.g. `F s2 m5`, `SEND_F m5 ->n7`, "
+        "`RECV_B m5 <-n7`, `ALLREDUCE s2`, `STEP`)"
+    )
+
+
+def format_actions(actions: Iterable[Action]) -> list[str]:
+    return [format_action(a) for a in actions]
+
+
+def parse_actions(lines: Iterable[str]) -> tuple[Action, ...]:
+    return tuple(parse_action(line) for line in lines)

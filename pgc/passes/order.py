@@ -1,0 +1,270 @@
+"""Pass `ordered`: per-worker action lists, in the order the runtime runs them.
+
+Requires: `routed` (one path per microbatch).
+Ensures: `actions` has one list per worker (in worker order): F/B per path hop, SEND/RECV for
+every hop that changes worker, then ALLREDUCE per replica group of two or more workers and per
+shared parameter, then STEP. The lists are deadlock-free under rendezvous transport by
+construction (they are the trace of a rendezvous execution); `verified` re-proves it.
+
+Two steps, policy apart from mechanism:
+1. compute order per worker (`compute_orders`), by schedule:
+   - gpipe: all forwards, then all backwards; forwards by (segment, microbatch), backwards by
+     (reverse segment, microbatch). Timing-independent (Huang et al., GPipe, 2019).
+   - 1f1b, explicit, skippipe: greedy list scheduling on the cost model with backward first,
+     then the lowest microbatch; a worker admits a new microbatch only while it holds fewer
+     than cap = min(inflight, hops from its first visit to the path's end). On a homogeneous
+     chain the cap is p - i at stage i and the order is 1F1B (Narayanan et al., PipeDream, 2019).
+2. messages (`insert_messages`): a symbolic rendezvous execution of those compute orders in
+   which a message is sent the moment it is produced and the receiver, wherever it is, posts
+   the receive; messages between two workers pair in the receiver's consumption order (FIFO).
+   SENDs thus sit right after the compute that produces them, RECVs at or before the compute
+   that consumes them. O(actions).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import replace
+
+from pgc.diagnostics import error
+from pgc.ir.types import Action, Hop, Path, Program
+from pgc.passes.base import Pass
+from pgc.sim.cost import CostTable, cost_table
+
+Task = tuple[int, int, int]  # (1 if backward else 0, microbatch, hop index)
+
+
+def collective_groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(ALLREDUCE name, member workers): stages with two or more replicas, in stage order, then
+    shared parameters by name (members: every holder of an owning segment, in worker order)."""
+    groups = [(st, ws) for st, ws in program.placement if len(ws) > 1]
+    seg_stage = {s.name: s.stage for s in program.segments}
+    rank = {w.name: i for i, w in enumerate(program.workers)}
+    for param, segs in sorted(program.shared_groups):
+        holders = {w for seg in segs for w in program.replicas(seg_stage[seg])}
+        groups.append((param, tuple(sorted(holders, key=rank.__getitem__))))
+    return tuple(groups)
+
+
+def _gpipe(paths: dict[int, tuple[Hop, ...]], seg_pos: dict[str, int]) -> dict[str, list[Task]]:
+    fwd: dict[str, list[tuple[int, int, int]]] = {}
+    for m, hops in paths.items():
+        for j, h in enumerate(hops):
+            fwd.setdefault(h.worker, []).append((seg_pos[h.segment], m, j))
+    orders = {}
+    for w, items in fwd.items():
+        items.sort()
+        order: list[Task] = [(0, m, j) for _, m, j in items]
+        items.sort(key=lambda x: (-x[0], x[1]))
+        order += [(1, m, j) for _, m, j in items]
+        orders[w] = order
+    return orders
+
+
+def _columns(paths: dict[int, tuple[Hop, ...]]) -> bool:
+    """Every worker passes microbatches to exactly one worker of the next hop: the paths
+    form independent chains (aligned replica columns)."""
+    nxt: dict[str, str] = {}
+    for hops in paths.values():
+        for a, b in zip(hops, hops[1:]):
+            if nxt.setdefault(a.worker, b.worker) != b.worker:
+                return False
+    return True
+
+
+def _textbook_1f1b(paths: dict[int, tuple[Hop, ...]], inflight: int) -> dict[str, list[Task]]:
+    """1F1B on independent chains: at hop i of p, warm up with min(p-1-i, inflight-1)
+    forwards, then alternate one forward and one backward, then drain the backwards."""
+    mbs: dict[str, list[int]] = {}
+    position: dict[str, tuple[int, int]] = {}
+    for m in sorted(paths):
+        for j, h in enumerate(paths[m]):
+            mbs.setdefault(h.worker, []).append(m)
+            position[h.worker] = (j, len(paths[m]))
+    orders: dict[str, list[Task]] = {}
+    for w, ms in mbs.items():
+        j, p = position[w]
+        warm = min(p - 1 - j, inflight - 1, len(ms))
+        order: list[Task] = [(0, m, j) for m in ms[:warm]]
+        for k, m in enumerate(ms[warm:]):
+            order += [(0, m, j), (1, ms[k], j)]
+        order += [(1, m, j) for m in ms[len(ms) - warm:]]
+        orders[w] = order
+    return orders
+
+
+def _caps(program: Program, paths: dict[int, tuple[Hop, ...]]) -> dict[str, int]:
+    reach: dict[str, int] = {}
+    for hops in paths.values():
+        first: dict[str, int] = {}
+        for j, h in enumerate(hops):
+            first.setdefault(h.worker, j)
+        for w, j in first.items():
+            reach[w] = max(reach.get(w, 0), len(hops) - j)
+    return {w: min(program.inflight, r) for w, r in reach.items()}
+
+
+def _delay(costs: CostTable, paths: dict[int, tuple[Hop, ...]], m: int, j: int, k: int) -> float:
+    """Seconds from the end of hop j's task to hop k's input being there (no contention)."""
+    a, b = paths[m][j], paths[m][k]
+    nic, lat = costs.message(a.worker, b.worker, costs.seg_bytes[paths[m][min(j, k)].segment])
+    return nic + lat
+
+
+def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]]
+            ) -> dict[str, list[Task]]:
+    """Greedy list scheduling (module docstring). O(T log T) for T tasks."""
+    cap = _caps(program, paths)
+    pending: dict[str, list[tuple[float, Task]]] = {w: [] for w in cap}
+    ready_b: dict[str, list[Task]] = {w: [] for w in cap}  # backward, or F of a held mb
+    ready_f: dict[str, list[Task]] = {w: [] for w in cap}  # F admitting a new microbatch
+    free_at = dict.fromkeys(cap, 0.0)
+    held: dict[tuple[str, int], int] = {}
+    inflight = dict.fromkeys(cap, 0)
+    orders: dict[str, list[Task]] = {w: [] for w in cap}
+    events: list[tuple[float, str]] = []
+    for m, hops in paths.items():
+        pending[hops[0].worker].append((0.0, (0, m, 0)))
+    for w in cap:
+        heapq.heapify(pending[w])
+        events.append((0.0, w))
+    heapq.heapify(events)
+    while events:
+        t, w = heapq.heappop(events)
+        if free_at[w] > t:
+            continue
+        while pending[w] and pending[w][0][0] <= t:
+            task = heapq.heappop(pending[w])[1]
+            admits = task[0] == 0 and held.get((w, task[1]), 0) == 0
+            heapq.heappush(ready_f[w] if admits else ready_b[w], task)
+        choices = [q for q in (ready_b[w], ready_f[w] if inflight[w] < cap[w] else []) if q]
+        if not choices:
+            continue
+        queue = min(choices, key=lambda q: q[0])
+        b, m, j = heapq.heappop(queue)
+        hops = paths[m]
+        seg = hops[j].segment
+        end = t + (costs.bwd if b else costs.fwd)[(seg, w)]
+        free_at[w] = end
+        heapq.heappush(events, (end, w))
+        orders[w].append((b, m, j))
+        count = held.get((w, m), 0) + (-1 if b else 1)
+        held[(w, m)] = count
+        inflight[w] += 1 if (not b and count == 1) else -1 if (b and count == 0) else 0
+        nxt = (1, m, j) if not b and j == len(hops) - 1 else (b, m, j - 1 if b else j + 1)
+        if nxt[2] >= 0:
+            dst = hops[nxt[2]].worker
+            ready = end if nxt[2] == j else end + _delay(costs, paths, m, j, nxt[2])
+            heapq.heappush(pending[dst], (ready, nxt))
+            heapq.heappush(events, (ready, dst))
+    _check_complete(program, paths, orders, cap)
+    return orders
+
+
+def _check_complete(program: Program, paths: dict[int, tuple[Hop, ...]],
+                    orders: dict[str, list[Task]], cap: dict[str, int]) -> None:
+    done = sum(len(o) for o in orders.values())
+    if done == 2 * sum(len(h) for h in paths.values()):
+        return
+    ran = {(m, j, b) for o in orders.values() for b, m, j in o}
+    for m, hops in sorted(paths.items()):
+        for j, h in enumerate(hops):
+            if (m, j, 0) not in ran:
+                raise error(program.span, f"cannot order the paths within inflight = "
+                            f"{program.inflight}: `F {h.segment} m{m}` on `{h.worker}` never "
+                            f"gets a slot (its cap is {cap[h.worker]}); the workers wait on "
+                            "each other's full slots",
+                            hint="raise `inflight` or change the paths")
+
+
+def compute_orders(program: Program, costs: CostTable) -> dict[str, list[Task]]:
+    """Per worker, its compute tasks in run order (the schedule policy)."""
+    paths = {p.mb: p.hops for p in program.paths}
+    if program.schedule == "gpipe":
+        return _gpipe(paths, {s.name: i for i, s in enumerate(program.segments)})
+    if program.schedule == "1f1b" and program.layout == "chain" and _columns(paths):
+        return _textbook_1f1b(paths, program.inflight)
+    return _greedy(program, costs, paths)
+
+
+def source(hops: tuple[Hop, ...], task: Task) -> Task | None:
+    """The task whose output `task` consumes: the previous hop's forward, the same hop's
+    forward for the loss backward, the next hop's backward; None for a path's first forward."""
+    b, m, j = task
+    if not b:
+        return (0, m, j - 1) if j > 0 else None
+    return (1, m, j + 1) if j + 1 < len(hops) else (0, m, j)
+
+
+def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]]
+                    ) -> dict[str, list[Action]]:
+    """Interleave SEND/RECV with the compute orders by a rendezvous execution (module docstring).
+    Raises UserError if the compute orders wait on each other in a cycle."""
+    hops = {p.mb: p.hops for p in paths}
+    expect: dict[tuple[str, str], deque[Task]] = {}
+    for v, order in orders.items():
+        for task in order:
+            src = source(hops[task[1]], task)
+            if src is not None and hops[task[1]][src[2]].worker != v:
+                expect.setdefault((hops[task[1]][src[2]].worker, v), deque()).append(src)
+    lists: dict[str, list[Action]] = {w: [] for w in orders}
+    have: set[tuple[str, Task]] = set()  # (worker, message id) received or computed locally
+    produced: set[Task] = set()
+    ptr = dict.fromkeys(orders, 0)
+    work = deque(orders)
+    while work:
+        w = work.popleft()
+        order = orders[w]
+        while ptr[w] < len(order):
+            b, m, j = task = order[ptr[w]]
+            src = source(hops[m], task)
+            if src is not None and (w, src) not in have:
+                break
+            ptr[w] += 1
+            lists[w].append(Action("B" if b else "F", segment=hops[m][j].segment, mb=m))
+            have.add((w, task))
+            nxt = (1, m, j) if not b and j == len(hops[m]) - 1 else (b, m, j - 1 if b else j + 1)
+            if nxt[2] < 0:
+                continue
+            v = hops[m][nxt[2]].worker
+            if v == w:
+                continue
+            produced.add(task)
+            queue = expect[(w, v)]
+            while queue and queue[0] in produced:
+                msg = queue.popleft()
+                produced.discard(msg)
+                kind = "B" if msg[0] else "F"
+                lists[w].append(Action(f"SEND_{kind}", mb=msg[1], peer=v))  # type: ignore[arg-type]
+                lists[v].append(Action(f"RECV_{kind}", mb=msg[1], peer=w))  # type: ignore[arg-type]
+                have.add((v, msg))
+                work.append(v)
+    for w, order in orders.items():
+        if ptr[w] < len(order):
+            b, m, j = order[ptr[w]]
+            raise error(paths[0].span, f"the compute order of `{w}` waits forever at "
+                        f"`{'B' if b else 'F'} {hops[m][j].segment} m{m}`")
+    return lists
+
+
+def run(program: Program) -> Program:
+    costs = cost_table(program)
+    orders = compute_orders(program, costs)
+    lists = insert_messages(program.paths, orders)
+    stage_of = {w: st for st, ws in program.placement for w in ws}
+    for name, members in collective_groups(program):
+        for w in members:
+            lists.setdefault(w, []).append(Action("ALLREDUCE", segment=name))
+    for w in stage_of:
+        lists.setdefault(w, []).append(Action("STEP"))
+    actions = tuple((w.name, tuple(lists.get(w.name, ()))) for w in program.workers)
+    return replace(program, actions=actions)
+
+
+PASS = Pass(
+    name="ordered",
+    run=run,
+    requires="routed",
+    ensures="per-worker action lists: compute, messages, all-reduces, step; rendezvous-safe",
+)

@@ -1,0 +1,146 @@
+"""Lower bounds on pipeline and iteration time for a placement and its paths (DESIGN.md §4).
+
+Valid for every action order the verifier accepts (any order, inflight <= `inflight` per
+worker) under the simulator's cost model. Per microbatch m with hops 0..n-1 let head(m, j) be the
+forward work and messages before hop j, tail(m, j) the backward work and messages after hop j's
+backward, CP(m) the whole forward-backward chain. Components, each a max:
+
+- critical_path: CP(m) of every microbatch.
+- compute (per worker v, one compute at a time): min head + sum of v's F and B + min tail.
+- nic (per worker, one message at a time): earliest first send + sum of NIC time + the least
+  latency-plus-remaining work after a message.
+- inflight (fluid slot-time): a microbatch holds one of v's `inflight` slots from its first
+  forward at v to its backward there, at least CP(m) - head - tail; the slots fit between
+  min head and T - min tail, so T >= min head + sum / inflight + min tail.
+- origin (sequencing): a worker's first forwards run one at a time; with all released at 0,
+  Jackson's rule (longest delivery time first) is optimal for that one-machine relaxation, so
+  T >= max_k ((k-1) f + CP_(k)) with CP sorted decreasing.
+- allreduce (iteration only): a group all-reduces after each member's last backward (at least
+  head + work), then the member steps: head + work + its all-reduces + step.
+
+The pipeline bound is the max of the first five; the iteration bound adds the last. O(hops).
+References: the node / fluid / critical-path bounds of REFERENCE.md ("Bubbles / bounds");
+J. R. Jackson, "Scheduling a production line to minimize maximum tardiness", 1955.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgc.ir.types import Program
+from pgc.sim.cost import CostTable, cost_table
+
+
+@dataclass(frozen=True)
+class Bound:
+    """`components`: (name, seconds, where the max is attained) for each bound."""
+
+    components: tuple[tuple[str, float, str], ...]
+    pipeline: float
+    total: float
+
+    def component(self, name: str) -> float:
+        return next(v for n, v, _ in self.components if n == name)
+
+
+def _argmax(values: dict[str, float]) -> tuple[float, str]:
+    if not values:
+        return 0.0, ""
+    where = max(values, key=lambda k: values[k])
+    return values[where], where
+
+
+def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
+    """Lower bounds on one iteration of `program` (module docstring); needs `paths`."""
+    c = costs or cost_table(program)
+    inf = float("inf")
+    work: dict[str, float] = {}
+    head: dict[str, float] = {}
+    tail: dict[str, float] = {}
+    slot: dict[str, float] = {}
+    slot_head: dict[str, float] = {}
+    slot_tail: dict[str, float] = {}
+    nic: dict[str, float] = {}
+    nic_first: dict[str, float] = {}
+    nic_after: dict[str, float] = {}
+    starts: dict[str, list[tuple[float, float]]] = {}  # origin -> (first f, CP)
+    critical: dict[str, float] = {}
+    for p in program.paths:
+        hops = p.hops
+        n = len(hops)
+        f = [c.fwd[(h.segment, h.worker)] for h in hops]
+        b = [c.bwd[(h.segment, h.worker)] for h in hops]
+        fwd_msg = [c.message(hops[j].worker, hops[j + 1].worker, c.seg_bytes[hops[j].segment])
+                   for j in range(n - 1)]
+        bwd_msg = [c.message(hops[j + 1].worker, hops[j].worker, c.seg_bytes[hops[j].segment])
+                   for j in range(n - 1)]
+        hd = [0.0] * n  # start of F(j) at the earliest
+        for j in range(1, n):
+            hd[j] = hd[j - 1] + f[j - 1] + sum(fwd_msg[j - 1])
+        tl = [0.0] * n  # after B(j) ends, until B(0) ends
+        for j in range(1, n):
+            tl[j] = tl[j - 1] + b[j - 1] + sum(bwd_msg[j - 1])
+        cp = hd[-1] + f[-1] + b[-1] + tl[-1]
+        critical[f"m{p.mb}"] = cp
+        starts.setdefault(p.origin, []).append((f[0], cp))
+        first: dict[str, int] = {}
+        for j, h in enumerate(hops):
+            w = h.worker
+            first.setdefault(w, j)
+            work[w] = work.get(w, 0.0) + f[j] + b[j]
+            head[w] = min(head.get(w, inf), hd[j])
+            tail[w] = min(tail.get(w, inf), tl[j])
+            if j + 1 < n and hops[j + 1].worker != w:  # forward message from w
+                _send(nic, nic_first, nic_after, w, fwd_msg[j], hd[j] + f[j],
+                      cp - hd[j + 1])
+            if j > 0 and hops[j - 1].worker != w:  # gradient message from w
+                _send(nic, nic_first, nic_after, w, bwd_msg[j - 1], cp - tl[j],
+                      b[j - 1] + tl[j - 1])
+        for w, j in first.items():
+            slot[w] = slot.get(w, 0.0) + cp - hd[j] - tl[j]
+            slot_head[w] = min(slot_head.get(w, inf), hd[j])
+            slot_tail[w] = min(slot_tail.get(w, inf), tl[j])
+    compute = {w: head[w] + work[w] + tail[w] for w in work}
+    nic_bound = {w: nic_first[w] + nic[w] + nic_after[w] for w in nic}
+    slots = {w: slot_head[w] + slot[w] / program.inflight + slot_tail[w] for w in slot}
+    origin = {o: _jackson(items) for o, items in starts.items()}
+    comps = [
+        ("critical_path", *_argmax(critical)),
+        ("compute", *_argmax(compute)),
+        ("nic", *_argmax(nic_bound)),
+        ("inflight", *_argmax(slots)),
+        ("origin", *_argmax(origin)),
+    ]
+    pipeline = max(v for _, v, _ in comps)
+    comps.append(("allreduce", *_argmax(_allreduce_term(program, c, head, work))))
+    return Bound(tuple(comps), pipeline, max(pipeline, comps[-1][1]))
+
+
+def _send(nic: dict[str, float], first: dict[str, float], after: dict[str, float], w: str,
+          msg: tuple[float, float], ready: float, remaining: float) -> None:
+    busy, latency = msg
+    nic[w] = nic.get(w, 0.0) + busy
+    first[w] = min(first.get(w, float("inf")), ready)
+    after[w] = min(after.get(w, float("inf")), latency + remaining)
+
+
+def _jackson(items: list[tuple[float, float]]) -> float:
+    """One machine, jobs (processing f, whole chain cp) all released at 0: the optimal
+    max completion of the chains, by longest delivery time (cp - f) first."""
+    best, clock = 0.0, 0.0
+    for f, cp in sorted(items, key=lambda x: x[0] - x[1]):
+        best = max(best, clock + cp)
+        clock += f
+    return best
+
+
+def _allreduce_term(program: Program, c: CostTable, head: dict[str, float],
+                    work: dict[str, float]) -> dict[str, float]:
+    from pgc.passes.order import collective_groups
+
+    extra: dict[str, float] = {}
+    for name, members in collective_groups(program):
+        t = c.allreduce(members, c.grad_bytes.get(name, 0.0))
+        for w in members:
+            extra[w] = extra.get(w, 0.0) + t
+    return {w: head[w] + work[w] + extra.get(w, 0.0) + c.step.get(w, 0.0) for w in work}

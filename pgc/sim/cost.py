@@ -1,0 +1,135 @@
+"""The cost model (DESIGN.md §4): compute time per (segment, worker), message and all-reduce time.
+
+Forward time of a segment on a worker, first rule that applies:
+1. a measured profile (`Segment.fwd_time`, seconds per microbatch),
+2. the synthetic SkipPipe model `cost { seconds_per_sample_per_layer = s }`:
+   s * layers * samples, plus `loss_ratio` * s * samples for the segment that computes the loss,
+3. FLOPs: `Segment.flops / (worker.rate * cost.efficiency)`.
+Rules 1 and 2 give the time on the fastest worker of the spec; slower workers scale by rate.
+Backward = `Segment.bwd_time` if measured, else `cost.backward_ratio` x forward.
+
+A message of n bytes from a to b occupies a's NIC for n / bandwidth + overhead seconds (one
+message at a time) and arrives `latency` later. Boundary bytes come from the segment; before
+capture they are estimated as 4 * dim * seq_len * samples (fp32 activations, SkipPipe's rule)
+when the model has a `dim` argument, else 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgc.diagnostics import error
+from pgc.ir.topology import link_table
+from pgc.ir.types import Program, Segment
+
+LOSS_ROLES = ("epilogue", "last", "whole")
+ADAM_FLOPS_PER_PARAM = 10.0  # AdamW update: a few multiply-adds per parameter
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Everything the simulator, the order pass and the bound need to price a plan."""
+
+    fwd: dict[tuple[str, str], float]  # (segment, worker) -> seconds per microbatch
+    bwd: dict[tuple[str, str], float]
+    seg_bytes: dict[str, float]  # bytes of a segment's output activation (= its input grad)
+    links: dict[tuple[str, str], tuple[float, float]]  # (src, dst) -> (latency, bandwidth)
+    overhead: float
+    step: dict[str, float]  # worker -> optimizer step seconds
+    grad_bytes: dict[str, float]  # stage -> bytes of its gradients
+
+    def message(self, src: str, dst: str, nbytes: float) -> tuple[float, float]:
+        """(seconds the sender's NIC is busy, latency in flight) of one message."""
+        if src == dst:
+            return 0.0, 0.0
+        latency, bandwidth = self.links[(src, dst)]
+        return nbytes / bandwidth + self.overhead, latency
+
+    def allreduce(self, workers: tuple[str, ...], nbytes: float) -> float:
+        """Ring all-reduce over `workers` in the given ring order: 2(n-1) steps, each moving
+        n/|g| bytes over every ring edge at once, so each step costs its slowest edge
+        (Patarasuk & Yuan 2009). Zero for a group of one."""
+        n = len(workers)
+        if n < 2:
+            return 0.0
+        slowest = 0.0
+        for a, b in zip(workers, workers[1:] + workers[:1]):
+            nic, lat = self.message(a, b, nbytes / n)
+            slowest = max(slowest, nic + lat)
+        return 2 * (n - 1) * slowest
+
+
+def _estimated_bytes(program: Program, seg: Segment) -> float:
+    if seg.boundary_bytes is not None:
+        return float(seg.boundary_bytes)
+    dim = dict(program.model.args).get("dim")
+    if isinstance(dim, (int, float)) and not isinstance(dim, bool):
+        return 4.0 * dim * program.seq_len * program.microbatch_size
+    return 0.0
+
+
+def _forward(program: Program, seg: Segment, rate: float, top_rate: float) -> float:
+    cost = program.cost
+    if seg.fwd_time is not None:
+        return seg.fwd_time * top_rate / rate
+    if cost.sec_per_sample_per_layer is not None:
+        per_layer = cost.sec_per_sample_per_layer * program.microbatch_size
+        loss = (cost.loss_ratio or 0.0) * per_layer if seg.role in LOSS_ROLES else 0.0
+        return (per_layer * seg.layers + loss) * top_rate / rate
+    if seg.flops is not None:
+        return seg.flops / (rate * cost.efficiency)
+    raise error(cost.span if cost.span.line > 0 else program.span,
+                f"no cost for segment `{seg.name}`: it has no profile and no FLOP count",
+                hint="give `cost { seconds_per_sample_per_layer = ... }` or a profile file")
+
+
+def cost_table(program: Program) -> CostTable:
+    """Price every (segment, worker) the placement allows. O(segments * replicas + W^2 * L)."""
+    top_rate = max(w.rate for w in program.workers)
+    fwd: dict[tuple[str, str], float] = {}
+    bwd: dict[tuple[str, str], float] = {}
+    for seg in program.segments:
+        for w in program.replicas(seg.stage):
+            f = _forward(program, seg, program.worker(w).rate, top_rate)
+            fwd[(seg.name, w)] = f
+            if seg.bwd_time is not None:
+                bwd[(seg.name, w)] = seg.bwd_time * top_rate / program.worker(w).rate
+            else:
+                bwd[(seg.name, w)] = program.cost.backward_ratio * f
+    params: dict[str, float] = {}
+    grad_bytes: dict[str, float] = {}
+    for seg in program.segments:
+        params[seg.stage] = params.get(seg.stage, 0.0) + float(seg.params or 0)
+        grad_bytes[seg.stage] = grad_bytes.get(seg.stage, 0.0) + float(seg.param_bytes or 0)
+    step = {}
+    for stage, group in program.placement:
+        for w in group:
+            rate = program.worker(w).rate * program.cost.efficiency
+            step[w] = ADAM_FLOPS_PER_PARAM * params.get(stage, 0.0) / rate
+    links = link_table(program)
+    _check_links(program, links)
+    return CostTable(
+        fwd=fwd,
+        bwd=bwd,
+        seg_bytes={s.name: _estimated_bytes(program, s) for s in program.segments},
+        links=links,
+        overhead=program.cost.message_overhead,
+        step=step,
+        grad_bytes=grad_bytes,
+    )
+
+
+def _check_links(program: Program, links: dict[tuple[str, str], tuple[float, float]]) -> None:
+    """Every hop of every path and every replica-group ring edge needs a link rule."""
+    pairs: list[tuple[str, str, str]] = []
+    for p in program.paths:
+        pairs += [(a.worker, b.worker, f"m{p.mb}") for a, b in zip(p.hops, p.hops[1:])]
+    for stage, group in program.placement:
+        if len(group) > 1:
+            pairs += [(a, b, f"the all-reduce of `{stage}`")
+                      for a, b in zip(group, group[1:] + group[:1])]
+    for a, b, user in pairs:
+        if a != b and (a, b) not in links:
+            raise error(program.span, f"no link joins `{a}` to `{b}` (used by {user})",
+                        hint="add a `link` rule, e.g. `link default { latency = ...; "
+                        "bandwidth = ... }`")

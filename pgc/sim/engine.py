@@ -1,0 +1,299 @@
+"""Discrete-event simulation of per-worker action lists (DESIGN.md §4 cost model).
+
+Timing semantics (what the runtime does, with isend/irecv posted in list order):
+- a worker runs its compute actions (F, B) one at a time, in list order; one starts when the
+  worker is free and the data it consumes has arrived;
+- RECV posts a receive buffer when the worker reaches it and does not block;
+- SEND hands the message to the worker's NIC when the worker reaches it; the NIC sends one
+  message at a time in list order, starting once the receiver has posted the matching RECV
+  (rendezvous, FIFO per ordered pair); it is busy bytes / bandwidth + overhead and the message
+  arrives `latency` later;
+- ALLREDUCE starts when every member of its group has reached it and its NIC is idle (ring
+  all-reduce, `CostTable.allreduce`); STEP runs the optimizer once the NIC is idle.
+
+Every constraint points at the action that set it, so the critical path falls out by walking
+back from the last action to finish. Each action is visited O(1) times: O(actions) overall.
+Deadlock-freedom is the verifier's job; here lists must be verified, or `simulate` raises
+`SimulationStuck` naming a blocked worker and action.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pgc.ir.actions import format_action
+from pgc.ir.types import Action, MemoryEstimate, Program
+from pgc.sim.cost import CostTable, cost_table
+
+Ref = tuple[int, int]  # (worker index, action index)
+
+
+class SimulationStuck(RuntimeError):
+    """Action lists that cannot run to the end (an unverified plan)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    worker: str
+    index: int
+    action: Action
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Times per action and per worker. `start[w][i]`/`end[w][i]` belong to `actions[w][i]`:
+    compute runs [start, end); a SEND leaves the NIC at start and arrives at end; a RECV is
+    posted at start and its data arrives at end; collectives span the whole group's exchange."""
+
+    workers: tuple[str, ...]
+    actions: dict[str, tuple[Action, ...]]
+    start: dict[str, list[float]]
+    end: dict[str, list[float]]
+    pipeline_time: float  # last backward done
+    iteration_time: float  # every worker stepped
+    busy: dict[str, float]  # compute seconds
+    nic_busy: dict[str, float]
+    peak_inflight: dict[str, int]
+    memory: dict[str, MemoryEstimate]
+    critical_path: tuple[Ref, ...]  # from the first action to the last one to finish
+
+    def records(self) -> Iterator[Record]:
+        for w in self.workers:
+            for i, a in enumerate(self.actions[w]):
+                yield Record(w, i, a, self.start[w][i], self.end[w][i])
+
+    def bubble(self, worker: str) -> float:
+        """Seconds `worker` computes nothing during the pipeline phase."""
+        return self.pipeline_time - self.busy[worker]
+
+    def describe(self, ref: Ref) -> str:
+        w = self.workers[ref[0]]
+        return f"{w}: {format_action(self.actions[w][ref[1]])}"
+
+
+def simulate(program: Program, costs: CostTable | None = None) -> SimResult:
+    """Simulate one iteration of `program.actions` (module docstring). O(actions)."""
+    costs = costs or cost_table(program)
+    return _Sim(program, costs).run()
+
+
+class _Sim:
+    def __init__(self, program: Program, costs: CostTable) -> None:
+        self.p, self.c = program, costs
+        self.names = tuple(w for w, _ in program.actions)
+        self.index = {w: i for i, w in enumerate(self.names)}
+        self.acts = [acts for _, acts in program.actions]
+        n = len(self.names)
+        self.start: list[list[float]] = [[0.0] * len(a) for a in self.acts]
+        self.end: list[list[float]] = [[0.0] * len(a) for a in self.acts]
+        self.pred: list[list[Ref | None]] = [[None] * len(a) for a in self.acts]
+        self.ptr = [0] * n
+        self.clock = [0.0] * n  # when the worker has issued everything before ptr
+        self.clock_ref: list[Ref | None] = [None] * n
+        self.nic_free = [0.0] * n
+        self.nic_ref: list[Ref | None] = [None] * n
+        self.nic_busy = [0.0] * n
+        self.busy = [0.0] * n
+        # per ordered pair: receive posts (time, ref) and message arrivals (time, ref), in order
+        self.posts: dict[tuple[int, int], list[tuple[float, Ref | None, int]]] = {}
+        self.arrivals: dict[tuple[int, int], list[tuple[float, Ref]]] = {}
+        self.sent: dict[tuple[int, int], int] = {}
+        self.pending: list[dict[tuple[str, int], tuple[tuple[int, int], int, int]]] = [
+            {} for _ in range(n)
+        ]
+        self.waiting: dict[object, int] = {}
+        self.work: deque[int] = deque(range(n))
+        self.groups = self._groups()
+        self.arrived: dict[str, dict[int, tuple[int, float, Ref | None]]] = {}
+        self.coll_end: dict[str, float] = {}
+        # the segment whose output a message carries: its sender's forward, or for a gradient
+        # the segment before the sender's backward on the path (same size as the sender's input)
+        self.carried: list[dict[tuple[str, int], str]] = [{} for _ in range(n)]
+        self.prev_seg = {(p.mb, b.segment): a.segment
+                         for p in program.paths for a, b in zip(p.hops, p.hops[1:])}
+        self.stage_of = {w: st for st, ws in program.placement for w in ws}
+        self.seg_of = {s.name: s for s in program.segments}
+        self.held: list[dict[int, int]] = [{} for _ in range(n)]
+        self.inflight = [0] * n
+        self.peak = [0] * n
+        self.act_bytes = [0.0] * n
+        self.peak_bytes = [0.0] * n
+
+    def _groups(self) -> dict[str, tuple[str, ...]]:
+        from pgc.passes.order import collective_groups
+
+        return dict(collective_groups(self.p))
+
+    def run(self) -> SimResult:
+        while self.work:
+            self._advance(self.work.popleft())
+        for i, w in enumerate(self.names):
+            if self.ptr[i] < len(self.acts[i]):
+                a = format_action(self.acts[i][self.ptr[i]])
+                raise SimulationStuck(f"worker {w} cannot run `{a}` (action {self.ptr[i]}); "
+                                      "verify the plan first")
+        return self._result()
+
+    def _wake(self, key: object) -> None:
+        w = self.waiting.pop(key, None)
+        if w is not None:
+            self.work.append(w)
+
+    def _advance(self, wi: int) -> None:
+        acts, c = self.acts[wi], self.c
+        w = self.names[wi]
+        while self.ptr[wi] < len(acts):
+            i = self.ptr[wi]
+            a = acts[i]
+            kind = a.kind
+            if kind == "F" or kind == "B":
+                t, ref = self.clock[wi], self.clock_ref[wi]
+                pend = self.pending[wi].pop((kind, a.mb), None)
+                if pend is not None:
+                    pair, k, _ = pend
+                    got = self.arrivals.get(pair, [])
+                    if len(got) <= k:
+                        self.pending[wi][(kind, a.mb)] = pend
+                        self.waiting[("arr", pair, k)] = wi
+                        return
+                    if got[k][0] > t:
+                        t, ref = got[k]
+                dur = (c.fwd if kind == "F" else c.bwd)[(a.segment, w)]
+                self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + dur, ref
+                self.clock[wi], self.clock_ref[wi] = t + dur, (wi, i)
+                self.busy[wi] += dur
+                self._hold(wi, a)
+                self.carried[wi][(kind, a.mb)] = (
+                    a.segment if kind == "F" else self.prev_seg.get((a.mb, a.segment), a.segment))
+            elif kind == "RECV_F" or kind == "RECV_B":
+                pair = (self.index[a.peer], wi)
+                posts = self.posts.setdefault(pair, [])
+                # a send that waits for this post waits for whatever brought the receiver here
+                posts.append((self.clock[wi], self.clock_ref[wi], i))
+                self.pending[wi][(kind[-1], a.mb)] = (pair, len(posts) - 1, i)
+                self.start[wi][i] = self.clock[wi]
+                self.pred[wi][i] = self.clock_ref[wi]
+                self._wake(("post", pair, len(posts) - 1))
+            elif kind == "SEND_F" or kind == "SEND_B":
+                if not self._send(wi, i, a):
+                    return
+            elif not self._collective(wi, i, a):
+                return
+            self.ptr[wi] += 1
+
+    def _send(self, wi: int, i: int, a: Action) -> bool:
+        vi = self.index[a.peer]
+        pair = (wi, vi)
+        k = self.sent.get(pair, 0)
+        posts = self.posts.get(pair, [])
+        if len(posts) <= k:
+            self.waiting[("post", pair, k)] = wi
+            return False
+        t, ref = self.clock[wi], self.clock_ref[wi]
+        if self.nic_free[wi] > t:
+            t, ref = self.nic_free[wi], self.nic_ref[wi]
+        if posts[k][0] > t:
+            t, ref = posts[k][0], posts[k][1]
+        seg = self.carried[wi][(a.kind[-1], a.mb)]
+        nic, lat = self.c.message(self.names[wi], a.peer, self.c.seg_bytes[seg])
+        self.nic_free[wi], self.nic_ref[wi] = t + nic, (wi, i)
+        self.nic_busy[wi] += nic
+        self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + nic + lat, ref
+        self.sent[pair] = k + 1
+        self.arrivals.setdefault(pair, []).append((t + nic + lat, (wi, i)))
+        recv_index = posts[k][2]
+        self.end[vi][recv_index] = t + nic + lat
+        self.pred[vi][recv_index] = (wi, i)
+        self._wake(("arr", pair, k))
+        return True
+
+    def _collective(self, wi: int, i: int, a: Action) -> bool:
+        t = max(self.clock[wi], self.nic_free[wi])
+        ref = self.clock_ref[wi] if t == self.clock[wi] else self.nic_ref[wi]
+        if a.kind == "STEP":
+            dur = self.c.step.get(self.names[wi], 0.0)
+            self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + dur, ref
+            self.clock[wi], self.clock_ref[wi] = t + dur, (wi, i)
+            return True
+        name = a.segment
+        here = self.arrived.setdefault(name, {})
+        if wi not in here:
+            here[wi] = (i, t, ref)
+        if len(here) < len(self.groups[name]):
+            self.waiting[("coll", name, wi)] = wi
+            return False
+        if name not in self.coll_end:
+            self._finish_collective(name, here)
+        return True
+
+    def _finish_collective(self, name: str, here: dict[int, tuple[int, float, Ref | None]]) -> None:
+        """All members arrived: the ring starts with the last of them."""
+        last = max(here, key=lambda m: here[m][1])
+        begin = here[last][1]
+        end = begin + self.c.allreduce(self.groups[name], self.c.grad_bytes.get(name, 0.0))
+        self.coll_end[name] = end
+        for m, (j, _, _) in here.items():
+            self.start[m][j], self.end[m][j] = begin, end
+            self.pred[m][j] = (last, here[last][0]) if m != last else here[last][2]
+            self.clock[m], self.clock_ref[m] = end, (m, j)
+            self.nic_free[m] = max(self.nic_free[m], end)
+            self._wake(("coll", name, m))
+
+    def _hold(self, wi: int, a: Action) -> None:
+        held = self.held[wi]
+        seg = self.seg_of[a.segment]
+        nbytes = float(seg.activation_bytes if seg.activation_bytes is not None
+                       else self.c.seg_bytes[a.segment] * max(1, seg.layers))
+        if a.kind == "F":
+            held[a.mb] = held.get(a.mb, 0) + 1
+            if held[a.mb] == 1:
+                self.inflight[wi] += 1
+                self.peak[wi] = max(self.peak[wi], self.inflight[wi])
+            self.act_bytes[wi] += nbytes
+            self.peak_bytes[wi] = max(self.peak_bytes[wi], self.act_bytes[wi])
+        else:
+            held[a.mb] -= 1
+            if held[a.mb] == 0:
+                self.inflight[wi] -= 1
+            self.act_bytes[wi] -= nbytes
+
+    def _result(self) -> SimResult:
+        names = self.names
+        pipeline = 0.0
+        last: Ref | None = None
+        iteration = 0.0
+        for wi, acts in enumerate(self.acts):
+            for i, a in enumerate(acts):
+                e = self.end[wi][i]
+                if a.kind in ("F", "B"):
+                    pipeline = max(pipeline, e)
+                if e >= iteration:
+                    iteration, last = e, (wi, i)
+        path: list[Ref] = []
+        while last is not None:
+            path.append(last)
+            assert len(path) <= sum(map(len, self.acts)), "cycle in the critical path"
+            last = self.pred[last[0]][last[1]]
+        return SimResult(
+            workers=names,
+            actions=dict(zip(names, self.acts)),
+            start=dict(zip(names, self.start)),
+            end=dict(zip(names, self.end)),
+            pipeline_time=pipeline,
+            iteration_time=iteration,
+            busy=dict(zip(names, self.busy)),
+            nic_busy=dict(zip(names, self.nic_busy)),
+            peak_inflight=dict(zip(names, self.peak)),
+            memory={w: self._memory(w, self.peak_bytes[i]) for i, w in enumerate(names)},
+            critical_path=tuple(reversed(path)),
+        )
+
+    def _memory(self, w: str, activations: float) -> MemoryEstimate:
+        stage = self.stage_of.get(w)
+        weights = float(sum(s.param_bytes or 0 for s in self.p.segments if s.stage == stage))
+        # AdamW keeps two moments per parameter, the size of the parameters
+        return MemoryEstimate(weights, weights, 2 * weights, activations)

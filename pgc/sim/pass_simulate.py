@@ -1,0 +1,44 @@
+"""Pass `simulated`: predict one iteration and bound it (fills `Program.prediction`).
+
+Requires: `verified`.
+Ensures: `prediction` holds simulated pipeline and iteration time, per-worker compute time, peak
+inflight and memory, next to lower bounds for the same placement and paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pgc.ir.types import Prediction, Program
+from pgc.passes.base import Pass
+from pgc.sim.bound import lower_bound
+from pgc.sim.cost import cost_table
+from pgc.sim.engine import simulate
+
+
+def predict(program: Program) -> Prediction:
+    costs = cost_table(program)
+    sim = simulate(program, costs)
+    bound = lower_bound(program, costs)
+    names = [w.name for w in program.workers]
+    return Prediction(
+        pipeline_time=sim.pipeline_time,
+        iteration_time=sim.iteration_time,
+        lower_bound=bound.total,
+        pipeline_lower_bound=bound.pipeline,
+        busy=tuple((w, sim.busy.get(w, 0.0)) for w in names),
+        peak_inflight=tuple((w, sim.peak_inflight.get(w, 0)) for w in names),
+        memory=tuple((w, sim.memory[w]) for w in names if w in sim.memory),
+    )
+
+
+def run(program: Program) -> Program:
+    return replace(program, prediction=predict(program))
+
+
+PASS = Pass(
+    name="simulated",
+    run=run,
+    requires="verified",
+    ensures="prediction: simulated times, busy, peak inflight, memory, lower bounds",
+)

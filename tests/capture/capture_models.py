@@ -1,0 +1,107 @@
+"""Small models that exercise the cut analysis's corner cases (symbolically traceable)."""
+
+from __future__ import annotations
+
+import torch
+import torch.fx
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.proj(x))
+
+
+class Residual(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.tanh(self.proj(x))
+
+
+class UNet(nn.Module):
+    """The embedding output is added back after the last block: a long skip connection that
+    crosses every boundary on the way."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16, layers: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(Residual(dim) for _ in range(layers))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x0 = self.embed(input_ids)
+        x = x0
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x + x0)
+
+
+class Widen(nn.Module):
+    """Block 2 widens the residual: stages holding it change the boundary signature."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16, layers: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        widths = [dim] * 3 + [dim * 2] * (layers - 2)
+        self.layers = nn.ModuleList(Block(widths[i], widths[i + 1]) for i in range(layers))
+        self.head = nn.Linear(widths[-1], vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+@torch.fx.wrap
+def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x.mean(-1, keepdim=True), x.std(-1, keepdim=True)
+
+
+class Norm(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        return x, stats(x)
+
+
+class Rescale(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.proj((x - moments[0]) / moments[1])
+
+
+class Pairs(nn.Module):
+    """`stem` returns a Python tuple that a later block unpacks: not a tensor, cannot cross."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.stem = Norm()
+        self.layers = nn.ModuleList([Residual(dim), Rescale(dim)])
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x, moments = self.stem(self.embed(input_ids))
+        x = self.layers[0](x)
+        return self.head(self.layers[1](x, moments))
+
+
+def unet(**kw: int) -> UNet:
+    return UNet(**kw)
+
+
+def widen(**kw: int) -> Widen:
+    return Widen(**kw)
+
+
+def pairs(**kw: int) -> Pairs:
+    return Pairs(**kw)

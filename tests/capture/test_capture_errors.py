@@ -1,0 +1,125 @@
+"""Each way a spec can disagree with the real model is a diagnostic at the spec's line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from capture_util import chain_logits, instantiate, program
+
+from pgc.capture import stage_code
+from pgc.capture.pass_capture import PASS
+from pgc.diagnostics import UserError
+from pgc.frontend import load_program
+
+HEADER = """\
+model m = "{target}" {{ {args} }}
+node n[0..3] {{ rate = 1 GFLOPS; memory = 1 GiB }}
+link default {{ latency = 1 ms; bandwidth = 1 Gbps }}
+pipeline p {{
+  model = m
+  layout = chain
+"""
+FOOTER = """\
+  place s0 on n0
+  place s1 on n1
+  place s2 on n2
+  microbatch {{ size = 2; seq = 8; count = 2 }}
+  {policy}
+  schedule {schedule}
+}}
+"""
+LLAMA = ("examples.models.llama:build", "vocab = 64, dim = 32, layers = 4, heads = 4")
+
+
+def _spec(tmp_path: Path, stages: list[str], model: tuple[str, str] = LLAMA,
+          policy: str = "") -> Path:
+    """Stage i is declared on line 7 + i, its selector list starting at column 14."""
+    body = "".join(f"  stage s{i} = {sel}\n" for i, sel in enumerate(stages))
+    text = HEADER.format(target=model[0], args=model[1]) + body + FOOTER.format(policy=policy, schedule="skippipe" if policy else "gpipe")
+    path = tmp_path / "spec.pgc"
+    path.write_text(text)
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(UserError) as info:
+        PASS(load_program(path))
+    return info.value.render()
+
+
+def test_unknown_module_names_the_closest(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embd, layers[0:2]]", "layers[2:4]", "[norm, head]"])
+    out = _error(path)
+    assert out.startswith(f"{path}:7:15: error: unknown module `embd` in the model")
+    assert "did you mean `embed`?" in out
+
+
+def test_module_selected_twice(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "[layers[1].mlp, layers[2:4]]", "[norm, head]"])
+    assert _error(path).startswith(
+        f"{path}:8:15: error: module `layers.1.mlp` is selected by both `s0` and `s1`")
+
+
+def test_module_in_no_stage(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "head"])
+    out = _error(path)
+    assert out.startswith(
+        f"{path}:8:3: error: module `norm` (parameter `norm.weight`) is not selected by any stage")
+    assert "hint: add `norm` to `s1` or to the stage after it" in out
+
+
+def test_stage_out_of_execution_order(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:4]]", "head", "norm"])
+    assert _error(path).startswith(
+        f"{path}:8:14: error: stage `s1` (module `head`) uses a value computed by `s2`, "
+        "which runs after it")
+
+
+def test_non_tensor_value_cannot_cross(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, stem]", "layers[0]", "[layers[1], head]"],
+                 model=("capture_models:pairs", "dim = 16"))
+    assert _error(path).startswith(
+        f"{path}:9:3: error: stage `s2` needs `stats` (tuple) computed by `s0`; "
+        "only tensors can cross a stage boundary")
+
+
+def test_skip_policy_needs_matching_signatures(tmp_path: Path) -> None:
+    model = ("capture_models:widen", "dim = 16, layers = 4")
+    stages = ["[embed, layers[0:2]]", "layers[2]", "[layers[3], head]"]
+    path = _spec(tmp_path, stages, model, policy="skip { ratio = 1/3; never = [s0] }")
+    out = _error(path)
+    assert out.startswith(
+        f"{path}:14:18: error: stage `s1` cannot be skipped: `s1` takes float32[B, T, 16] but "
+        "returns float32[B, T, 32]")
+    assert "hint: add `s1` to `never`" in out
+
+
+def test_swap_needs_two_adjacent_skippable_stages(tmp_path: Path) -> None:
+    model = ("capture_models:widen", "dim = 16, layers = 5")
+    stages = ["[embed, layers[0]]", "layers[1]", "layers[2]", "[layers[3:5], head]"]
+    text = _spec(tmp_path, stages, model, policy="skip { ratio = 1/4; never = [s0, s2, s3] } "
+                 "swap { max = 1 }").read_text().replace("  place s2 on n2\n",
+                                                         "  place s2 on n2\n  place s3 on n3\n")
+    path = tmp_path / "swap.pgc"
+    path.write_text(text)
+    out = _error(path)
+    assert "error: no two adjacent stages can be swapped" in out
+    assert out.startswith(f"{path}:16:")
+
+
+def test_long_skip_connection_is_carried_and_exact() -> None:
+    """UNet adds the embedding back after the last block: the value is carried through s1."""
+    stages = [("s0", ("embed", "layers[0]")), ("s1", ("layers[1:3]",)), ("s2", ("layers[3]", "head"))]
+    codes = stage_code(program("capture_models:unet", {}, stages))
+    assert [len(c.outputs) for c in codes.values()] == [2, 2, 0]
+    assert codes["s1"].inputs[0] == codes["s1"].outputs[0]  # passed through unchanged
+    import capture_models
+
+    torch.manual_seed(0)
+    model = capture_models.unet()
+    mods = instantiate(codes, model)
+    for shape in ((2, 8), (3, 5)):
+        ids = torch.randint(0, 32, shape)
+        assert torch.equal(chain_logits(mods, ids), model(ids))

@@ -1,0 +1,117 @@
+"""Single-process reference training for the runtime equivalence tests (DESIGN.md §4).
+
+It imports a generated `train.py` only for its plan, its data-order function and its stage
+classes; the training loop, gradient scaling, clipping and optimizer are written here again,
+plainly, in one process: each microbatch runs through its path's segments, the loss is divided
+by M, gradients accumulate, the norm is clipped globally, the optimizer steps.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+
+def load_script(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"pgc_train_{abs(hash(str(path)))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Reference:
+    losses: list[float]
+    first_grads: dict[str, torch.Tensor]
+    params: dict[str, torch.Tensor]
+
+
+def _optimizer(plan: dict[str, Any], params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    train = plan["train"]
+    args = dict(train["optimizer_args"])
+    if train["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=float(args["lr"]),
+                               momentum=float(args.get("momentum", 0.0)),
+                               weight_decay=float(args.get("weight_decay", 0.0)))
+    return torch.optim.AdamW(params, lr=float(args["lr"]),
+                             weight_decay=float(args.get("weight_decay", 0.01)))
+
+
+def reference(script: ModuleType, steps: int) -> Reference:
+    """Train the plan's model for `steps` iterations in this process."""
+    plan = script.PLAN
+    torch.manual_seed(int(plan["train"]["seed"]))
+    model = script.import_factory()(**plan["model"]["args"])
+    segments = {s["name"]: script.SEGMENT_CLASSES[s["name"]](model) for s in plan["segments"]}
+    loss_seg = next(s["name"] for s in plan["segments"] if s["loss"])
+    unique = list({id(p): p for p in model.parameters()}.values())
+    opt = _optimizer(plan, unique)
+    m_total = plan["microbatches"]
+    clip = plan["train"]["clip"]
+    losses: list[float] = []
+    first: dict[str, torch.Tensor] = {}
+    for step in range(steps):
+        for p in unique:
+            p.grad = torch.zeros_like(p)
+        total = 0.0
+        for path in plan["paths"]:
+            ids, labels = script.batch(step, 0, path["mb"])
+            x: tuple[torch.Tensor, ...] = (ids,)
+            for seg, _worker in path["hops"]:
+                if seg == loss_seg:
+                    loss = segments[seg](*x, labels)
+                else:
+                    out = segments[seg](*x)
+                    x = out if isinstance(out, tuple) else (out,)
+            (loss / m_total).backward()
+            total += float(loss.detach())
+        losses.append(total / m_total)
+        if step == 0:
+            first = {n: p.grad.clone() for n, p in model.named_parameters(remove_duplicate=False)}
+        if clip:
+            torch.nn.utils.clip_grad_norm_(unique, float(clip))
+        for g in opt.param_groups:
+            g["lr"] = script.lr_at(step, steps)
+        opt.step()
+    params = {n: p.detach().clone() for n, p in model.named_parameters(remove_duplicate=False)}
+    return Reference(losses, first, params)
+
+
+def launch(out: Path, nproc: int, *args: str, timeout: float = 240,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the generated script under real torchrun on this machine."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+           "--standalone", str(out / "train.py"), "--quiet", *args]
+    return subprocess.run(cmd, cwd=out, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def gather(prefix: Path) -> dict[str, torch.Tensor]:
+    """Merge the per-worker dumps `prefix.<worker>.pt` by parameter name (replicas must agree)."""
+    out: dict[str, torch.Tensor] = {}
+    for f in sorted(prefix.parent.glob(prefix.name + ".*.pt")):
+        for name, t in torch.load(f, weights_only=True).items():
+            if name in out:
+                torch.testing.assert_close(t, out[name], rtol=0, atol=0, msg=f"replicas differ: {name}")
+            out[name] = t
+    return out
+
+
+def assert_close_all(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor],
+                     rtol: float, atol: float) -> None:
+    assert got, "no tensors were dumped"
+    for name, t in got.items():
+        torch.testing.assert_close(t, want[name], rtol=rtol, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
