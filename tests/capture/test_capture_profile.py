@@ -81,9 +81,9 @@ def test_transformers_flops_and_params(name: str) -> None:
     """Same checks on the exported (aten) graphs of transformers models; the tied GPT-2 head
     is counted in both owners and once in the model."""
     pytest.importorskip("transformers")
-    import hf_models
+    from examples.models import hf as hf_models
 
-    prog = program(f"hf_models:{name}", {}, HF_STAGES[name])  # shapes as the export tests
+    prog = program(f"examples.models.hf:{name}", {}, HF_STAGES[name])  # shapes as the export tests
     traced = PASS(prog)
     codes = stage_code(prog)
     meta_model = captured_model(prog.model, prog.file, 2, 8).model
