@@ -57,6 +57,8 @@ def plan(file: str) -> dict[str, Any]:
     rows = [_row(f"{planned.schedule} (spec)", planned)]
     baselines: tuple[ScheduleKind, ...] = ("gpipe", "1f1b")
     for schedule in baselines:
+        if schedule == planned.schedule:
+            continue  # the spec's own row already shows it
         try:
             rows.append(_row(schedule, _baseline(placed, schedule)))
         except UserError as exc:

@@ -15,7 +15,7 @@ from pgc.diagnostics import UserError
 from pgc.ir.types import Hop, Path, Program
 from pgc.passes.order import Task, insert_messages
 from pgc.passes.verify import PlanError, verify_plan
-from pgc.sim import lower_bound, simulate
+from pgc.sim import cost_table, lower_bound, simulate
 from tests.plan.builders import chain, planned, ring
 
 EPS = 1e-9
@@ -133,10 +133,11 @@ def _optimum(program: Program) -> tuple[float, float]:
         for j, h in enumerate(p.hops):
             tasks.setdefault(h.worker, []).extend([(0, p.mb, j), (1, p.mb, j)])
     names = sorted(tasks)
+    costs = cost_table(program)
     best = (float("inf"), float("inf"))
     for combo in itertools.product(*(_orders(tasks[w]) for w in names)):
         try:
-            lists = insert_messages(program.paths, dict(zip(names, combo)))
+            lists = insert_messages(program.paths, dict(zip(names, combo)), costs)
         except UserError:
             continue  # the orders wait on each other in a cycle
         acts = dict(program.actions)
