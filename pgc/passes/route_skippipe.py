@@ -14,7 +14,15 @@ from dataclasses import replace
 
 from pgc.ir.types import Program
 from pgc.planner.judge import judge
-from pgc.planner.routing import Chosen, Problem, alternatives, problem_of, solve, to_program
+from pgc.planner.routing import (
+    JUDGED,
+    Chosen,
+    Problem,
+    alternatives,
+    problem_of,
+    solve,
+    to_program,
+)
 from pgc.planner.search import Search
 
 ROUTE_BUDGET_S = 3.0  # fast-simulator search
@@ -29,7 +37,7 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     solution = solve(prob, search)
     # the simulator (order pass + pgc.sim) has the last word: it judges every construction
     # and the searched paths, then polishes the best by single-microbatch moves
-    candidates = list(solution.starts)
+    candidates = [(how, c) for _, how, c in solution.starts[:JUDGED]]
     candidates.append(("fast-simulator search", solution.final))
     judged = [(judge(to_program(program, prob, c), bound=False).pipeline, name, c)
               for name, c in candidates]

@@ -169,7 +169,7 @@ def local_search(ev: Evaluator, assign: Assignment, score: float, auto: list[str
     return assign, score, moves
 
 
-LANE_COUNTS = (2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
+LANE_COUNTS = (2, 3, 4, 6, 8, 16, 32, 64)
 
 
 def plan_placement(program: Program, search: Search, seed: int = 0,
@@ -188,8 +188,11 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
     for k in LANE_COUNTS:
         if k <= max(sizes.values()) and k <= len(pool) // max(1, len(sizes)):
             starts[f"lanes{k}"] = lanes_start(program, dist, pool, sizes, fixed, k)
-    scored = []
+    scored: list[tuple[float, str, Assignment, float]] = []
     for name, assign in starts.items():
+        if scored and search.elapsed() > search.budget_s / 2:
+            search.note(f"start {name}: skipped, half the budget spent on starts")
+            continue
         total, pipe, ar, lam = ev.score(assign)
         scored.append((total, name, assign, lam))
         search.note(f"start {name}: pipeline {pipe:.2f} s + all-reduce {ar:.2f} s "

@@ -337,7 +337,7 @@ Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, w
 
 @dataclass(frozen=True)
 class Solution:
-    starts: tuple[tuple[str, Chosen], ...]  # (how, construction): greedy per lambda, pinned
+    starts: tuple[tuple[float, str, Chosen], ...]  # (fast time, how, construction), best first
     start: Chosen  # the best construction by the fast simulator
     final: Chosen  # after local search (never worse than `start` by the fast simulator)
     start_time: float
@@ -353,14 +353,17 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     best, best_res, best_lam = None, None, 0.0
     for lam in lambdas:
         chosen = construct(prob, lam)
-        starts.append((f"greedy lambda={lam}", chosen))
         res = simulate(prob, chosen)
+        starts.append((res.makespan, f"greedy lambda={lam}", chosen))
         if best_res is None or res.makespan < best_res.makespan:
             best, best_res, best_lam = chosen, res, lam
         search.tick(f"construct lambda={lam}: {res.makespan:.2f} s")
     assert best is not None and best_res is not None
     for penalty in (1.0, 10.0):
-        starts.append((f"pinned paths, sharing penalty {penalty}", construct_pinned(prob, penalty)))
+        chosen = construct_pinned(prob, penalty)
+        starts.append((simulate(prob, chosen).makespan, f"pinned paths, sharing penalty {penalty}",
+                       chosen))
+    starts.sort(key=lambda x: x[0])
     search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
                 f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
@@ -368,6 +371,9 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
     search.note(f"local search (fast simulator): {res.makespan:.2f} s, {why}")
     return Solution(tuple(starts), best, improved, best_res.makespan, res.makespan, bound)
+
+
+JUDGED = 4  # constructions the simulator judges (the best by the fast simulator)
 
 
 def _key(res: FastResult) -> tuple[float, float]:

@@ -95,6 +95,21 @@ def idle_fraction(tl: Timeline) -> dict[str, float]:
     return {w: sum(e - s for s, e in g) / horizon for w, g in bubbles(tl).items()}
 
 
+def _label_room(tl: Timeline) -> dict[int, float]:
+    """Index of each compute bar -> idle seconds from its end to the next compute bar's start
+    on its worker (to the end of the iteration for the last one). O(bars log bars)."""
+    per_worker: dict[str, list[tuple[float, float, int]]] = {}
+    for n, b in enumerate(tl.bars):
+        if lane(b.kind) == "compute":
+            per_worker.setdefault(b.worker, []).append((b.start, b.end, n))
+    room: dict[int, float] = {}
+    for spans in per_worker.values():
+        spans.sort()
+        for (_, end, n), (t_next, _, _) in zip(spans, spans[1:] + [(tl.iteration_time, 0, -1)]):
+            room[n] = t_next - end
+    return room
+
+
 def nice_step(span: float, target: int = 10) -> float:
     """A 1-2-5 tick step giving about `target` ticks over `span`."""
     if span <= 0:
@@ -172,7 +187,8 @@ def timeline_dot(tl: Timeline) -> str:
             d.raw_box(x(s), x(e), y(worker, "compute"), LANES["compute"][1],
                       f"{bubble} tooltip={tip}")
     styles: dict[tuple[str, str, bool], str] = {}  # the few distinct styles, formatted once
-    for b in tl.bars:
+    room = _label_room(tl)
+    for n, b in enumerate(tl.bars):
         ln = lane(b.kind)
         if b.worker not in rows or ln not in LANES:
             continue
@@ -180,7 +196,14 @@ def timeline_dot(tl: Timeline) -> str:
         if key not in styles:
             styles[key] = _attrs(_bar_style(b, colour_of))
         label = f"m{b.mb}" if b.mb >= 0 and ln == "compute" else ""
-        if (b.end - b.start) * scale < 5.2 * len(label) + 2:
+        need = 5.2 * len(label) + 2
+        if label and (b.end - b.start) * scale < need:
+            # too narrow to hold its label: write it right after the bar when the worker idles
+            # long enough there, else leave it to the tooltip
+            if room.get(n, 0.0) * scale >= need + 1:
+                d.text(x(b.end) + 1 + need / 2, y(b.worker, ln), label, fontsize="6.5",
+                       fontcolor="#333333", width=f"{need / 72:.3f}", height="0.12",
+                       fixedsize="true")
             label = ""
         tip = _q(
             f"{b.worker}: {b.label}  {fmt_seconds(b.start)} - {fmt_seconds(b.end)}"
