@@ -178,14 +178,17 @@ def timeline_dot(tl: Timeline) -> str:
         return top - rows[worker] * ROW - offset - height / 2
 
     d = _Dot()
-    _draw_rows(d, tl, x, top)
+    idle = idle_fraction(tl)
+    _draw_rows(d, tl, idle, top)
     colour_of = {o: i for i, o in enumerate(tl.origins)}
-    bubble = _attrs({"fillcolor": BUBBLE, "color": BUBBLE, "label": ""})
-    for worker, gaps in bubbles(tl).items():
-        for s, e in gaps:
-            tip = _q(f"{worker} idle {fmt_seconds(s)}-{fmt_seconds(e)}")
-            d.raw_box(x(s), x(e), y(worker, "compute"), LANES["compute"][1],
-                      f"{bubble} tooltip={tip}")
+    # Bubbles: the compute lane is pale until the pipeline phase ends and bars cover the busy
+    # part, so what stays pale is idle. One box per row, not one per gap: a big plan has tens
+    # of thousands of gaps and each node costs graphviz time.
+    horizon = tl.pipeline_time if tl.pipeline_time is not None else tl.iteration_time
+    for worker in tl.workers:
+        tip = _q(f"{worker} idle {idle[worker] * 100:.0f}% of the pipeline phase")
+        d.raw_box(x(0.0), x(horizon), y(worker, "compute"), LANES["compute"][1],
+                  f'fillcolor="{BUBBLE}" color="{BUBBLE}" label="" tooltip={tip}')
     styles: dict[tuple[str, str, bool], str] = {}  # the few distinct styles, formatted once
     room = _label_room(tl)
     for n, b in enumerate(tl.bars):
@@ -206,8 +209,8 @@ def timeline_dot(tl: Timeline) -> str:
                        fixedsize="true")
             label = ""
         tip = _q(
-            f"{b.worker}: {b.label}  {fmt_seconds(b.start)} - {fmt_seconds(b.end)}"
-            f" ({fmt_seconds(b.end - b.start)}){'  critical' if b.critical else ''}"
+            f"{b.worker}: {b.label}  {b.start:.6g} - {b.end:.6g} s ({fmt_seconds(b.end - b.start)})"
+            f"{'  critical' if b.critical else ''}"
         )
         d.raw_box(x(b.start), x(b.end), y(b.worker, ln), LANES[ln][1],
                   f'{styles[key]} label="{label}" tooltip={tip}')
@@ -237,8 +240,7 @@ def _bar_style(b: Bar, colour_of: dict[str, int]) -> dict[str, str]:
     return attrs
 
 
-def _draw_rows(d: _Dot, tl: Timeline, x: Scale, top: float) -> None:
-    idle = idle_fraction(tl)
+def _draw_rows(d: _Dot, tl: Timeline, idle: dict[str, float], top: float) -> None:
     notes = dict(tl.worker_notes)
     for i, w in enumerate(tl.workers):
         yc = top - i * ROW - ROW / 2 + 2

@@ -103,3 +103,13 @@ def test_timeline_svg_parses_with_a_node_per_bar(tmp_path) -> None:  # type: ign
     assert sum(t.endswith("critical") for t in tips) == sum(b.critical for b in tl.bars)
     texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
     assert "lower bound 18 s" in texts and "gap" in texts
+
+
+def test_trace_lines_split_only_between_events() -> None:
+    # a worker name holding the very text the line splitter looks for stays one event
+    weird = 'w"}, {"x'
+    tl = Timeline("t", (weird,), (Bar(weird, "F", "F s0 m0", 0.0, 1.0, 0, ""),), 1.0)
+    text = trace_text(tl)
+    events = json.loads(text)["traceEvents"]
+    assert len(text.splitlines()) == 1 + len(events)
+    assert events[-2]["args"]["worker"] == weird
