@@ -177,7 +177,8 @@ def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttr
     """One cluster per column, all at one rank, with a dotted sub-cluster for each region that
     holds two or more of the column's workers when the column spans several regions."""
     held = stages_of_worker(program)
-    for col in columns(program):
+    cols = columns(program)
+    for col in cols:
         name = f"cluster_{col.key}"
         with graph.subgraph(name=name) as c:
             if col.key == "_unused":
@@ -197,6 +198,12 @@ def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttr
                     for w in workers:
                         attrs = col.node_attrs(_with_stages(node_attrs(w), w, held))
                         rc.node(w.name + col.suffix, **attrs)
+    # Ranks follow the edges, and when most paths skip a stage its column would drift right
+    # of later ones; an invisible chain through the columns keeps pipeline order.
+    heads = [c.regions[0][1][0].name + c.suffix for c in cols
+             if c.key != "_unused" and c.regions]
+    for a, b in zip(heads, heads[1:]):
+        graph.edge(a, b, style="invis")
 
 
 # Pinned grid geometry, in points.

@@ -72,3 +72,19 @@ def test_replicated_columns_run_as_independent_chains() -> None:
     assert result.pipeline_time == pytest.approx(_1f1b(3, 4, 1.0, 2.0, 0.0))
     origins = {p.mb: p.origin for p in program.paths}
     assert [origins[m] for m in range(4)] == ["n0", "n1", "n0", "n1"]
+
+
+def test_sim_result_accounts_busy_bubble_and_critical_path() -> None:
+    program = planned(chain(3, 4, latency=0.5, schedule="gpipe"))
+    r = simulate(program)
+    assert r.busy["n0"] == pytest.approx(4 * 3.0)
+    assert r.bubble("n0") == pytest.approx(r.pipeline_time - 12.0)
+    assert r.idle("n2") == pytest.approx(r.iteration_time - 12.0)
+    # the critical path starts at the first forward and its times never go backwards
+    first = r.critical_path[0]
+    assert r.describe(first) == "n0: F s0 m0"
+    ends = [r.end[r.workers[w]][i] for w, i in r.critical_path]
+    assert ends == sorted(ends) and ends[-1] == pytest.approx(r.iteration_time)
+    kinds = {r.actions[r.workers[w]][i].kind for w, i in r.critical_path}
+    assert {"F", "B", "SEND_F", "SEND_B"} <= kinds
+    assert len(list(r.records())) == sum(len(a) for a in r.actions.values())

@@ -47,9 +47,12 @@ def test_merged_edges_are_counted_per_from_to_origin() -> None:
     assert by_key[("n0", "n2", "n0")].microbatches == (0, 1)
     assert by_key[("n6", "n0__loss", "n0")].microbatches == (1, 2)
     assert by_key[("n2", "n3", "n0")].count == 1 and by_key[("n2", "n3", "n1")].count == 1
-    # the DOT has exactly one edge line per merged edge (plus the all-reduce-free legend)
-    dot = paths_graph(ring7()).source
-    assert sum(" -> " in line for line in dot.splitlines()) == 22
+    # the DOT draws exactly one edge per merged edge, plus an invisible chain through the 7
+    # columns (origin, s1..s5, loss) that keeps them in pipeline order
+    lines = [line for line in paths_graph(ring7()).source.splitlines() if " -> " in line]
+    assert sum("style=invis" not in line for line in lines) == 22
+    assert [line.split(" [")[0].strip() for line in lines if "style=invis" in line] == [
+        "n0 -> n2", "n2 -> n3", "n3 -> n4", "n4 -> n5", "n5 -> n6", "n6 -> n0__loss"]
 
 
 def test_chain_merges_every_microbatch_onto_one_edge_per_link() -> None:
