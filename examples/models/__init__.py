@@ -1,5 +1,11 @@
-"""Small example models written for pgc: a LLaMA-style and a GPT-2-style decoder.
+"""Example models for pgc specs.
 
-Both are plain `torch.nn` code that `torch.fx.symbolic_trace` can capture; both expose their
-blocks as a `ModuleList` so specs can select them with slices (`layers[2:6]`, `h[0:4]`).
+* `llama` — a LLaMA-style decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or
+  untied head) written for pgc; modules `embed`, `layers`, `norm`, `head`.
+* `gpt2` — a GPT-2-style decoder with a tied head; modules `wte`, `wpe`, `h`, `ln_f`, `lm_head`.
+* `hf` — factories for transformers' `LlamaForCausalLM` and `GPT2LMHeadModel` with small
+  configs (needs the optional `transformers` dependency).
+
+The first two are plain `torch.nn` code that `torch.fx.symbolic_trace` captures; the
+transformers models are captured with `torch.export`.
 """

@@ -117,13 +117,15 @@ def segment_graph(cut: Cut, seg: SegmentCut) -> fx.Graph:
 
     def remap(a: Any) -> Any:
         if isinstance(a, fx.Node):
+            if a not in env:  # parameter and buffer reads go right before their first use
+                env[a] = g.create_node(a.op, a.target, (), {}, name=a.name)
             return env[a]
         if isinstance(a, torch.device):  # export bakes the capture device in
             return local_device()
         return a
 
     for n in seg.nodes:
-        if n in env:  # an input (the token ids of the first segment)
+        if n in env or n.op == "get_attr":  # inputs; get_attr is emitted on first use
             continue
         if n in seg.rewrites:
             src, dim = seg.rewrites[n]

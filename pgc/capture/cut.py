@@ -86,6 +86,9 @@ class _Analysis:
         self.modules = dict(model.named_modules(remove_duplicate=False))
         self.aliases = _aliases(model)
         self.params = set(self.aliases)
+        self.group: dict[str, list[str]] = {}  # canonical name -> every alias, model order
+        for alias, canon in self.aliases.items():
+            self.group.setdefault(canon, []).append(alias)
         self.prefix_of: dict[str, int] = {}
         self.written: dict[str, Span] = {}  # module path -> where its selector is written
         for k, spec in enumerate(specs):
@@ -129,12 +132,10 @@ class _Analysis:
                 self.pure[n] = all(self.pure[i] for i in n.all_input_nodes)
 
     def _param_segment(self, name: str) -> int | None:
-        canon = self.aliases[name]
-        for alias, c in self.aliases.items():
-            if c == canon:
-                k = owner(alias.rpartition(".")[0], self.prefix_of)
-                if k is not None:
-                    return k
+        for alias in self.group[self.aliases[name]]:
+            k = owner(alias.rpartition(".")[0], self.prefix_of)
+            if k is not None:
+                return k
         return None
 
     def assign(self) -> None:
@@ -372,9 +373,7 @@ def _adopt(a: _Analysis, seg: SegmentCut, readers_of: dict[str, set[str]]) -> No
 
 
 def _local_alias(a: _Analysis, name: str, prefixes: tuple[str, ...]) -> str:
-    canon = a.aliases[name]
-    group = [n for n, c in a.aliases.items() if c == canon]
-    for alias in [name, *group]:
+    for alias in [name, *a.group[a.aliases[name]]]:
         if owner(alias.rpartition(".")[0], {p: 0 for p in prefixes}) is not None:
             return alias
     return name

@@ -32,6 +32,11 @@ def segment_specs(program: Program) -> list[SegmentSpec]:
 
 
 def split_program(program: Program) -> tuple[Cut, ModelSource]:
+    """The program's model cut into its segments; run after `partitioned` (every segment must
+    have selectors by then)."""
+    empty = [s.name for s in program.segments if not s.selectors]
+    if empty:
+        raise ValueError(f"segments {empty} have no modules yet: run the `partitioned` pass first")
     _, source = resolve_factory(program.model, program.file)
     cap = captured_model(program.model, program.file, program.microbatch_size, program.seq_len)
     return analyse(cap, segment_specs(program)), source

@@ -13,14 +13,14 @@ def _num(x: float | int | None, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
     return "-" if x is None else fmt.format(x / scale)
 
 
-def _row(seg: Segment) -> list[str]:
+def _row(seg: Segment, loss: bool) -> list[str]:
     return [
         seg.name,
         " ".join(seg.selectors) or "-",
         str(seg.layers),
         "-" if seg.params is None else f"{seg.params:,}",
         _num(seg.flops, 1e6, "{:.1f}"),
-        ", ".join(seg.boundary_out) or "loss",
+        "loss" if loss else (", ".join(seg.boundary_out) or "-"),
         _num(seg.activation_bytes, MIB),
         "-" if seg.skippable is None else ("yes" if seg.skippable else "no"),
     ]
@@ -38,7 +38,8 @@ def format_stage_table(program: Program, times: dict[str, tuple[float, float]] |
     FLOP model's share."""
     header = ["segment", "modules", "layers", "params", "MFLOP/mb", "boundary out", "act MiB",
               "skip"]
-    rows = [_row(s) for s in program.segments]
+    last = program.segments[-1].name
+    rows = [_row(s, s.name == last) for s in program.segments]
     if times:
         header += ["fwd ms", "bwd ms", "time share", "flop share"]
         total_t = sum(f + b for f, b in times.values()) or 1.0

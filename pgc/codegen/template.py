@@ -58,6 +58,9 @@ class PlanError(RuntimeError):
     """A run-time refusal with a message for the user (printed without a traceback)."""
 
 
+_STOP = threading.Event()  # set by SIGTERM: checkpoint at the end of the step and stop
+
+
 # ----------------------------------------------------------------------------- command line
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train = PLAN.get("train", {})
@@ -68,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ckpt-dir", default=train.get("checkpoint_dir", "checkpoints"))
     p.add_argument("--ckpt-every", type=int, default=train.get("checkpoint_every", 0))
     p.add_argument("--keep", type=int, default=train.get("checkpoint_keep", 3))
-    p.add_argument("--log", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
+    p.add_argument("--log-file", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
@@ -78,10 +81,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
     p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
     p.add_argument("--eval-batches", type=int, default=PLAN.get("eval", {}).get("batches", 4))
-    p.add_argument("--dump-grads", help="write this worker's first-step gradients here (tests)")
-    p.add_argument("--dump-params", help="write this worker's final parameters here (tests)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
+    p.add_argument("--lr", type=float, help="override the spec's learning rate")
+    p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
+    p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
+    p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
+    p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
+
+
+def apply_overrides(args: argparse.Namespace) -> None:
+    """Command-line overrides of the spec's optimizer settings (quick experiments, tests)."""
+    train = PLAN["train"]
+    if args.optimizer and args.optimizer != train["optimizer"]:
+        train["optimizer"], train["optimizer_args"] = args.optimizer, []
+    if args.lr is not None:
+        rest = [kv for kv in train["optimizer_args"] if kv[0] != "lr"]
+        train["optimizer_args"] = [["lr", args.lr], *rest]
+    if args.clip is not None:
+        train["clip"] = args.clip or None
 
 
 # ----------------------------------------------------------------------------- plan checks
@@ -369,6 +388,12 @@ class Watchdog:
         while True:
             time.sleep(min(1.0, self.timeout / 4))
             cur = self.current
+            if _STOP.is_set() and cur is not None and time.monotonic() - cur[1] > 5:
+                # SIGTERM arrived while blocked in a wait the signal cannot interrupt: a peer is
+                # gone, so the step cannot finish and no checkpoint can be agreed on.
+                print(f"pgc: worker {self.me} stopped by SIGTERM in `{cur[0]}`", file=sys.stderr,
+                      flush=True)
+                os._exit(143)
             if cur is not None and time.monotonic() - cur[1] > self.timeout * 1.5 + 2:
                 print(
                     f"pgc: error: worker {self.me} timed out after {self.timeout:g} s in action "
@@ -524,10 +549,12 @@ def make_optimizer(params: dict[str, torch.nn.Parameter]) -> torch.optim.Optimiz
     raise PlanError(f"unknown optimizer `{train['optimizer']}` (sgd, adamw)")
 
 
-def lr_at(step: int, total: int) -> float:
-    """The learning rate of iteration `step` (0-based): constant, cosine or linear decay, each
-    with an optional linear warm-up of `warmup` steps and a floor `min_ratio` x lr."""
+def lr_at(step: int) -> float:
+    """The learning rate of iteration `step` (0-based): constant, cosine or linear decay over
+    the spec's `steps`, each with an optional linear warm-up of `warmup` steps and a floor
+    `min_ratio` x lr."""
     train = PLAN["train"]
+    total = int(train["steps"])
     base = float(dict(train["optimizer_args"]).get("lr", 1e-3))
     kind, args = train["lr_schedule"], dict(train["lr_schedule_args"])
     warmup = int(args.get("warmup", 0))
@@ -601,7 +628,12 @@ def save_checkpoint(
     digests: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(digests, (f"{me}.pt", sha256(d / f"{me}.pt")))
     if rank == 0:
-        man = {"step": step, "spec_hash": PLAN["spec_hash"], "files": dict(digests)}
+        man = {
+            "step": step,
+            "spec_hash": PLAN["spec_hash"],
+            "model": PLAN["model"],  # for `pgc export-model`
+            "files": dict(digests),
+        }
         tmp_m = d / ".manifest.json.tmp"
         tmp_m.write_text(json.dumps(man, indent=1, sort_keys=True))
         os.replace(tmp_m, d / "manifest.json")
@@ -829,9 +861,6 @@ def setup(args: argparse.Namespace) -> Worker:
     )
 
 
-_STOP = threading.Event()
-
-
 def train(w: Worker) -> None:
     args = w.args
     opt = make_optimizer(w.params)
@@ -844,7 +873,7 @@ def train(w: Worker) -> None:
             if w.rank == 0:
                 print(f"pgc: resumed from {found[0]} (step {start})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: _STOP.set())
-    log = open(args.log, "a") if w.rank == 0 else None  # noqa: SIM115
+    log = open(args.log_file, "a") if w.rank == 0 else None  # noqa: SIM115
     clip = PLAN["train"].get("clip")
     tokens = PLAN["microbatch_size"] * PLAN["seq_len"] * PLAN["microbatches"]
     for step in range(start, args.steps):
@@ -860,7 +889,7 @@ def train(w: Worker) -> None:
             coef = min(1.0, float(clip) / (norm + 1e-6))
             for p in w.params.values():
                 p.grad.mul_(coef)  # type: ignore[union-attr]
-        lr = lr_at(step, args.steps)
+        lr = lr_at(step)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
@@ -875,6 +904,9 @@ def train(w: Worker) -> None:
                 print(f"step {step + 1:>5}/{args.steps}  loss {loss:.4f}  lr {lr:.2e}  "
                       f"norm {norm:.3f}  {tokens / dt:,.0f} tok/s  {dt * 1e3:.0f} ms", flush=True)
         done = step + 1
+        if args.dump_params and done == (args.dump_after or args.steps):
+            torch.save({n: p.detach().clone() for n, p in w.params.items()},
+                       f"{args.dump_params}.{w.me}.pt")
         stop = stats[2].item() > 0
         if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
             save_checkpoint(root, done, w.me, w.segments, opt, w.rank)
@@ -884,15 +916,13 @@ def train(w: Worker) -> None:
             if w.rank == 0:
                 print(f"pgc: stopped by SIGTERM after step {done}", flush=True)
             break
-    if args.dump_params:
-        torch.save({n: p.detach().clone() for n, p in w.params.items()},
-                   f"{args.dump_params}.{w.me}.pt")
     if w.tracer is not None:
         w.tracer.write(args.trace)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    apply_overrides(args)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     try:
         w = setup(args)

@@ -30,9 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pgc.ir.printer import print_program
-
     from pgc.frontend import load_program
+    from pgc.ir.printer import print_program
     from pgc.pipeline import run_passes
 
     if args.emit == "ast":

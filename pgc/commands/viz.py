@@ -40,9 +40,19 @@ def run(args: argparse.Namespace) -> int:
     program = run_passes(load_program(args.file), until=_UNTIL[args.what])
     if args.out.parent and not args.out.parent.exists():
         args.out.parent.mkdir(parents=True)
-    for path in render(program, args.what, args.out, args.measured):
+    baselines = _baselines(args.file) if args.what == "report" else []
+    for path in render(program, args.what, args.out, args.measured, baselines):
         print(f"wrote {path}")
     if args.what == "report" and dot_binary() is None:
         print(f"pgc: warning: graphviz's `dot` is not on PATH, so the report shows DOT source "
               f"instead of pictures; {INSTALL_HINT}", file=sys.stderr)
     return 0
+
+
+def _baselines(file: Path) -> list[tuple[str, float]]:
+    """gpipe and 1f1b on the same workers, as `pgc plan` computes them (schedules that cannot
+    be planned for this spec are left out)."""
+    from pgc.commands.plan import plan
+
+    rows = plan(str(file))["schedules"][1:]
+    return [(r["schedule"], r["iteration_time"]) for r in rows if "error" not in r]

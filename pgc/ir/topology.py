@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pgc.ir.types import Link, Program, Worker
@@ -37,14 +38,42 @@ def find_link(links: tuple[Link, ...], a: Worker, b: Worker) -> Link | None:
 
 def link_table(program: Program) -> dict[tuple[str, str], tuple[float, float]]:
     """(src, dst) -> (latency s, bandwidth B/s) for every ordered pair of distinct workers
-    that some rule joins. O(W^2 * L)."""
+    that some rule joins. O(W^2 * L) the first time for a given topology; the planner asks
+    for the same topology many times, so the result is cached (a fresh copy each call)."""
+    return dict(_link_table(program.workers, program.links))
+
+
+@functools.lru_cache(maxsize=8)
+def _link_table(workers: tuple[Worker, ...], links: tuple[Link, ...]
+                ) -> dict[tuple[str, str], tuple[float, float]]:
+    """`find_link` for every pair at once: index the rules by their ends, last written first
+    within a scope, then look each pair up by scope precedence. O(L + W^2)."""
+    pairs: dict[tuple[str, str], Link] = {}
+    regions: dict[tuple[str, str], Link] = {}
+    intra: dict[str, tuple[int, Link]] = {}  # region ("" = every region) -> last rule
+    default: Link | None = None
+    for i, link in enumerate(links):
+        if link.scope in ("pair", "region"):
+            index = pairs if link.scope == "pair" else regions
+            index[(link.src, link.dst)] = link
+            if not link.directed:
+                index[(link.dst, link.src)] = link
+        elif link.scope == "intra":
+            intra[link.src] = (i, link)
+        else:
+            default = link
     table: dict[tuple[str, str], tuple[float, float]] = {}
-    for a in program.workers:
-        for b in program.workers:
-            if a.name != b.name:
-                link = find_link(program.links, a, b)
-                if link is not None:
-                    table[(a.name, b.name)] = (link.latency, link.bandwidth)
+    for a in workers:
+        for b in workers:
+            if a.name == b.name:
+                continue
+            found = pairs.get((a.name, b.name)) or regions.get((a.region, b.region))
+            if found is None and a.region == b.region:
+                rules = [r for r in (intra.get(""), intra.get(a.region)) if r is not None]
+                found = max(rules, key=lambda r: r[0])[1] if rules else None
+            found = found or default
+            if found is not None:
+                table[(a.name, b.name)] = (found.latency, found.bandwidth)
     return table
 
 

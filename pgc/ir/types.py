@@ -219,6 +219,11 @@ class Action:
     mb: int = -1  # F, B, SEND_*, RECV_*
     peer: str = ""  # SEND_*, RECV_* (worker name)
 
+    def __str__(self) -> str:  # the text form, so IR dumps print `F s2 m5`
+        from pgc.ir.actions import format_action
+
+        return format_action(self)
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -14,11 +14,14 @@ Two steps, policy apart from mechanism:
      then the lowest microbatch; a worker admits a new microbatch only while it holds fewer
      than cap = min(inflight, hops from its first visit to the path's end). On a homogeneous
      chain the cap is p - i at stage i and the order is 1F1B (Narayanan et al., PipeDream, 2019).
-2. messages (`insert_messages`): a symbolic rendezvous execution of those compute orders in
-   which a message is sent the moment it is produced and the receiver, wherever it is, posts
-   the receive; messages between two workers pair in the receiver's consumption order (FIFO).
-   SENDs thus sit right after the compute that produces them, RECVs at or before the compute
-   that consumes them. O(actions).
+2. messages (`insert_messages`): a timed rendezvous execution of those compute orders on the
+   cost model, in which a message is sent the moment it is produced (once every earlier
+   message of its pair has gone: pairs match in the receiver's consumption order, FIFO) and
+   the receiver posts the receive right then, wherever it is. SENDs thus sit right after the
+   compute that produces them and RECVs are posted as early as the data could come, so the
+   simulator's sends never wait for a late post. Every SEND/RECV pair is appended to both
+   lists in the same step and every compute after its input, so the lists are the trace of a
+   rendezvous execution: deadlock-free by construction. O(actions log actions).
 """
 
 from __future__ import annotations
@@ -58,6 +61,38 @@ def _gpipe(paths: dict[int, tuple[Hop, ...]], seg_pos: dict[str, int]) -> dict[s
         order: list[Task] = [(0, m, j) for _, m, j in items]
         items.sort(key=lambda x: (-x[0], x[1]))
         order += [(1, m, j) for _, m, j in items]
+        orders[w] = order
+    return orders
+
+
+def _columns(paths: dict[int, tuple[Hop, ...]]) -> bool:
+    """Every worker passes microbatches to exactly one worker of the next hop: the paths
+    form independent chains (aligned replica columns)."""
+    nxt: dict[str, str] = {}
+    for hops in paths.values():
+        for a, b in zip(hops, hops[1:]):
+            if nxt.setdefault(a.worker, b.worker) != b.worker:
+                return False
+    return True
+
+
+def _textbook_1f1b(paths: dict[int, tuple[Hop, ...]], inflight: int) -> dict[str, list[Task]]:
+    """1F1B on independent chains: at hop i of p, warm up with min(p-1-i, inflight-1)
+    forwards, then alternate one forward and one backward, then drain the backwards."""
+    mbs: dict[str, list[int]] = {}
+    position: dict[str, tuple[int, int]] = {}
+    for m in sorted(paths):
+        for j, h in enumerate(paths[m]):
+            mbs.setdefault(h.worker, []).append(m)
+            position[h.worker] = (j, len(paths[m]))
+    orders: dict[str, list[Task]] = {}
+    for w, ms in mbs.items():
+        j, p = position[w]
+        warm = min(p - 1 - j, inflight - 1, len(ms))
+        order: list[Task] = [(0, m, j) for m in ms[:warm]]
+        for k, m in enumerate(ms[warm:]):
+            order += [(0, m, j), (1, ms[k], j)]
+        order += [(1, m, j) for m in ms[len(ms) - warm:]]
         orders[w] = order
     return orders
 
@@ -151,6 +186,8 @@ def compute_orders(program: Program, costs: CostTable) -> dict[str, list[Task]]:
     paths = {p.mb: p.hops for p in program.paths}
     if program.schedule == "gpipe":
         return _gpipe(paths, {s.name: i for i, s in enumerate(program.segments)})
+    if program.schedule == "1f1b" and program.layout == "chain" and _columns(paths):
+        return _textbook_1f1b(paths, program.inflight)
     return _greedy(program, costs, paths)
 
 
@@ -163,10 +200,10 @@ def source(hops: tuple[Hop, ...], task: Task) -> Task | None:
     return (1, m, j + 1) if j + 1 < len(hops) else (0, m, j)
 
 
-def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]]
+def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]], costs: CostTable
                     ) -> dict[str, list[Action]]:
-    """Interleave SEND/RECV with the compute orders by a rendezvous execution (module docstring).
-    Raises UserError if the compute orders wait on each other in a cycle."""
+    """Interleave SEND/RECV with the compute orders by a timed rendezvous execution (module
+    docstring). Raises UserError if the compute orders wait on each other in a cycle."""
     hops = {p.mb: p.hops for p in paths}
     expect: dict[tuple[str, str], deque[Task]] = {}
     for v, order in orders.items():
@@ -175,37 +212,33 @@ def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]]
             if src is not None and hops[task[1]][src[2]].worker != v:
                 expect.setdefault((hops[task[1]][src[2]].worker, v), deque()).append(src)
     lists: dict[str, list[Action]] = {w: [] for w in orders}
-    have: set[tuple[str, Task]] = set()  # (worker, message id) received or computed locally
+    arrival: dict[tuple[str, Task], float] = {}  # (worker, output) -> when it is there
     produced: set[Task] = set()
     ptr = dict.fromkeys(orders, 0)
-    work = deque(orders)
-    while work:
-        w = work.popleft()
-        order = orders[w]
-        while ptr[w] < len(order):
-            b, m, j = task = order[ptr[w]]
-            src = source(hops[m], task)
-            if src is not None and (w, src) not in have:
-                break
-            ptr[w] += 1
-            lists[w].append(Action("B" if b else "F", segment=hops[m][j].segment, mb=m))
-            have.add((w, task))
-            nxt = (1, m, j) if not b and j == len(hops[m]) - 1 else (b, m, j - 1 if b else j + 1)
-            if nxt[2] < 0:
-                continue
-            v = hops[m][nxt[2]].worker
-            if v == w:
-                continue
-            produced.add(task)
-            queue = expect[(w, v)]
-            while queue and queue[0] in produced:
-                msg = queue.popleft()
-                produced.discard(msg)
-                kind = "B" if msg[0] else "F"
-                lists[w].append(Action(f"SEND_{kind}", mb=msg[1], peer=v))  # type: ignore[arg-type]
-                lists[v].append(Action(f"RECV_{kind}", mb=msg[1], peer=w))  # type: ignore[arg-type]
-                have.add((v, msg))
-                work.append(v)
+    running = _Running(lists)
+    # events (time, 0 = a task ends / 1 = a worker may start its next task, worker, task);
+    # ends first, so a SEND lands before the next compute of the same instant
+    events: list[tuple[float, int, str, Task]] = [(0.0, 1, w, (0, 0, 0)) for w in orders]
+    while events:
+        t, kind, w, task = heapq.heappop(events)
+        if kind == 0:
+            _deliver(hops, expect, running, arrival, produced, costs, w, task, t, events)
+            continue
+        if ptr[w] == len(orders[w]) or running.free_at[w] > t:
+            continue
+        b, m, j = nxt = orders[w][ptr[w]]
+        src = source(hops[m], nxt)
+        if src is not None:
+            ready = arrival.get((w, src))
+            if ready is None or ready > t:
+                if ready is not None:
+                    heapq.heappush(events, (ready, 1, w, nxt))
+                continue  # a delivery will wake this worker
+        ptr[w] += 1
+        end = t + (costs.bwd if b else costs.fwd)[(hops[m][j].segment, w)]
+        running.start(w, Action("B" if b else "F", segment=hops[m][j].segment, mb=m), end)
+        heapq.heappush(events, (end, 0, w, nxt))
+        heapq.heappush(events, (end, 1, w, nxt))
     for w, order in orders.items():
         if ptr[w] < len(order):
             b, m, j = order[ptr[w]]
@@ -214,10 +247,62 @@ def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]]
     return lists
 
 
+class _Running:
+    """The lists being built and each worker's running compute. A message action that comes
+    while a worker computes goes in front of that compute when it is the list's last action:
+    the runtime posts it before starting the compute, and the rendezvous execution stays valid
+    (the compute only starts later in it; nothing before the message needs its output)."""
+
+    def __init__(self, lists: dict[str, list[Action]]) -> None:
+        self.lists = lists
+        self.free_at = dict.fromkeys(lists, 0.0)
+        self.last_compute = dict.fromkeys(lists, -1)
+
+    def start(self, w: str, action: Action, end: float) -> None:
+        self.lists[w].append(action)
+        self.last_compute[w] = len(self.lists[w]) - 1
+        self.free_at[w] = end
+
+    def message(self, w: str, action: Action, t: float) -> None:
+        out, i = self.lists[w], self.last_compute[w]
+        if self.free_at[w] > t and i == len(out) - 1:
+            out.insert(i, action)
+            self.last_compute[w] = i + 1
+        else:
+            out.append(action)
+
+
+def _deliver(hops: dict[int, tuple[Hop, ...]], expect: dict[tuple[str, str], deque[Task]],
+             running: _Running, arrival: dict[tuple[str, Task], float],
+             produced: set[Task], costs: CostTable, w: str, task: Task, t: float,
+             events: list[tuple[float, int, str, Task]]) -> None:
+    """`task` ended on `w` at `t`: its output is there locally; a remote consumer gets it by a
+    SEND/RECV pair as soon as every earlier message of that pair has gone (FIFO)."""
+    b, m, j = task
+    arrival[(w, task)] = t
+    k = j - 1 if b else j + 1  # the hop that consumes this output (the loss backward is local)
+    if k < 0 or k == len(hops[m]) or hops[m][k].worker == w:
+        return
+    v = hops[m][k].worker
+    produced.add(task)
+    queue = expect[(w, v)]
+    while queue and queue[0] in produced:
+        msg = queue.popleft()
+        produced.discard(msg)
+        kind = "B" if msg[0] else "F"
+        running.message(w, Action(f"SEND_{kind}", mb=msg[1], peer=v), t)  # type: ignore[arg-type]
+        running.message(v, Action(f"RECV_{kind}", mb=msg[1], peer=w), t)  # type: ignore[arg-type]
+        # an activation has its segment's output size; a gradient that of its input
+        carried = hops[msg[1]][msg[2] - msg[0]].segment
+        nic, lat = costs.message(w, v, costs.seg_bytes[carried])
+        arrival[(v, msg)] = t + nic + lat
+        heapq.heappush(events, (t + nic + lat, 1, v, msg))
+
+
 def run(program: Program) -> Program:
     costs = cost_table(program)
     orders = compute_orders(program, costs)
-    lists = insert_messages(program.paths, orders)
+    lists = insert_messages(program.paths, orders, costs)
     stage_of = {w: st for st, ws in program.placement for w in ws}
     for name, members in collective_groups(program):
         for w in members:

@@ -14,6 +14,13 @@ placed (0 otherwise). O(S L^2) time with prefix sums, O(S L) memory. `bisect_par
 the same problem (without X) by bisection on the bottleneck with an O(S L) reachability probe,
 used as a cross-check.
 
+Block weights by criterion: `flops` forward FLOPs; `params` parameter count; `time` measured
+forward + backward seconds from `cost { profile = "..." }` (written by `pgc profile -o`) or the
+synthetic cost model, falling back to FLOPs when no block time is known (a compile never times
+anything itself, so its output stays deterministic); `layers` one per block. A block's memory is
+its weights, gradients and optimizer state plus `inflight` times its saved activations and
+boundary buffers (pgc.capture.memory).
+
 Requires: `traced` (each partition has its block profiles). Ensures: the partition's segments
 have selectors (`layers[2:4]`), layers, and profile fields summed from their blocks;
 `Program.partitions` is empty. Identity when the spec has no automatic partition.

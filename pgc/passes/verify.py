@@ -128,7 +128,7 @@ class _Verifier:
             (1, m, j + 1) if b and j + 1 < len(hops) else (0, m, j) if b else None)
         if b and (w.name, (0, m, j)) not in self.done:
             raise self.fail(w, "backward before its forward on this worker", m)
-        if src is not None and (w.name, src) not in self.done | self.have:
+        if src is not None and (w.name, src) not in self.done and (w.name, src) not in self.have:
             what = "activation" if src[0] == 0 else "gradient"
             raise self.fail(w, f"runs before it has its input ({what} of "
                             f"`{hops[src[2]].segment}` on `{hops[src[2]].worker}`)", m,
@@ -145,8 +145,10 @@ class _Verifier:
         self.held[key] = count
         if a.kind == "F" and count == 1:
             if w.inflight == self.p.inflight:
+                hint = ("gpipe runs every forward first; use `schedule 1f1b` or inflight = "
+                        f"{self.p.microbatches}") if self.p.schedule == "gpipe" else None
                 raise self.fail(w, f"would hold {w.inflight + 1} microbatches; inflight = "
-                                f"{self.p.inflight}", a.mb)
+                                f"{self.p.inflight}", a.mb, hint=hint)
             w.inflight += 1
         elif a.kind == "B" and count == 0:
             w.inflight -= 1

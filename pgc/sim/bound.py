@@ -6,9 +6,13 @@ forward work and messages before hop j, tail(m, j) the backward work and message
 backward, CP(m) the whole forward-backward chain. Components, each a max:
 
 - critical_path: CP(m) of every microbatch.
-- compute (per worker v, one compute at a time): min head + sum of v's F and B + min tail.
-- nic (per worker, one message at a time): earliest first send + sum of NIC time + the least
-  latency-plus-remaining work after a message.
+- compute (per worker v, one compute at a time): each of v's tasks is a job with a release
+  time (the work before it), a length and a delivery time (the work after it until the
+  microbatch's last backward); the optimum of that one-machine problem with preemption,
+  solved exactly by preemptive Jackson's rule (largest delivery time first; Horn 1974), is a
+  lower bound. It dominates min head + sum of F and B + min tail.
+- nic (per worker, one message at a time): the same relaxation over v's sends (release: the
+  producing task's earliest end; length: NIC time; delivery: latency + the work after arrival).
 - inflight (fluid slot-time): a microbatch holds one of v's `inflight` slots from its first
   forward at v to its backward there, at least CP(m) - head - tail; the slots fit between
   min head and T - min tail, so T >= min head + sum / inflight + min tail.
@@ -18,13 +22,15 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
 - allreduce (iteration only): a group all-reduces after each member's last backward (at least
   head + work), then the member steps: head + work + its all-reduces + step.
 
-The pipeline bound is the max of the first five; the iteration bound adds the last. O(hops).
-References: the node / fluid / critical-path bounds of REFERENCE.md ("Bubbles / bounds");
-J. R. Jackson, "Scheduling a production line to minimize maximum tardiness", 1955.
+The pipeline bound is the max of the first five; the iteration bound adds the last.
+O(hops log hops) overall. References: the node / fluid / critical-path bounds of REFERENCE.md
+("Bubbles / bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
+tardiness", 1955; W. A. Horn, "Some simple scheduling algorithms", 1974.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from pgc.ir.types import Program
@@ -60,9 +66,8 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     slot: dict[str, float] = {}
     slot_head: dict[str, float] = {}
     slot_tail: dict[str, float] = {}
-    nic: dict[str, float] = {}
-    nic_first: dict[str, float] = {}
-    nic_after: dict[str, float] = {}
+    jobs: dict[str, list[tuple[float, float, float]]] = {}  # worker -> (release, length, tail)
+    sends: dict[str, list[tuple[float, float, float]]] = {}
     starts: dict[str, list[tuple[float, float]]] = {}  # origin -> (first f, CP)
     critical: dict[str, float] = {}
     for p in program.paths:
@@ -90,18 +95,21 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
             work[w] = work.get(w, 0.0) + f[j] + b[j]
             head[w] = min(head.get(w, inf), hd[j])
             tail[w] = min(tail.get(w, inf), tl[j])
+            mine = jobs.setdefault(w, [])
+            mine.append((hd[j], f[j], cp - hd[j] - f[j]))
+            mine.append((cp - tl[j] - b[j], b[j], tl[j]))
             if j + 1 < n and hops[j + 1].worker != w:  # forward message from w
-                _send(nic, nic_first, nic_after, w, fwd_msg[j], hd[j] + f[j],
-                      cp - hd[j + 1])
+                busy, latency = fwd_msg[j]
+                sends.setdefault(w, []).append((hd[j] + f[j], busy, latency + cp - hd[j + 1]))
             if j > 0 and hops[j - 1].worker != w:  # gradient message from w
-                _send(nic, nic_first, nic_after, w, bwd_msg[j - 1], cp - tl[j],
-                      b[j - 1] + tl[j - 1])
+                busy, latency = bwd_msg[j - 1]
+                sends.setdefault(w, []).append((cp - tl[j], busy, latency + b[j - 1] + tl[j - 1]))
         for w, j in first.items():
             slot[w] = slot.get(w, 0.0) + cp - hd[j] - tl[j]
             slot_head[w] = min(slot_head.get(w, inf), hd[j])
             slot_tail[w] = min(slot_tail.get(w, inf), tl[j])
-    compute = {w: head[w] + work[w] + tail[w] for w in work}
-    nic_bound = {w: nic_first[w] + nic[w] + nic_after[w] for w in nic}
+    compute = {w: preemptive_jackson(js) for w, js in jobs.items()}
+    nic_bound = {w: preemptive_jackson(js) for w, js in sends.items()}
     slots = {w: slot_head[w] + slot[w] / program.inflight + slot_tail[w] for w in slot}
     origin = {o: _jackson(items) for o, items in starts.items()}
     comps = [
@@ -116,12 +124,27 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     return Bound(tuple(comps), pipeline, max(pipeline, comps[-1][1]))
 
 
-def _send(nic: dict[str, float], first: dict[str, float], after: dict[str, float], w: str,
-          msg: tuple[float, float], ready: float, remaining: float) -> None:
-    busy, latency = msg
-    nic[w] = nic.get(w, 0.0) + busy
-    first[w] = min(first.get(w, float("inf")), ready)
-    after[w] = min(after.get(w, float("inf")), latency + remaining)
+def preemptive_jackson(jobs: list[tuple[float, float, float]]) -> float:
+    """min over preemptive one-machine schedules of max(completion + delivery), for jobs
+    (release, length, delivery): always run the released job with the largest delivery time
+    (optimal for 1|r_j, pmtn|L_max; Horn 1974). O(n log n)."""
+    jobs = sorted(jobs)
+    ready: list[tuple[float, float]] = []  # (-delivery, remaining length)
+    best, clock, i = 0.0, 0.0, 0
+    while i < len(jobs) or ready:
+        if not ready:
+            clock = max(clock, jobs[i][0])
+        while i < len(jobs) and jobs[i][0] <= clock:
+            heapq.heappush(ready, (-jobs[i][2], jobs[i][1]))
+            i += 1
+        neg_q, rest = heapq.heappop(ready)
+        run = min(rest, jobs[i][0] - clock) if i < len(jobs) else rest
+        clock += run
+        if rest - run > 0:
+            heapq.heappush(ready, (neg_q, rest - run))
+        else:
+            best = max(best, clock - neg_q)
+    return best
 
 
 def _jackson(items: list[tuple[float, float]]) -> float:

@@ -70,6 +70,10 @@ class SimResult:
         """Seconds `worker` computes nothing during the pipeline phase."""
         return self.pipeline_time - self.busy[worker]
 
+    def idle(self, worker: str) -> float:
+        """Seconds `worker` computes nothing during the whole iteration."""
+        return self.iteration_time - self.busy[worker]
+
     def describe(self, ref: Ref) -> str:
         w = self.workers[ref[0]]
         return f"{w}: {format_action(self.actions[w][ref[1]])}"
@@ -99,7 +103,7 @@ class _Sim:
         self.nic_busy = [0.0] * n
         self.busy = [0.0] * n
         # per ordered pair: receive posts (time, ref) and message arrivals (time, ref), in order
-        self.posts: dict[tuple[int, int], list[tuple[float, Ref]]] = {}
+        self.posts: dict[tuple[int, int], list[tuple[float, Ref | None, int]]] = {}
         self.arrivals: dict[tuple[int, int], list[tuple[float, Ref]]] = {}
         self.sent: dict[tuple[int, int], int] = {}
         self.pending: list[dict[tuple[str, int], tuple[tuple[int, int], int, int]]] = [
@@ -144,45 +148,50 @@ class _Sim:
             self.work.append(w)
 
     def _advance(self, wi: int) -> None:
-        acts, c = self.acts[wi], self.c
-        w = self.names[wi]
-        while self.ptr[wi] < len(acts):
-            i = self.ptr[wi]
+        # the hot loop: per-worker state in locals (this runs once per action)
+        acts, w, n = self.acts[wi], self.names[wi], len(self.acts[wi])
+        fwd, bwd = self.c.fwd, self.c.bwd
+        start, end, pred = self.start[wi], self.end[wi], self.pred[wi]
+        pending, carried, arrivals = self.pending[wi], self.carried[wi], self.arrivals
+        i = self.ptr[wi]
+        while i < n:
             a = acts[i]
             kind = a.kind
             if kind == "F" or kind == "B":
                 t, ref = self.clock[wi], self.clock_ref[wi]
-                pend = self.pending[wi].pop((kind, a.mb), None)
+                key = (kind, a.mb)
+                pend = pending.get(key)
                 if pend is not None:
                     pair, k, _ = pend
-                    got = self.arrivals.get(pair, [])
-                    if len(got) <= k:
-                        self.pending[wi][(kind, a.mb)] = pend
+                    got = arrivals.get(pair)
+                    if got is None or len(got) <= k:
                         self.waiting[("arr", pair, k)] = wi
-                        return
+                        break
+                    del pending[key]
                     if got[k][0] > t:
                         t, ref = got[k]
-                dur = (c.fwd if kind == "F" else c.bwd)[(a.segment, w)]
-                self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + dur, ref
+                dur = (fwd if kind == "F" else bwd)[(a.segment, w)]
+                start[i], end[i], pred[i] = t, t + dur, ref
                 self.clock[wi], self.clock_ref[wi] = t + dur, (wi, i)
                 self.busy[wi] += dur
                 self._hold(wi, a)
-                self.carried[wi][(kind, a.mb)] = (
+                carried[key] = (
                     a.segment if kind == "F" else self.prev_seg.get((a.mb, a.segment), a.segment))
             elif kind == "RECV_F" or kind == "RECV_B":
                 pair = (self.index[a.peer], wi)
                 posts = self.posts.setdefault(pair, [])
-                posts.append((self.clock[wi], (wi, i)))
-                self.pending[wi][(kind[-1], a.mb)] = (pair, len(posts) - 1, i)
-                self.start[wi][i] = self.clock[wi]
-                self.pred[wi][i] = self.clock_ref[wi]
+                # a send that waits for this post waits for whatever brought the receiver here
+                posts.append((self.clock[wi], self.clock_ref[wi], i))
+                pending[(kind[-1], a.mb)] = (pair, len(posts) - 1, i)
+                start[i], pred[i] = self.clock[wi], self.clock_ref[wi]
                 self._wake(("post", pair, len(posts) - 1))
             elif kind == "SEND_F" or kind == "SEND_B":
                 if not self._send(wi, i, a):
-                    return
+                    break
             elif not self._collective(wi, i, a):
-                return
-            self.ptr[wi] += 1
+                break
+            i += 1
+        self.ptr[wi] = i
 
     def _send(self, wi: int, i: int, a: Action) -> bool:
         vi = self.index[a.peer]
@@ -196,7 +205,7 @@ class _Sim:
         if self.nic_free[wi] > t:
             t, ref = self.nic_free[wi], self.nic_ref[wi]
         if posts[k][0] > t:
-            t, ref = posts[k]
+            t, ref = posts[k][0], posts[k][1]
         seg = self.carried[wi][(a.kind[-1], a.mb)]
         nic, lat = self.c.message(self.names[wi], a.peer, self.c.seg_bytes[seg])
         self.nic_free[wi], self.nic_ref[wi] = t + nic, (wi, i)
@@ -204,7 +213,7 @@ class _Sim:
         self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + nic + lat, ref
         self.sent[pair] = k + 1
         self.arrivals.setdefault(pair, []).append((t + nic + lat, (wi, i)))
-        recv_index = posts[k][1][1]
+        recv_index = posts[k][2]
         self.end[vi][recv_index] = t + nic + lat
         self.pred[vi][recv_index] = (wi, i)
         self._wake(("arr", pair, k))
@@ -275,6 +284,7 @@ class _Sim:
         path: list[Ref] = []
         while last is not None:
             path.append(last)
+            assert len(path) <= sum(map(len, self.acts)), "cycle in the critical path"
             last = self.pred[last[0]][last[1]]
         return SimResult(
             workers=names,

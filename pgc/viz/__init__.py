@@ -104,7 +104,10 @@ def _write_report(
         mtl = Timeline(f"{program.name}: measured", tl.workers, tuple(bars), end,
                        origins=tl.origins)
         measured_pic = Picture("measured timeline", timeline_dot(mtl))
-    text = report_html(program, pictures, baselines=baselines, predicted=tl,
+    from pgc.sim import lower_bound
+
+    bound = lower_bound(program).components
+    text = report_html(program, pictures, baselines=baselines, bound=bound, predicted=tl,
                        measured=bars, measured_pic=measured_pic)
     out.write_text(text, encoding="utf-8")
     return out

@@ -14,6 +14,7 @@ from pgc.viz.layout import (
     StepKind,
     add_workers,
     classify_steps,
+    hop_nodes,
     region_fills,
     segment_positions,
 )
@@ -44,10 +45,13 @@ _RANK = {"next": 0, "skip": 1, "swap": 2}
 
 @dataclass(frozen=True)
 class UsedLink:
-    """A directed worker pair that forward activations cross (gradients cross it backward)."""
+    """A directed worker pair that forward activations cross (gradients cross it backward).
+    `src`/`dst` are workers; `dst_node` is where the edge is drawn to (a loss node when the
+    step enters the ring's epilogue)."""
 
     src: str
     dst: str
+    dst_node: str
     microbatches: int
     forward_bytes: float  # activation bytes per iteration; gradients add the same backward
     kind: StepKind  # the most unusual step that uses it: swap > skip > next
@@ -56,15 +60,16 @@ class UsedLink:
 def used_links(program: Program) -> list[UsedLink]:
     """Every worker pair some path steps across, in first-use order. O(total hops)."""
     positions = segment_positions(program)
-    order: list[tuple[str, str]] = []
-    count: dict[tuple[str, str], int] = {}
-    nbytes: dict[tuple[str, str], float] = {}
-    kind: dict[tuple[str, str], StepKind] = {}
+    node = hop_nodes(program)
+    order: list[tuple[str, str, str]] = []
+    count: dict[tuple[str, str, str], int] = {}
+    nbytes: dict[tuple[str, str, str], float] = {}
+    kind: dict[tuple[str, str, str], StepKind] = {}
     for path in program.paths:
         for (a, b), step in zip(zip(path.hops, path.hops[1:]), classify_steps(path, positions)):
             if a.worker == b.worker:
                 continue
-            key = (a.worker, b.worker)
+            key = (a.worker, b.worker, node(b))
             if key not in count:
                 order.append(key)
                 count[key], nbytes[key], kind[key] = 0, 0.0, step
@@ -72,13 +77,14 @@ def used_links(program: Program) -> list[UsedLink]:
             nbytes[key] += program.segment(a.segment).boundary_bytes or 0
             if _RANK[step] > _RANK[kind[key]]:
                 kind[key] = step
-    return [UsedLink(s, d, count[(s, d)], nbytes[(s, d)], kind[(s, d)]) for s, d in order]
+    return [UsedLink(*k, count[k], nbytes[k], kind[k]) for k in order]
 
 
 def _worker_node(program: Program, fills: dict[str, str]) -> dict[str, dict[str, str]]:
     def attrs(w: Worker) -> dict[str, str]:
         tip = f"{w.name}: {fmt_rate(w.rate)}, {fmt_bytes(w.memory)}, region {w.region or '-'}"
-        label = f"{w.name}\\n{fmt_rate(w.rate)} · {fmt_bytes(w.memory)}"
+        where = f" · {w.region}" if w.region else ""
+        label = f"{w.name}{where}\\n{fmt_rate(w.rate)} · {fmt_bytes(w.memory)}"
         return {"label": label, "fillcolor": fills[w.region], "tooltip": tip}
 
     return {w.name: attrs(w) for w in program.workers}
@@ -116,7 +122,7 @@ def pipeline_graph(program: Program) -> graphviz.Digraph:
         if pinned:  # thousands of straight lines: let density show through
             attrs["color"] = attrs.get("color", "#555555") + "60"
         attrs["penwidth"] = f"{1 + min(link.microbatches, 64) ** 0.5 / 2:.2f}"
-        g.edge(link.src, link.dst, **attrs)
+        g.edge(link.src, link.dst_node, **attrs)
     _add_allreduce_rings(g, program, net)
     _add_legend(g, fills, legend_at)
     return g

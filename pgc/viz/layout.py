@@ -2,7 +2,11 @@
 classification of each path step as next / skip / swap.
 
 Graphviz lets a node sit in one cluster only, so a worker that holds several stages is drawn in
-the cluster of the first one (in pipeline order) and its label names the others.
+the cluster of the first one (in pipeline order) and its label names the others. In the ring
+layout the origin workers appear twice: in the first column, where paths start (prologue), and
+as dashed "loss" nodes in a last column, where paths end (epilogue). Drawing the ring unrolled
+keeps every forward step left to right; closing it would send every path's last edge back
+across the whole picture.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Literal
 
 import graphviz
 
-from pgc.ir.types import Path, Program, Worker
+from pgc.ir.types import Hop, Path, Program, Worker
 from pgc.viz.style import origin_colour, region_fill
 
 StepKind = Literal["next", "skip", "swap"]
@@ -44,6 +48,21 @@ def stages_of_worker(program: Program) -> dict[str, tuple[str, ...]]:
         for worker in program.replicas(stage.name):
             held.setdefault(worker, []).append(stage.name)
     return {w: tuple(s) for w, s in held.items()}
+
+
+LOSS_SUFFIX = "__loss"
+
+
+def hop_nodes(program: Program) -> Callable[[Hop], str]:
+    """The node a hop is drawn at: its worker, or the worker's loss node for the ring's
+    epilogue segment."""
+    epilogues = {s.name for s in program.segments if s.role == "epilogue"}
+    unroll = program.layout == "ring" and bool(epilogues)
+
+    def node(hop: Hop) -> str:
+        return hop.worker + LOSS_SUFFIX if unroll and hop.segment in epilogues else hop.worker
+
+    return node
 
 
 def segment_positions(program: Program) -> dict[str, int]:
@@ -97,9 +116,17 @@ class StageVisits:
 class Column:
     """A stage's replica group (or the workers holding no stage), split by region."""
 
-    key: str  # stage name, or "_unused"
+    key: str  # stage name, "_unused", or "_loss" (the ring's epilogue column)
     label: str
     regions: tuple[tuple[str, tuple[Worker, ...]], ...]
+    suffix: str = ""  # node id = worker name + suffix
+
+    def node_attrs(self, attrs: dict[str, str]) -> dict[str, str]:
+        """Loss nodes: the worker's name and `loss`, dashed, so they read as the same worker."""
+        if not self.suffix:
+            return attrs
+        name = attrs.get("label", "").split("\\n")[0]
+        return {**attrs, "label": f"{name}\\nloss", "style": "rounded,filled,dashed"}
 
 
 def columns(program: Program) -> list[Column]:
@@ -113,6 +140,12 @@ def columns(program: Program) -> list[Column]:
         drawn.update(w.name for w in members)
         out.append(Column(stage.name, _stage_label(program, stage.name, visits),
                           _by_region(members)))
+    epilogue = [s for s in program.segments if s.role == "epilogue"]
+    if program.layout == "ring" and epilogue:
+        owner = epilogue[0].stage
+        members = [program.worker(w) for w in program.replicas(owner)]
+        out.append(Column("_loss", f"{owner}: {epilogue[0].name} (loss)", _by_region(members),
+                          LOSS_SUFFIX))
     rest = [w for w in program.workers if w.name not in drawn]
     if rest:
         out.append(Column("_unused", "no stage", _by_region(rest)))
@@ -141,10 +174,11 @@ def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs
 
 
 def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
-    """One cluster per stage in pipeline order, all at one rank, with a sub-cluster per region
-    when the replica group spans several regions."""
+    """One cluster per column, all at one rank, with a dotted sub-cluster for each region that
+    holds two or more of the column's workers when the column spans several regions."""
     held = stages_of_worker(program)
-    for col in columns(program):
+    cols = columns(program)
+    for col in cols:
         name = f"cluster_{col.key}"
         with graph.subgraph(name=name) as c:
             if col.key == "_unused":
@@ -152,16 +186,24 @@ def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttr
             else:
                 c.attr(label=col.label, style="rounded", color="#7f7f7f", fontsize="12",
                        rank="same")
-            if len(col.regions) == 1:
-                for w in col.regions[0][1]:
-                    c.node(w.name, **_with_stages(node_attrs(w), w, held))
-                continue
             for region, workers in col.regions:
+                if len(col.regions) == 1 or len(workers) == 1:
+                    for w in workers:
+                        attrs = col.node_attrs(_with_stages(node_attrs(w), w, held))
+                        c.node(w.name + col.suffix, **attrs)
+                    continue
                 with c.subgraph(name=f"{name}__{region}") as rc:
                     rc.attr(label=region or "(no region)", style="dotted", color="#999999",
                             fontsize="10")
                     for w in workers:
-                        rc.node(w.name, **_with_stages(node_attrs(w), w, held))
+                        attrs = col.node_attrs(_with_stages(node_attrs(w), w, held))
+                        rc.node(w.name + col.suffix, **attrs)
+    # Ranks follow the edges, and when most paths skip a stage its column would drift right
+    # of later ones; an invisible chain through the columns keeps pipeline order.
+    heads = [c.regions[0][1][0].name + c.suffix for c in cols
+             if c.key != "_unused" and c.regions]
+    for a, b in zip(heads, heads[1:]):
+        graph.edge(a, b, style="invis")
 
 
 # Pinned grid geometry, in points.
@@ -186,10 +228,12 @@ def add_pinned(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs)
             top = y
             for w in workers:
                 attrs = _with_stages(node_attrs(w), w, held)
+                attrs["label"] = attrs.get("label", w.name).split("\\n")[0]
+                attrs = col.node_attrs(attrs)
+                attrs["label"] = attrs["label"].replace("\\n", " ")  # one line fits the box
                 attrs.update(pos=f"{x:.1f},{y:.1f}", width=f"{NODE_W / 72:.3f}",
-                             height=f"{NODE_H / 72:.3f}", fixedsize="true",
-                             label=attrs.get("label", w.name).split("\\n")[0])
-                graph.node(w.name, **attrs)
+                             height=f"{NODE_H / 72:.3f}", fixedsize="true")
+                graph.node(w.name + col.suffix, **attrs)
                 y -= ROW_H
             frame_h = top - y + 6
             graph.node(f"_frame_{col.key}_{region}", label="", shape="box", style="dotted",
@@ -206,6 +250,8 @@ def _column_height(col: Column) -> float:
 
 def _stage_label(program: Program, stage: str, visits: StageVisits) -> str:
     segs = program.stage(stage).segments
+    if program.layout == "ring":  # the epilogue has its own (loss) column
+        segs = tuple(s for s in segs if program.segment(s).role != "epilogue")
     head = stage if segs == (stage,) else f"{stage} ({', '.join(segs)})"
     n = visits.visits.get(stage, 0)
     if visits.total == 0 or n == visits.total:

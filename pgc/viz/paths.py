@@ -10,7 +10,13 @@ import graphviz
 
 from pgc.ir.types import Program, Worker
 from pgc.viz.graph import pinned_layout
-from pgc.viz.layout import add_workers, classify_steps, origin_colours, segment_positions
+from pgc.viz.layout import (
+    add_workers,
+    classify_steps,
+    hop_nodes,
+    origin_colours,
+    segment_positions,
+)
 from pgc.viz.style import fmt_bytes, fmt_rate
 
 
@@ -25,9 +31,11 @@ class MergedEdge:
 
 
 def merge_path_edges(program: Program) -> list[MergedEdge]:
-    """One edge per (from worker, to worker, origin), in first-use order. Steps that stay on
-    one worker (an origin's prologue to its own next stage) are not edges. O(total hops)."""
+    """One edge per (from node, to node, origin), in first-use order; nodes are workers, or
+    loss nodes for steps into the ring's epilogue (`layout.hop_nodes`). Steps that stay on one
+    worker are not edges. O(total hops)."""
     positions = segment_positions(program)
+    node = hop_nodes(program)
     order: list[tuple[str, str, str]] = []
     mbs: dict[tuple[str, str, str], list[int]] = {}
     swaps: dict[tuple[str, str, str], int] = {}
@@ -36,7 +44,7 @@ def merge_path_edges(program: Program) -> list[MergedEdge]:
         for (a, b), kind in steps:
             if a.worker == b.worker:
                 continue
-            key = (a.worker, b.worker, path.origin)
+            key = (node(a), node(b), path.origin)
             if key not in mbs:
                 order.append(key)
                 mbs[key], swaps[key] = [], 0

@@ -63,9 +63,13 @@ def spec_summary(program: Program) -> str:
     return summary + stages
 
 
-def plan_table(program: Program, baselines: Sequence[tuple[str, float]] = ()) -> str:
+def plan_table(
+    program: Program,
+    baselines: Sequence[tuple[str, float]] = (),
+    bound: Sequence[tuple[str, float, str]] = (),
+) -> str:
     """Prediction and its bound, then each baseline schedule's iteration time and how much
-    slower than the plan it is."""
+    slower than the plan it is; then the bound's components (name, seconds, where)."""
     p = program.prediction
     if p is None:
         return '<p class="note">no prediction (the plan was not simulated)</p>'
@@ -80,7 +84,12 @@ def plan_table(program: Program, baselines: Sequence[tuple[str, float]] = ()) ->
          else "")
         for name, t in baselines
     ]
-    return _table(("schedule", "pipeline", "iteration", "vs plan"), rows, {1, 2, 3})
+    table = _table(("schedule", "pipeline", "iteration", "vs plan"), rows, {1, 2, 3})
+    if not bound:
+        return table
+    parts = [(escape(name), fmt_seconds(v), escape(where)) for name, v, where in bound]
+    return table + "<h3>lower bound components</h3>" + _table(
+        ("component", "seconds", "attained at"), parts, {1})
 
 
 def memory_table(program: Program) -> str:
@@ -217,6 +226,7 @@ def report_html(
     pictures: Sequence[Picture],
     *,
     baselines: Sequence[tuple[str, float]] = (),
+    bound: Sequence[tuple[str, float, str]] = (),
     predicted: Timeline | None = None,
     measured: list[Bar] | None = None,
     measured_pic: Picture | None = None,
@@ -231,7 +241,7 @@ def report_html(
         f"<h1>pgc plan: {escape(program.name)}</h1>",
         "<h2>Spec</h2>", spec_summary(program), workers_table(program),
         "<h3>links</h3>", links_note(program),
-        "<h2>Plan</h2>", plan_table(program, baselines),
+        "<h2>Plan</h2>", plan_table(program, baselines, bound),
         "<h2>Memory per worker</h2>", memory_table(program),
         "<h2>Paths</h2>", paths_table(program),
         "<h2>Pictures</h2>", *drawn, section,

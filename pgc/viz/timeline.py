@@ -95,6 +95,21 @@ def idle_fraction(tl: Timeline) -> dict[str, float]:
     return {w: sum(e - s for s, e in g) / horizon for w, g in bubbles(tl).items()}
 
 
+def _label_room(tl: Timeline) -> dict[int, float]:
+    """Index of each compute bar -> idle seconds from its end to the next compute bar's start
+    on its worker (to the end of the iteration for the last one). O(bars log bars)."""
+    per_worker: dict[str, list[tuple[float, float, int]]] = {}
+    for n, b in enumerate(tl.bars):
+        if lane(b.kind) == "compute":
+            per_worker.setdefault(b.worker, []).append((b.start, b.end, n))
+    room: dict[int, float] = {}
+    for spans in per_worker.values():
+        spans.sort()
+        for (_, end, n), (t_next, _, _) in zip(spans, spans[1:] + [(tl.iteration_time, 0, -1)]):
+            room[n] = t_next - end
+    return room
+
+
 def nice_step(span: float, target: int = 10) -> float:
     """A 1-2-5 tick step giving about `target` ticks over `span`."""
     if span <= 0:
@@ -163,16 +178,20 @@ def timeline_dot(tl: Timeline) -> str:
         return top - rows[worker] * ROW - offset - height / 2
 
     d = _Dot()
-    _draw_rows(d, tl, x, top)
+    idle = idle_fraction(tl)
+    _draw_rows(d, tl, idle, top)
     colour_of = {o: i for i, o in enumerate(tl.origins)}
-    bubble = _attrs({"fillcolor": BUBBLE, "color": BUBBLE, "label": ""})
-    for worker, gaps in bubbles(tl).items():
-        for s, e in gaps:
-            tip = _q(f"{worker} idle {fmt_seconds(s)}-{fmt_seconds(e)}")
-            d.raw_box(x(s), x(e), y(worker, "compute"), LANES["compute"][1],
-                      f"{bubble} tooltip={tip}")
+    # Bubbles: the compute lane is pale until the pipeline phase ends and bars cover the busy
+    # part, so what stays pale is idle. One box per row, not one per gap: a big plan has tens
+    # of thousands of gaps and each node costs graphviz time.
+    horizon = tl.pipeline_time if tl.pipeline_time is not None else tl.iteration_time
+    for worker in tl.workers:
+        tip = _q(f"{worker} idle {idle[worker] * 100:.0f}% of the pipeline phase")
+        d.raw_box(x(0.0), x(horizon), y(worker, "compute"), LANES["compute"][1],
+                  f'fillcolor="{BUBBLE}" color="{BUBBLE}" label="" tooltip={tip}')
     styles: dict[tuple[str, str, bool], str] = {}  # the few distinct styles, formatted once
-    for b in tl.bars:
+    room = _label_room(tl)
+    for n, b in enumerate(tl.bars):
         ln = lane(b.kind)
         if b.worker not in rows or ln not in LANES:
             continue
@@ -180,11 +199,18 @@ def timeline_dot(tl: Timeline) -> str:
         if key not in styles:
             styles[key] = _attrs(_bar_style(b, colour_of))
         label = f"m{b.mb}" if b.mb >= 0 and ln == "compute" else ""
-        if (b.end - b.start) * scale < 5.2 * len(label) + 2:
+        need = 5.2 * len(label) + 2
+        if label and (b.end - b.start) * scale < need:
+            # too narrow to hold its label: write it right after the bar when the worker idles
+            # long enough there, else leave it to the tooltip
+            if room.get(n, 0.0) * scale >= need + 1:
+                d.text(x(b.end) + 1 + need / 2, y(b.worker, ln), label, fontsize="6.5",
+                       fontcolor="#333333", width=f"{need / 72:.3f}", height="0.12",
+                       fixedsize="true")
             label = ""
         tip = _q(
-            f"{b.worker}: {b.label}  {fmt_seconds(b.start)} - {fmt_seconds(b.end)}"
-            f" ({fmt_seconds(b.end - b.start)}){'  critical' if b.critical else ''}"
+            f"{b.worker}: {b.label}  {b.start:.6g} - {b.end:.6g} s ({fmt_seconds(b.end - b.start)})"
+            f"{'  critical' if b.critical else ''}"
         )
         d.raw_box(x(b.start), x(b.end), y(b.worker, ln), LANES[ln][1],
                   f'{styles[key]} label="{label}" tooltip={tip}')
@@ -214,8 +240,7 @@ def _bar_style(b: Bar, colour_of: dict[str, int]) -> dict[str, str]:
     return attrs
 
 
-def _draw_rows(d: _Dot, tl: Timeline, x: Scale, top: float) -> None:
-    idle = idle_fraction(tl)
+def _draw_rows(d: _Dot, tl: Timeline, idle: dict[str, float], top: float) -> None:
     notes = dict(tl.worker_notes)
     for i, w in enumerate(tl.workers):
         yc = top - i * ROW - ROW / 2 + 2

@@ -17,8 +17,6 @@ from typing import Any
 
 from pgc.viz.timeline import Timeline, lane
 
-_ENCODER = json.JSONEncoder(sort_keys=True)
-
 
 def _us(seconds: float) -> float:
     return round(seconds * 1e6, 3)
@@ -63,13 +61,14 @@ def chrome_trace(tl: Timeline) -> dict[str, Any]:
 
 
 def trace_text(tl: Timeline) -> str:
-    """Deterministic JSON text, one event per line (readable diffs for golden tests)."""
-    obj = chrome_trace(tl)
-    events = obj.pop("traceEvents")
-    encode = _ENCODER.encode  # one encoder: json.dumps(sort_keys=...) builds one per call
-    head = encode(obj)[:-1]
-    body = ",\n".join("  " + encode(e) for e in events)
-    return f'{head}, "traceEvents": [\n{body}\n]}}\n'
+    """Deterministic JSON text, one event per line (readable diffs for golden tests).
+
+    One `json.dumps` call for the whole trace (encoding 60,000 events one by one is several
+    times slower); events are then split onto lines at `}, {"`, which JSON can only contain
+    between list items (inside strings a quote is escaped)."""
+    text = json.dumps(chrome_trace(tl), sort_keys=True)
+    return text.replace('"traceEvents": [{', '"traceEvents": [\n  {').replace(
+        '}, {"', '},\n  {"') + "\n"
 
 
 def write_trace(tl: Timeline, path: Path) -> Path:

@@ -123,3 +123,24 @@ def test_long_skip_connection_is_carried_and_exact() -> None:
     for shape in ((2, 8), (3, 5)):
         ids = torch.randint(0, 32, shape)
         assert torch.equal(chain_logits(mods, ids), model(ids))
+
+
+def test_model_module_that_does_not_import(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("examples.models.nosuch:build", "dim = 8"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: cannot import model module `examples.models.nosuch`")
+
+
+def test_factory_rejects_arguments(tmp_path: Path) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("examples.models.llama:build", "width = 8"))
+    assert "model factory `examples.models.llama:build` rejected its arguments" in _error(path)
+
+
+def test_slice_past_the_end(tmp_path: Path) -> None:
+    """`h` is not named like a layer count, so only the model can tell the slice is too long."""
+    model = ("examples.models.gpt2:build", "dim = 16, layers = 4, heads = 2")
+    path = _spec(tmp_path, ["[wte, wpe, h[0:2]]", "h[2:5]", "[ln_f, lm_head]"], model)
+    out = _error(path)
+    assert out.startswith(f"{path}:8:14: error: slice `h[2:5]` is out of range: `h` has 4 blocks")

@@ -109,9 +109,9 @@ def test_transformers_models_via_export(name: str) -> None:
     exactly one residual tensor crosses each boundary (rotary tables, masks, positions are
     recomputed in every stage)."""
     pytest.importorskip("transformers")
-    import hf_models
+    from examples.models import hf as hf_models
 
-    codes = stage_code(program(f"hf_models:{name}", {}, HF_STAGES[name]))
+    codes = stage_code(program(f"examples.models.hf:{name}", {}, HF_STAGES[name]))
     assert [len(c.outputs) for c in codes.values()] == [1, 1, 0]
     if name == "gpt2":
         assert codes["s2"].shared == (("lm_head.weight", "transformer.wte.weight"),)
@@ -152,3 +152,17 @@ def test_ring_paths_with_skips_and_swaps_match_the_blocks_they_visit() -> None:
             x = mods[name](*x)
         with torch.no_grad():
             assert torch.equal(mods["origin.epi"].logits(*x), reference(blocks))
+
+
+def test_transformers_llama_tied_embeddings() -> None:
+    """`tie_word_embeddings=True`: export reads one parameter for both uses; capture names it
+    per stage by its alias and reports the shared group."""
+    pytest.importorskip("transformers")
+    from examples.models import hf
+
+    stages = HF_STAGES["llama"]
+    codes = stage_code(program("examples.models.hf:llama", {"tied": True}, stages))
+    assert codes["s0"].shared == (("model.embed_tokens.weight", "model.embed_tokens.weight"),)
+    assert codes["s2"].shared == (("lm_head.weight", "model.embed_tokens.weight"),)
+    torch.manual_seed(0)
+    _check_exact(hf.llama(tied=True), codes, 64)

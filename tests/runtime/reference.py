@@ -47,8 +47,10 @@ def _optimizer(plan: dict[str, Any], params: list[torch.nn.Parameter]) -> torch.
                              weight_decay=float(args.get("weight_decay", 0.01)))
 
 
-def reference(script: ModuleType, steps: int) -> Reference:
-    """Train the plan's model for `steps` iterations in this process."""
+def reference(script: ModuleType, steps: int, *overrides: str) -> Reference:
+    """Train the plan's model for `steps` iterations in this process; `overrides` are the
+    script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`)."""
+    script.apply_overrides(script.parse_args(list(overrides)))
     plan = script.PLAN
     torch.manual_seed(int(plan["train"]["seed"]))
     model = script.import_factory()(**plan["model"]["args"])
@@ -81,7 +83,7 @@ def reference(script: ModuleType, steps: int) -> Reference:
         if clip:
             torch.nn.utils.clip_grad_norm_(unique, float(clip))
         for g in opt.param_groups:
-            g["lr"] = script.lr_at(step, steps)
+            g["lr"] = script.lr_at(step)
         opt.step()
     params = {n: p.detach().clone() for n, p in model.named_parameters(remove_duplicate=False)}
     return Reference(losses, first, params)

@@ -55,3 +55,34 @@ def test_bad_suffix_and_view_are_user_errors(tmp_path: Path) -> None:
     done = _pgc("viz", str(SPEC), "--what", "pictures", "-o", str(tmp_path / "r.svg"))
     assert done.returncode == 2 and "invalid choice: 'pictures'" in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+@needs_dot
+def test_timeline_writes_svg_and_trace_from_the_simulator(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "t.svg"
+    done = _pgc("viz", str(SPEC), "--what", "timeline", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    trace = tmp_path / "t.trace.json"
+    assert done.stdout.split() == ["wrote", str(out), "wrote", str(trace)]
+    ET.parse(out)
+    events = json.loads(trace.read_text())["traceEvents"]
+    compute = [e for e in events if e["ph"] == "X"]
+    # 4 microbatches x 5 segment visits (prologue, 3 stages, epilogue) x (F + B), then one
+    # ALLREDUCE on each origin (a replica group of two) and a STEP on each of 7 workers
+    assert sum(e["cat"] in ("F", "B") for e in compute) == 40
+    assert sum(e["cat"] == "ALLREDUCE" for e in compute) == 2
+    assert sum(e["cat"] == "STEP" for e in compute) == 7
+    assert any(e["args"].get("critical") for e in compute)
+
+
+@needs_dot
+def test_report_with_baselines_and_pictures(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = _pgc("viz", str(SPEC), "--what", "report", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert html.count("<svg") == 3
+    assert "<td>gpipe</td>" in html and "<td>1f1b</td>" in html
+    assert "lower bound components" in html

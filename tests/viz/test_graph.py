@@ -39,17 +39,20 @@ def test_dot_is_deterministic() -> None:
 def test_merged_edges_are_counted_per_from_to_origin() -> None:
     edges = merge_path_edges(ring7())
     # 6 paths x 4 worker-to-worker steps = 24 steps; two pairs repeat within one origin:
-    # n0 -> n2 (mb0, mb1) and n6 -> n0 (mb1, mb2). n2 -> n3 is taken by mb0 (origin n0) and
-    # mb3 (origin n1): different colours, so it stays two edges.
+    # n0 -> n2 (mb0, mb1) and n6 -> n0's loss node (mb1, mb2). n2 -> n3 is taken by mb0
+    # (origin n0) and mb3 (origin n1): different colours, so it stays two edges.
     assert sum(e.count for e in edges) == 24
     assert len(edges) == 22
     by_key = {(e.src, e.dst, e.origin): e for e in edges}
     assert by_key[("n0", "n2", "n0")].microbatches == (0, 1)
-    assert by_key[("n6", "n0", "n0")].microbatches == (1, 2)
+    assert by_key[("n6", "n0__loss", "n0")].microbatches == (1, 2)
     assert by_key[("n2", "n3", "n0")].count == 1 and by_key[("n2", "n3", "n1")].count == 1
-    # the DOT has exactly one edge line per merged edge (plus the all-reduce-free legend)
-    dot = paths_graph(ring7()).source
-    assert sum(" -> " in line for line in dot.splitlines()) == 22
+    # the DOT draws exactly one edge per merged edge, plus an invisible chain through the 7
+    # columns (origin, s1..s5, loss) that keeps them in pipeline order
+    lines = [line for line in paths_graph(ring7()).source.splitlines() if " -> " in line]
+    assert sum("style=invis" not in line for line in lines) == 22
+    assert [line.split(" [")[0].strip() for line in lines if "style=invis" in line] == [
+        "n0 -> n2", "n2 -> n3", "n3 -> n4", "n4 -> n5", "n5 -> n6", "n6 -> n0__loss"]
 
 
 def test_chain_merges_every_microbatch_onto_one_edge_per_link() -> None:
@@ -72,6 +75,7 @@ def test_steps_are_classified_next_skip_swap() -> None:
 
 def test_used_links_carry_traffic_and_kind() -> None:
     links = {(u.src, u.dst): u for u in used_links(ring7())}
+    assert links[("n6", "n0")].dst_node == "n0__loss"
     assert links[("n0", "n2")].microbatches == 2
     assert links[("n0", "n2")].forward_bytes == 2 * 1024**2
     assert links[("n3", "n2")].kind == "swap"

@@ -79,11 +79,14 @@ def test_nice_step() -> None:
     assert nice_step(100.0) == 10.0
 
 
-def test_labels_only_where_they_fit() -> None:
-    tl = Timeline("t", ("w",), (Bar("w", "F", "F s0 m12", 0.0, 0.001, 12, ""),
-                                Bar("w", "F", "F s0 m13", 1.0, 2.0, 13, "")), 2.0)
-    dot = timeline_dot(tl)
-    assert 'label="m13"' in dot and 'label="m12"' not in dot
+def test_labels_inside_wide_bars_beside_narrow_ones_with_room_else_none() -> None:
+    bars = (Bar("w", "F", "F s0 m12", 0.0, 0.001, 12, ""),  # narrow, next bar right after
+            Bar("w", "F", "F s0 m14", 0.001, 0.002, 14, ""),  # narrow, idle until 1 s
+            Bar("w", "F", "F s0 m13", 1.0, 2.0, 13, ""))  # wide
+    dot = timeline_dot(Timeline("t", ("w",), bars, 2.0))
+    assert 'label="m13" tooltip=' in dot
+    assert 'label="m14" fontsize="6.5"' in dot and 'label="m14" tooltip' not in dot
+    assert 'label="m12"' not in dot
 
 
 @needs_dot
@@ -100,3 +103,13 @@ def test_timeline_svg_parses_with_a_node_per_bar(tmp_path) -> None:  # type: ign
     assert sum(t.endswith("critical") for t in tips) == sum(b.critical for b in tl.bars)
     texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
     assert "lower bound 18 s" in texts and "gap" in texts
+
+
+def test_trace_lines_split_only_between_events() -> None:
+    # a worker name holding the very text the line splitter looks for stays one event
+    weird = 'w"}, {"x'
+    tl = Timeline("t", (weird,), (Bar(weird, "F", "F s0 m0", 0.0, 1.0, 0, ""),), 1.0)
+    text = trace_text(tl)
+    events = json.loads(text)["traceEvents"]
+    assert len(text.splitlines()) == 1 + len(events)
+    assert events[-2]["args"]["worker"] == weird

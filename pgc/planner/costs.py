@@ -1,0 +1,152 @@
+"""Dense cost arrays of a Program for the planner's searches.
+
+The cost model is DESIGN.md §4's: forward time per (segment, worker) from a measured time, a
+SkipPipe-style seconds-per-sample-per-layer figure, or FLOPs over the worker's rate; backward =
+`cost.backward_ratio` x forward; a message costs latency + bytes / bandwidth + overhead.
+Building a `Costs` is O(W^2 * links + segments * W); every lookup afterwards is O(1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pgc.ir.topology import link_table
+from pgc.ir.types import Program, Segment, Worker
+
+LOSS_ROLES = ("epilogue", "last", "whole")
+
+
+def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
+    """Seconds of one microbatch's forward through `seg` on `worker`: the rule of
+    pgc.sim.cost (a test keeps the two equal). Precedence: a measured `seg.fwd_time`, then
+    `cost.sec_per_sample_per_layer` (SkipPipe's table: layers x samples x figure, plus
+    `loss_ratio` layers for the segment computing the loss), both taken on the fastest worker
+    and scaled by rate; then FLOPs over rate x efficiency."""
+    fastest = max(w.rate for w in program.workers)
+    scale = fastest / worker.rate if worker.rate > 0 else float("inf")
+    if seg.fwd_time is not None:
+        return seg.fwd_time * scale
+    spl = program.cost.sec_per_sample_per_layer
+    if spl is not None:
+        per_layer = spl * program.microbatch_size
+        loss = (program.cost.loss_ratio or 0.0) * per_layer if seg.role in LOSS_ROLES else 0.0
+        return (per_layer * seg.layers + loss) * scale
+    if seg.flops is not None and worker.rate > 0:
+        return seg.flops / (worker.rate * program.cost.efficiency)
+    return 0.0
+
+
+def backward_time(program: Program, seg: Segment, worker: Worker) -> float:
+    if seg.bwd_time is not None:
+        fastest = max(w.rate for w in program.workers)
+        return seg.bwd_time * fastest / worker.rate
+    return program.cost.backward_ratio * forward_time(program, seg, worker)
+
+
+def grad_bytes(program: Program, stage: str) -> float:
+    """Bytes all-reduced per replica of `stage` (its segments' parameter bytes)."""
+    total = 0.0
+    for name in program.stage(stage).segments:
+        seg = program.segment(name)
+        if seg.param_bytes is not None:
+            total += seg.param_bytes
+        elif seg.params is not None:
+            total += 4.0 * seg.params
+    return total
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Per-worker compute arrays and pairwise link arrays, indexed by worker position."""
+
+    workers: tuple[str, ...]
+    index: dict[str, int]
+    fwd: dict[str, np.ndarray]  # segment -> seconds per worker
+    bwd: dict[str, np.ndarray]
+    latency: np.ndarray  # (W, W) one-way seconds; inf where no link; 0 on the diagonal
+    inv_bw: np.ndarray  # (W, W) seconds per byte
+    overhead: float
+    boundary: dict[str, float]  # segment -> bytes of its output (and of its input gradient)
+    speed: np.ndarray  # relative compute speed per worker (fastest = 1)
+
+    @staticmethod
+    def of(program: Program) -> Costs:
+        names = tuple(w.name for w in program.workers)
+        index = {n: i for i, n in enumerate(names)}
+        n = len(names)
+        lat = np.full((n, n), np.inf)
+        inv = np.full((n, n), np.inf)
+        np.fill_diagonal(lat, 0.0)
+        np.fill_diagonal(inv, 0.0)
+        for (a, b), (latency, bandwidth) in link_table(program).items():
+            lat[index[a], index[b]] = latency
+            inv[index[a], index[b]] = 1.0 / bandwidth if bandwidth > 0 else np.inf
+        fwd = {s.name: np.array([forward_time(program, s, w) for w in program.workers])
+               for s in program.segments}
+        bwd = {s.name: np.array([backward_time(program, s, w) for w in program.workers])
+               for s in program.segments}
+        rates = np.array([w.rate for w in program.workers], dtype=float)
+        return Costs(
+            workers=names,
+            index=index,
+            fwd=fwd,
+            bwd=bwd,
+            latency=lat,
+            inv_bw=inv,
+            overhead=program.cost.message_overhead,
+            boundary={s.name: float(s.boundary_bytes or 0) for s in program.segments},
+            speed=rates / rates.max() if rates.max() > 0 else np.ones(n),
+        )
+
+    def msg_matrix(self, nbytes: float) -> np.ndarray:
+        """(W, W) seconds of one message of `nbytes`; 0 on the diagonal."""
+        m = self.latency + nbytes * self.inv_bw + self.overhead
+        np.fill_diagonal(m, 0.0)
+        return m
+
+    def msg(self, segment: str, a: int, b: int) -> float:
+        """Seconds from sending `segment`'s boundary at worker a to its arrival at b."""
+        if a == b:
+            return 0.0
+        return float(self.latency[a, b] + self.boundary[segment] * self.inv_bw[a, b]
+                     + self.overhead)
+
+    def nic(self, segment: str, a: int, b: int) -> tuple[float, float]:
+        """(seconds a's NIC is busy, latency in flight) of `segment`'s boundary a -> b: the
+        simulator's message model (pgc.sim.cost)."""
+        if a == b:
+            return 0.0, 0.0
+        return (float(self.boundary[segment] * self.inv_bw[a, b] + self.overhead),
+                float(self.latency[a, b]))
+
+    def allreduce(self, members: list[int], nbytes: float) -> float:
+        """Ring all-reduce of `nbytes` over `members` in the ring order `ring_order` gives
+        (the order place_auto writes groups in): 2(n-1) steps of nbytes/n, each as slow as the
+        ring's slowest link (Patarasuk & Yuan 2009), as pgc.sim.cost prices it."""
+        n = len(members)
+        if n <= 1 or nbytes <= 0:
+            return 0.0
+        ring = self.ring_order(members, nbytes)
+        chunk = nbytes / n
+        step = max(
+            self.latency[a, b] + chunk * self.inv_bw[a, b] + self.overhead
+            for a, b in zip(ring, ring[1:] + ring[:1])
+        )
+        return float(2 * (n - 1) * step)
+
+    def ring_order(self, members: list[int], nbytes: float) -> list[int]:
+        return nearest_tour(self.msg_matrix(nbytes / max(1, len(members))), members)
+
+
+def nearest_tour(dist: np.ndarray, members: list[int]) -> list[int]:
+    """A closed tour over `members` by nearest neighbour from the first. O(n^2)."""
+    rest = list(members[1:])
+    tour = [members[0]]
+    while rest:
+        last = tour[-1]
+        nxt = min(rest, key=lambda m: dist[last, m] + dist[m, last])
+        rest.remove(nxt)
+        tour.append(nxt)
+    return tour

@@ -1,0 +1,459 @@
+"""SkipPipe path routing: choose, for every microbatch, which stages it visits (skips), in
+which order (swaps) and on which replica, so that the simulated pipeline phase is short.
+
+Method. SkipPipe (Gensyn 2025) searches paths with conflict-based search over agents and
+re-ranks by an event simulator (about an hour for 20 workers). Here: (1) the legal stage
+sequences ("templates") are enumerated once; (2) a greedy constructor routes microbatches in
+admission order, each on the cheapest (template, replicas) by an exact layered shortest path
+whose node cost is compute plus a load penalty lambda x (work already routed to the worker),
+SWARM's earliest-virtual-finish idea (Ryabinin et al. 2023) - this loads replicas in proportion
+to their speed; several lambdas are tried and the fast simulator keeps the best; (3) local
+search re-routes one microbatch at a time (latest-finishing first), each candidate judged by
+the simulator, until a pass brings nothing, the work budget ends, or the makespan is within
+`tolerance` of a lower bound. Never returns routes worse (by the simulator) than its start.
+Cost: O(M x T x S x R^2) per construction for M microbatches, T templates, S stages, R replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+
+import numpy as np
+
+from pgc.diagnostics import error
+from pgc.ir.types import Hop, Path, Program
+from pgc.planner.costs import Costs
+from pgc.planner.fastsim import FastResult, Route, simulate_routes
+from pgc.planner.search import Search
+
+LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
+MAX_TEMPLATES = 2000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A routing instance: stage i of `stages` is run by workers `groups[i]`."""
+
+    costs: Costs
+    ring: bool
+    stages: tuple[str, ...]  # pipeline order; index 0 is the origin (ring) or first stage
+    segs: tuple[str, ...]  # the segment each stage runs on the way in
+    groups: tuple[np.ndarray, ...]
+    templates: tuple[tuple[int, ...], ...]  # legal stage-index sequences, stage 0 first
+    origins: tuple[int, ...]  # origin worker index of each microbatch
+    inflight: int
+    msgm: dict[str, np.ndarray]  # segment -> (W, W) message seconds of its boundary
+    work: np.ndarray  # (S, W) forward + backward seconds of stage s on worker w
+    origin_pos: dict[int, int]  # origin worker -> its position in groups[0]
+    _pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False)
+    _batch: list[Batch] = field(default_factory=list, compare=False)
+
+    def pair(self, a: int, b: int) -> np.ndarray:
+        """(|groups[a]|, |groups[b]|) seconds of stage a's boundary sent a -> b and its
+        gradient sent back: the cost of one edge of a path (cached)."""
+        got = self._pairs.get((a, b))
+        if got is None:
+            seg = self.segs[a]
+            m = self.msgm[seg][np.ix_(self.groups[a], self.groups[b])]
+            got = self._pairs[(a, b)] = m + self.msgm[seg][np.ix_(self.groups[b], self.groups[a])].T
+        return got
+
+    def node_cost(self, load: np.ndarray, lam: float) -> np.ndarray:
+        """(S, R) per stage and replica position: compute seconds + lam x seconds already
+        routed to the worker; inf in the padding of groups smaller than the largest."""
+        b = self.batch()
+        return np.where(b.valid, self.work[b.stage_of_row, b.members] + lam * load[b.members],
+                        np.inf)
+
+    def batch(self) -> Batch:
+        if not self._batch:
+            self._batch.append(_build_batch(self))
+        return self._batch[0]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The templates as padded arrays, so one numpy step advances all of them at once."""
+
+    stage_at: np.ndarray  # (T, L) stage index at each position of each template
+    members: np.ndarray  # (S, R) worker index of each replica position (0 in the padding)
+    valid: np.ndarray  # (S, R) real replica positions
+    stage_of_row: np.ndarray  # (S, 1) stage index of each row, for broadcasting
+    edges: tuple[np.ndarray, ...]  # per step k >= 1: (T, R, R) edge cost position k-1 -> k
+    back: np.ndarray | None  # ring: (T, R, R) edge cost last position -> origin
+
+
+def _build_batch(prob: Problem) -> Batch:
+    width = max(len(g) for g in prob.groups)
+    n_stages = len(prob.groups)
+    members = np.zeros((n_stages, width), dtype=int)
+    valid = np.zeros((n_stages, width), dtype=bool)
+    for s, g in enumerate(prob.groups):
+        members[s, :len(g)] = g
+        valid[s, :len(g)] = True
+    stage_at = np.array(prob.templates, dtype=int)
+    padded: dict[tuple[int, int], np.ndarray] = {}
+
+    def edge(a: int, b: int) -> np.ndarray:
+        if (a, b) not in padded:
+            m = np.full((width, width), np.inf)
+            pair = prob.pair(a, b)
+            m[:pair.shape[0], :pair.shape[1]] = pair
+            padded[(a, b)] = m
+        return padded[(a, b)]
+
+    steps = tuple(np.stack([edge(t[k - 1], t[k]) for t in prob.templates])
+                  for k in range(1, stage_at.shape[1]))
+    back = np.stack([edge(t[-1], 0) for t in prob.templates]) if prob.ring else None
+    return Batch(stage_at, members, valid, np.arange(n_stages)[:, None], steps, back)
+
+
+def all_paths(prob: Problem, origin: int, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every template at once, the cheapest replicas from `origin`: an exact layered
+    shortest path where an edge costs the message both ways (forward activation, backward
+    gradient) and a node costs node[stage, position]. Returns (cost per template, (T, L)
+    worker indices). O(T x L x R^2) in a few numpy steps."""
+    b = prob.batch()
+    n_templates, length = b.stage_at.shape
+    pos = prob.origin_pos[origin]
+    rows = np.arange(n_templates)
+    cost = np.zeros((n_templates, 1))
+    args = []
+    for k, step in enumerate(b.edges, start=1):
+        if k == 1:
+            cost = step[:, pos, :] + node[b.stage_at[:, 1]]
+            continue
+        total = cost[:, :, None] + step
+        arg = total.argmin(axis=1)
+        cost = np.take_along_axis(total, arg[:, None, :], axis=1)[:, 0, :] + node[b.stage_at[:, k]]
+        args.append(arg)
+    if b.back is not None and length > 1:
+        cost = cost + b.back[:, :, pos]
+    j = cost.argmin(axis=1)
+    best = cost[rows, j]
+    picks = [j]
+    for arg in reversed(args):
+        j = arg[rows, j]
+        picks.append(j)
+    workers = np.full((n_templates, length), origin)
+    for k, p in enumerate(reversed(picks), start=1):
+        if k < length:
+            workers[:, k] = b.members[b.stage_at[:, k], p]
+    return best, workers
+
+
+def problem_of(program: Program, costs: Costs | None = None,
+               msgm: dict[str, np.ndarray] | None = None) -> Problem:
+    """Build the routing instance of a placed program. Raises UserError when the skip ratio
+    does not give a whole number of stages."""
+    costs = costs or Costs.of(program)
+    ring = program.layout == "ring"
+    stages = tuple(s.name for s in program.stages)
+    segs = tuple(program.stages[i].segments[0] for i in range(len(stages)))
+    groups = tuple(np.array([costs.index[w] for w in program.replicas(s)], dtype=int)
+                   for s in stages)
+    origin_workers = groups[0]
+    origins = tuple(int(origin_workers[m % len(origin_workers)])
+                    for m in range(program.microbatches))
+    work = np.zeros((len(stages), len(costs.workers)))
+    for i, st in enumerate(program.stages):
+        for seg in st.segments:
+            work[i] += costs.fwd[seg] + costs.bwd[seg]
+    if msgm is None:
+        msgm = message_matrices(program, costs)
+    return Problem(costs, ring, stages, segs, groups, legal_templates(program), origins,
+                   program.inflight, msgm, work,
+                   {int(w): i for i, w in enumerate(origin_workers)})
+
+
+def message_matrices(program: Program, costs: Costs) -> dict[str, np.ndarray]:
+    return {s.name: costs.msg_matrix(costs.boundary[s.name]) for s in program.segments}
+
+
+def visits(program: Program) -> int:
+    """Stages each path visits: S - k*S (DESIGN.md §4); k*S must be whole."""
+    n_stages = len(program.stages)
+    num, den = program.skip.ratio
+    if (num * n_stages) % den:
+        raise error(program.skip.span,
+                    f"skip ratio {num}/{den} of {n_stages} stages is not a whole number of stages",
+                    hint=f"use a multiple of 1/{n_stages}")
+    return n_stages - num * n_stages // den
+
+
+def legal_templates(program: Program) -> tuple[tuple[int, ...], ...]:
+    """Every stage sequence the policy allows: stage 0 first, (chain) the last stage last,
+    never-skip stages kept, only skippable stages skipped, at most `swap.max_swaps` swaps of
+    adjacent stages j, j+1 that are both visited and both skippable. Sorted, deduplicated."""
+    stages = program.stages
+    n_stages = len(stages)
+
+    def skippable(i: int) -> bool:
+        st = stages[i]
+        fixed = i == 0 or st.never_skip or st.name in program.skip.never
+        fixed = fixed or (program.layout == "chain" and i == n_stages - 1)
+        return not fixed and all(program.segment(s).skippable is not False for s in st.segments)
+
+    optional = [i for i in range(n_stages) if skippable(i)]
+    mandatory = [i for i in range(n_stages) if not skippable(i)]
+    take = visits(program) - len(mandatory)
+    if take < 0 or take > len(optional):
+        raise error(program.skip.span, f"the skip policy leaves {visits(program)} stages per "
+                    f"path but {len(mandatory)} stages may not be skipped")
+    out: set[tuple[int, ...]] = set()
+    for chosen in combinations(optional, take):
+        base = tuple(sorted(mandatory + list(chosen)))
+        out.update(_with_swaps(base, set(optional), program.swap.max_swaps))
+        if len(out) > MAX_TEMPLATES:
+            break
+    return tuple(sorted(out))
+
+
+def _with_swaps(base: tuple[int, ...], swappable: set[int], max_swaps: int) -> list[tuple[int, ...]]:
+    """`base` plus every variant with up to max_swaps non-overlapping swaps of neighbours
+    (j, j+1) that are consecutive in the model and both swappable."""
+    spots = [p for p in range(len(base) - 1)
+             if base[p + 1] == base[p] + 1 and base[p] in swappable and base[p + 1] in swappable]
+    result = [base]
+    for n in range(1, max_swaps + 1):
+        for chosen in combinations(spots, n):
+            if any(b - a < 2 for a, b in zip(chosen, chosen[1:])):
+                continue
+            seq = list(base)
+            for p in chosen:
+                seq[p], seq[p + 1] = seq[p + 1], seq[p]
+            result.append(tuple(seq))
+    return result
+
+
+def path_cost(prob: Problem, template: tuple[int, ...], workers: list[int],
+              node: np.ndarray) -> float:
+    """The cost all_paths minimises, for a given choice of replicas."""
+    pos = [int(np.flatnonzero(prob.groups[s] == w)[0]) for s, w in zip(template, workers)]
+    cost = sum(float(node[s][p]) for s, p in zip(template[1:], pos[1:]))
+    cost += sum(float(prob.pair(a, b)[pa, pb])
+                for a, b, pa, pb in zip(template, template[1:], pos, pos[1:]))
+    if prob.ring:
+        cost += float(prob.pair(template[-1], 0)[pos[-1], pos[0]])
+    return cost
+
+
+def route_of(prob: Problem, template: tuple[int, ...], workers: list[int]) -> Route:
+    """The hops of one path (ring: the epilogue back at the origin closes it)."""
+    hops = [(prob.segs[s], w) for s, w in zip(template, workers)]
+    if prob.ring:
+        hops.append(("origin.epi", workers[0]))
+    return tuple(hops)
+
+
+def _path_work(prob: Problem, template: tuple[int, ...], workers: list[int]) -> list[tuple[int, float]]:
+    """Seconds a path occupies each of its non-origin workers: compute, plus NIC time of the
+    activation it sends on and the gradient it sends back (NICs congest as much as GPUs)."""
+    costs = prob.costs
+    ends = workers + ([workers[0]] if prob.ring else [])
+    out = []
+    for i in range(1, len(template)):
+        w = workers[i]
+        sec = float(prob.work[template[i], w])
+        if i + 1 < len(ends):
+            sec += costs.nic(prob.segs[template[i]], w, ends[i + 1])[0]
+        sec += costs.nic(prob.segs[template[i - 1]], w, workers[i - 1])[0]
+        out.append((w, sec))
+    return out
+
+
+def construct(prob: Problem, lam: float) -> list[tuple[tuple[int, ...], list[int]]]:
+    """Greedy routing in admission order with load penalty `lam` x routed seconds."""
+    load = np.zeros(prob.work.shape[1])
+    chosen = []
+    for origin in prob.origins:
+        costs, paths = all_paths(prob, origin, prob.node_cost(load, lam))
+        i = int(costs.argmin())
+        template, workers = prob.templates[i], [int(w) for w in paths[i]]
+        for w, sec in _path_work(prob, template, workers):
+            load[w] += sec
+        chosen.append((template, workers))
+    return chosen
+
+
+def construct_pinned(prob: Problem, share_penalty: float) -> Chosen:
+    """Every microbatch of an origin on one fixed path, the origins' paths kept apart: origins
+    choose in turn the cheapest path, a worker
+    already taken by another origin costing `share_penalty` x its seconds extra. Without
+    shared workers no microbatch waits for another origin's: the schedule of each origin is
+    a plain ring pipeline, which any list order runs near its bound. The origin with the
+    slowest best path chooses first."""
+    taken = np.zeros(prob.work.shape[1])
+    zero = prob.node_cost(taken, 0.0)
+    origins = list(dict.fromkeys(prob.origins))
+    alone = {o: float(all_paths(prob, o, zero)[0].min()) for o in origins}
+    pinned: dict[int, tuple[tuple[int, ...], list[int]]] = {}
+    for origin in sorted(origins, key=lambda o: (-alone[o], o)):
+        costs, paths = all_paths(prob, origin, prob.node_cost(taken, share_penalty))
+        i = int(costs.argmin())
+        pinned[origin] = (prob.templates[i], [int(w) for w in paths[i]])
+        for w, sec in _path_work(prob, *pinned[origin]):
+            taken[w] += sec
+    return [pinned[o] for o in prob.origins]
+
+
+def lower_bound(prob: Problem) -> float:
+    """A bound on the pipeline phase valid for every routing of this placement (a relaxation:
+    each term ignores the others). Per origin: its slots carry ceil(n / inflight) round trips
+    of its cheapest path in sequence, and its own compute. Fluid: all body work over the body
+    workers' total speed, and all messages (each holds one sender NIC for its whole time)
+    over all placed workers' NICs."""
+    zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
+    no_compute = np.where(np.isfinite(zero), 0.0, np.inf)
+    per_origin: dict[int, int] = {}
+    for o in prob.origins:
+        per_origin[o] = per_origin.get(o, 0) + 1
+    bound = nic_total = 0.0
+    for o, n in per_origin.items():
+        trip = float(all_paths(prob, o, zero)[0].min())
+        bound = max(bound, math.ceil(n / prob.inflight) * (trip + prob.work[0, o]),
+                    n * prob.work[0, o])
+        nic_total += n * float(all_paths(prob, o, no_compute)[0].min())
+    placed = np.unique(np.concatenate(prob.groups))
+    bound = max(bound, nic_total / len(placed))
+    speed = prob.costs.speed
+    body = np.unique(np.concatenate(prob.groups[1:])) if len(prob.groups) > 1 else placed[:0]
+    if len(body):
+        # work in fastest-worker seconds: a path's cheapest body work, over all paths
+        unit = min(sum(float((prob.work[s, prob.groups[s]] * speed[prob.groups[s]]).min())
+                       for s in t[1:]) for t in prob.templates)
+        bound = max(bound, len(prob.origins) * unit / float(speed[body].sum()))
+    return bound
+
+
+def dp_cost(prob: Problem) -> float:
+    """Predicted seconds of one all_paths call (reference machine, see search.py)."""
+    length = len(prob.templates[0])
+    width = max(len(g) for g in prob.groups)
+    return 1.5e-4 + 3e-7 * len(prob.templates) * length * width
+
+
+def sim_cost(prob: Problem) -> float:
+    """Predicted seconds of one fast simulation."""
+    return 8e-5 * len(prob.origins) * (len(prob.templates[0]) + 1)
+
+
+def judge_cost(prob: Problem) -> float:
+    """Predicted seconds of one order pass + pgc.sim run."""
+    return 5e-4 * len(prob.origins) * (len(prob.templates[0]) + 1)
+
+
+def simulate(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]]) -> FastResult:
+    return simulate_routes(prob.costs, [route_of(prob, t, w) for t, w in chosen], prob.inflight)
+
+
+Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
+
+
+@dataclass(frozen=True)
+class Solution:
+    starts: tuple[tuple[float, str, Chosen], ...]  # (fast time, how, construction), best first
+    start: Chosen  # the best construction by the fast simulator
+    final: Chosen  # after local search (never worse than `start` by the fast simulator)
+    start_time: float
+    final_time: float
+    bound: float
+
+
+def solve(prob: Problem, search: Search, tolerance: float = 0.03,
+          lambdas: tuple[float, ...] = LAMBDAS) -> Solution:
+    """Construct with each lambda, keep the best by simulation, then improve locally."""
+    bound = lower_bound(prob)
+    starts = []
+    best, best_res, best_lam = None, None, 0.0
+    for lam in lambdas:
+        chosen = construct(prob, lam)
+        res = simulate(prob, chosen)
+        search.charge(len(prob.origins) * dp_cost(prob) + sim_cost(prob))
+        starts.append((res.makespan, f"greedy lambda={lam}", chosen))
+        if best_res is None or res.makespan < best_res.makespan:
+            best, best_res, best_lam = chosen, res, lam
+        search.tick(f"construct lambda={lam}: {res.makespan:.2f} s")
+    assert best is not None and best_res is not None
+    for penalty in (1.0, 10.0):
+        chosen = construct_pinned(prob, penalty)
+        starts.append((simulate(prob, chosen).makespan, f"pinned paths, sharing penalty {penalty}",
+                       chosen))
+    starts.sort(key=lambda x: x[0])
+    search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
+                f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
+    search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
+                f"-> {best_res.makespan:.2f} s (fast simulator)")
+    improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
+    search.note(f"local search (fast simulator): {res.makespan:.2f} s, {why}")
+    return Solution(tuple(starts), best, improved, best_res.makespan, res.makespan, bound)
+
+
+JUDGED = 4  # constructions the simulator judges (the best by the fast simulator)
+
+
+def _key(res: FastResult) -> tuple[float, float]:
+    """Makespan first; total finish time breaks ties so the search crosses plateaus."""
+    return (round(res.makespan, 9), float(res.finish.sum()))
+
+
+def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: float,
+            tolerance: float, search: Search) -> tuple[Chosen, FastResult, str]:
+    """Re-route one microbatch at a time (latest finish first); accept strict improvements of
+    (makespan, total finish). O(passes x M x candidates x simulation)."""
+    chosen = list(chosen)
+    moves = passes = 0
+    while True:
+        if res.makespan <= bound * (1 + tolerance):
+            return chosen, res, (f"stopped within {tolerance:.0%} of the bound after {passes} "
+                                 f"passes, {moves} moves")
+        passes += 1
+        gained = False
+        for mb in np.argsort(-res.finish, kind="stable"):
+            if search.out_of_time():
+                return chosen, res, f"stopped at the work budget after {moves} moves"
+            search.charge(2 * dp_cost(prob))
+            for cand in alternatives(prob, chosen, int(mb), lam):
+                trial = chosen[:int(mb)] + [cand] + chosen[int(mb) + 1:]
+                trial_res = simulate(prob, trial)
+                search.charge(sim_cost(prob))
+                if _key(trial_res) < _key(res):
+                    chosen, res, gained = trial, trial_res, True
+                    moves += 1
+                    break
+            search.tick(f"local search pass {passes}: {res.makespan:.2f} s ({moves} moves)")
+        if not gained:
+            return chosen, res, f"stopped: pass {passes} found no improving move ({moves} moves)"
+
+
+def alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
+    """Per template, the best replicas for microbatch mb given everyone else's load and given
+    none; the 12 cheapest by the loaded cost, without the current path."""
+    load = np.zeros(prob.work.shape[1])
+    for i, (t, ws) in enumerate(chosen):
+        if i != mb:
+            for w, sec in _path_work(prob, t, ws):
+                load[w] += sec
+    loaded = prob.node_cost(load, max(lam, 0.05))
+    origin = prob.origins[mb]
+    options: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+    for node in (loaded, prob.node_cost(load, 0.0)):
+        for t, ws in zip(prob.templates, all_paths(prob, origin, node)[1]):
+            key = (t, tuple(int(w) for w in ws))
+            if key not in options:
+                options[key] = path_cost(prob, t, list(key[1]), loaded)
+    current = (chosen[mb][0], tuple(chosen[mb][1]))
+    ranked = sorted((c, k) for k, c in options.items() if k != current)
+    return [(t, list(ws)) for _, (t, ws) in ranked[:12]]
+
+
+def to_program(program: Program, prob: Problem, chosen: Chosen) -> Program:
+    """`program` with the routes of `chosen` as its paths."""
+    names = prob.costs.workers
+    paths = []
+    for mb, (template, workers) in enumerate(chosen):
+        hops = tuple(Hop(seg, names[w]) for seg, w in route_of(prob, template, workers))
+        paths.append(Path(mb, origin=names[workers[0]], hops=hops))
+    return replace(program, paths=tuple(paths))

@@ -1,0 +1,73 @@
+"""Golden tests of `pgc plan` and `pgc compile --emit=ordered` on real spec files.
+
+`PGC_ACCEPT=1 pytest tests/plan/test_golden.py` rewrites tests/golden/plan/ after a reviewed
+change. The plan time (wall clock) is the only line masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_pgc
+
+GOLDEN = ROOT / "tests" / "golden" / "plan"
+SPECS = "tests/plan/specs"
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("PGC_ACCEPT") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {path} (run with PGC_ACCEPT=1)"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs (PGC_ACCEPT=1 to accept)"
+
+
+def _ok(*args: str) -> str:
+    done = run_pgc(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("spec", ["synthetic_chain", "explicit_ring"])
+def test_plan_table(spec: str) -> None:
+    out = _ok("plan", f"{SPECS}/{spec}.pgc")
+    assert re.search(r"^plan time: \d+\.\d{3} s$", out, re.M)
+    _golden(f"{spec}.plan.txt", re.sub(r"(?m)^plan time: .*$", "plan time: <masked>", out))
+
+
+def test_plan_json() -> None:
+    report = json.loads(_ok("plan", f"{SPECS}/explicit_ring.pgc", "--json"))
+    assert report["plan_time"] > 0
+    report["plan_time"] = "<masked>"
+    rows = {r["schedule"]: r for r in report["schedules"]}
+    assert set(rows) == {"explicit (spec)", "gpipe", "1f1b"}
+    for r in rows.values():  # every prediction stands next to a bound it respects
+        assert r["lower_bound"] <= r["iteration_time"]
+    _golden("explicit_ring.plan.json", json.dumps(report, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("spec", ["synthetic_chain", "explicit_ring"])
+def test_emit_ordered(spec: str) -> None:
+    out = _ok("compile", f"{SPECS}/{spec}.pgc", "--emit=ordered")
+    assert "actions:" in out and "STEP" in out
+    _golden(f"{spec}.ordered.txt", out)
+
+
+def test_gpipe_over_the_inflight_cap_is_a_located_error(tmp_path: Path) -> None:
+    text = (ROOT / SPECS / "synthetic_chain.pgc").read_text().replace(
+        "schedule 1f1b", "schedule gpipe").replace("inflight = 4", "inflight = 2")
+    spec = tmp_path / "gpipe.pgc"
+    spec.write_text(text)
+    done = run_pgc("plan", str(spec))
+    assert done.returncode == 2, done.stderr
+    assert f"{spec}:10:1: error: `n0` at `F s0 m4` (action 4): would hold 3 microbatches; " \
+           "inflight = 2" in done.stderr
+    assert "hint: gpipe runs every forward first; use `schedule 1f1b` or inflight = 8" \
+        in done.stderr
+    assert "Traceback" not in done.stderr
