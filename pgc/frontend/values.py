@@ -221,7 +221,7 @@ def selector_text(r: ast.Ref) -> str:
     return "".join(out)
 
 
-MAX_RANGE = 100_000
+MAX_RANGE = 10_000  # names one range may expand to (10k workers is far beyond any cluster pgc plans)
 
 
 def expand_names(r: ast.Ref, what: str) -> list[str]:

@@ -233,12 +233,19 @@ def test_extreme_inputs_never_crash_the_cli(tmp_path: Path) -> None:
         "empty.pgc": "",
         "huge.pgc": "node n0 { rate = 1e999999 FLOPS; memory = " + "9" * 5000 + " B }\n",
         "long_range.pgc": "node n[0..999999999999] { rate = 1 GFLOPS; memory = 1 GiB }\n",
+        "wide.pgc": "node n[0..9999] { rate = 1 GFLOPS; memory = 1 GiB; region = \"a\" }\n"
+        "node m[0..9999] { rate = 1 GFLOPS; memory = 1 GiB; region = \"b\" }\n"
+        "link intra { latency = 1 ms; bandwidth = 1 Gbps }\n",
+        "all_pairs.pgc": "node n[0..999] { rate = 1 GFLOPS; memory = 1 GiB }\n"
+        "link n[0..999] <-> n[0..999] { latency = 1 ms; bandwidth = 1 Gbps }\n",
     }
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "bytes.pgc").write_bytes(b"\xff\xfe\x00pipeline")
     files = sorted(str(p) for p in tmp_path.iterdir())
+    start = time.perf_counter()
     r = run_pgc("check", *files)
+    assert time.perf_counter() - start < 30  # 20,000 workers and a million pairs stay fast
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     located = re.findall(r"^(\S+\.pgc):(\d+):(\d+): error: ", r.stderr, re.M)
     assert {Path(f).name for f, _, _ in located} == {p.name for p in tmp_path.iterdir()} - {"empty.pgc"}
