@@ -156,3 +156,15 @@ def test_shape_of_another_stages_parameter_is_a_constant() -> None:
     model = capture_models.scaled()
     ids = torch.randint(0, 32, (2, 5))
     assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
+
+
+def test_wrapped_user_function_is_imported_from_the_model_module() -> None:
+    """`torch.fx.wrap`ped helpers stay calls into the user's module, imported by name."""
+    stages = [("s0", ("embed", "stem", "layers")), ("s1", ("head",))]
+    codes = stage_code(program("capture_models:pairs", {}, stages))
+    assert "from capture_models import stats as capture_models_stats" in codes["s0"].imports
+    import capture_models
+
+    model = capture_models.pairs()
+    ids = torch.randint(0, 32, (2, 5))
+    assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
