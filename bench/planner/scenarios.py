@@ -193,18 +193,25 @@ def dtfm(scenario: int, microbatches: int = 64) -> Program:
 GPUS = (("H100", 989e12, 80), ("A100", 312e12, 40), ("RTX4090", 165e12, 24), ("T4", 65e12, 16))
 
 
+LLAMA8B_H, LLAMA8B_LAYERS, LLAMA8B_VOCAB = 4096, 32, 128256
+LLAMA8B_LAYER_FLOPS = GPT3XL_SEQ * (24 * LLAMA8B_H**2 + 4 * GPT3XL_SEQ * LLAMA8B_H)  # per sample
+
+
 def hetero_world(skip: tuple[int, int] = (1, 4)) -> Program:
-    """32 workers: each DT-FM world region holds one H100, A100, RTX 4090 and T4; ring of
-    8 stages x 4 replicas (GPT3-XL layers, 3 per stage, microbatch 4 x 2048 tokens)."""
+    """32 workers: each DT-FM world region holds one H100, A100, RTX 4090 and T4; an 8B-class
+    model (h 4096, 32 layers, 4 per stage) as a ring of 8 stages x 4 replicas, microbatch
+    4 x 2048 tokens, bf16 activations, so compute matters next to the network."""
     workers = tuple(Worker(f"{r.lower()}_{g.lower()}", rate, mem * GIB, region=r)
                     for r in DTFM_REGIONS for g, rate, mem in GPUS)
     links = (Link("intra", "", "", 5e-3, 2 * GBPS),) + region_links(DTFM_WORLD, GBPS)
+    samples = 4
     return pipeline_program(
         "hetero_world32", workers, links, layout="ring",
-        replicas=(4,) * 8, layers=(3,) * 8, boundary=4 * GPT3XL_BOUNDARY,
-        grad_bytes=GPT3XL_STAGE_GRADS, cost=CostModel(backward_ratio=2.0, efficiency=0.4),
-        microbatch_size=4, seq_len=GPT3XL_SEQ, microbatches=32, inflight=3, skip=skip, swaps=1,
-        flops_per_layer=4 * GPT3XL_LAYER_FLOPS, head_flops=4 * 2.0 * GPT3XL_SEQ * GPT3XL_H * 50257)
+        replicas=(4,) * 8, layers=(4,) * 8, boundary=samples * 2.0 * GPT3XL_SEQ * LLAMA8B_H,
+        grad_bytes=2.0 * 4 * 12 * LLAMA8B_H**2, cost=CostModel(backward_ratio=2.0, efficiency=0.4),
+        microbatch_size=samples, seq_len=GPT3XL_SEQ, microbatches=32, inflight=3, skip=skip,
+        swaps=1, flops_per_layer=samples * LLAMA8B_LAYER_FLOPS,
+        head_flops=samples * 2.0 * GPT3XL_SEQ * LLAMA8B_H * LLAMA8B_VOCAB)
 
 
 def scaled_geo(n_workers: int, stages: int = 8, per_origin: int = 4) -> Program:

@@ -93,11 +93,7 @@ def _from_cost_model(program: Program) -> Program:
         first = i == 0
         body = not first and not loss
         fields = estimate(seg.layers, first, loss, loss)
-        # without a model, boundaries are named by role: token ids in, the residual stream
-        # between segments (4 x d_model x seq bytes per sample)
-        out.append(replace(seg, **fields, skippable=body and seg.layers > 0,
-                           boundary_in=("tokens",) if first else ("residual",),
-                           boundary_out=() if loss else ("residual",)))
+        out.append(replace(seg, **fields, skippable=body and seg.layers > 0))
     parts = tuple(
         replace(p, blocks=tuple(
             BlockProfile(name, **estimate(1, False, False, False),

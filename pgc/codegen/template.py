@@ -58,6 +58,9 @@ class PlanError(RuntimeError):
     """A run-time refusal with a message for the user (printed without a traceback)."""
 
 
+_STOP = threading.Event()  # set by SIGTERM: checkpoint at the end of the step and stop
+
+
 # ----------------------------------------------------------------------------- command line
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train = PLAN.get("train", {})
@@ -385,6 +388,12 @@ class Watchdog:
         while True:
             time.sleep(min(1.0, self.timeout / 4))
             cur = self.current
+            if _STOP.is_set() and cur is not None and time.monotonic() - cur[1] > 5:
+                # SIGTERM arrived while blocked in a wait the signal cannot interrupt: a peer is
+                # gone, so the step cannot finish and no checkpoint can be agreed on.
+                print(f"pgc: worker {self.me} stopped by SIGTERM in `{cur[0]}`", file=sys.stderr,
+                      flush=True)
+                os._exit(143)
             if cur is not None and time.monotonic() - cur[1] > self.timeout * 1.5 + 2:
                 print(
                     f"pgc: error: worker {self.me} timed out after {self.timeout:g} s in action "
@@ -619,7 +628,12 @@ def save_checkpoint(
     digests: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(digests, (f"{me}.pt", sha256(d / f"{me}.pt")))
     if rank == 0:
-        man = {"step": step, "spec_hash": PLAN["spec_hash"], "files": dict(digests)}
+        man = {
+            "step": step,
+            "spec_hash": PLAN["spec_hash"],
+            "model": PLAN["model"],  # for `pgc export-model`
+            "files": dict(digests),
+        }
         tmp_m = d / ".manifest.json.tmp"
         tmp_m.write_text(json.dumps(man, indent=1, sort_keys=True))
         os.replace(tmp_m, d / "manifest.json")
@@ -845,9 +859,6 @@ def setup(args: argparse.Namespace) -> Worker:
         me, rank, args, segments, transport, groups, routing(me),
         Watchdog(me, args.timeout), tracer, actions,
     )
-
-
-_STOP = threading.Event()
 
 
 def train(w: Worker) -> None:

@@ -14,7 +14,7 @@ from pgc.ir.types import Program
 from pgc.planner.placement import plan_placement
 from pgc.planner.search import Search
 
-PLACE_BUDGET_S = 6.0
+PLACE_BUDGET_S = 4.5
 
 
 def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,

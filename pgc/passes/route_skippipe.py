@@ -19,14 +19,15 @@ from pgc.planner.routing import (
     Chosen,
     Problem,
     alternatives,
+    judge_cost,
     problem_of,
     solve,
     to_program,
 )
 from pgc.planner.search import Search
 
-ROUTE_BUDGET_S = 3.0  # fast-simulator search
-POLISH_BUDGET_S = 2.0  # simulator-judged search afterwards
+ROUTE_BUDGET_S = 2.0  # fast-simulator search
+POLISH_BUDGET_S = 1.5  # simulator-judged search afterwards
 
 
 def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
@@ -41,9 +42,10 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     candidates.append(("fast-simulator search", solution.final))
     judged = [(judge(to_program(program, prob, c), bound=False).pipeline, name, c)
               for name, c in candidates]
+    search.charge(len(judged) * judge_cost(prob))
     start_time, name, chosen = min(judged, key=lambda x: x[0])
     search.note(f"simulator on {len(judged)} candidates: best {name} at {start_time:.2f} s")
-    search.budget_s = search.elapsed() + polish_s
+    search.extend(polish_s)
     chosen, value, moves = polish(program, prob, chosen, start_time, search)
     best = to_program(program, prob, chosen)
     verdict = judge(best)
@@ -67,6 +69,7 @@ def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
                     return chosen, value, moves
                 trial = chosen[:mb] + [cand] + chosen[mb + 1:]
                 got = judge(to_program(program, prob, trial), bound=False).pipeline
+                search.charge(judge_cost(prob))
                 if got < value - 1e-9:
                     chosen, value, improved = trial, got, True
                     moves += 1

@@ -25,7 +25,16 @@ from pgc.ir.types import Program
 from pgc.planner.costs import Costs, grad_bytes
 from pgc.planner.graphs import bottleneck_matching, capacitated_clusters, symmetric, tsp_path
 from pgc.planner.judge import judge
-from pgc.planner.routing import construct, message_matrices, problem_of, simulate, to_program
+from pgc.planner.routing import (
+    construct,
+    dp_cost,
+    judge_cost,
+    message_matrices,
+    problem_of,
+    sim_cost,
+    simulate,
+    to_program,
+)
 from pgc.planner.search import Search
 
 Assignment = dict[str, list[int]]  # stage -> worker indices
@@ -39,6 +48,7 @@ class Evaluator:
     costs: Costs
     msgm: dict[str, np.ndarray]
     lambdas: tuple[float, ...]
+    search: Search
     objective: str = "iteration"  # or "pipeline": the pipeline phase alone
     evaluations: int = 0
     elites: list[tuple[float, int, Assignment]] = field(default_factory=list)
@@ -59,6 +69,7 @@ class Evaluator:
         iteration estimate (pipeline + slowest all-reduce) or the pipeline phase alone."""
         self.evaluations += 1
         prob = problem_of(self.placed(assign), self.costs, self.msgm)
+        self.search.charge(len(self.lambdas) * (len(prob.origins) * dp_cost(prob) + sim_cost(prob)))
         best = (float("inf"), 0.0)
         for lam in self.lambdas:
             res = simulate(prob, construct(prob, lam))
@@ -84,7 +95,9 @@ class Evaluator:
         prob = problem_of(program, self.costs, self.msgm)
         chosen = min((construct(prob, lam) for lam in self.lambdas),
                      key=lambda c: simulate(prob, c).makespan)
+        self.search.charge(len(self.lambdas) * (len(prob.origins) * dp_cost(prob) + sim_cost(prob)))
         verdict = judge(to_program(program, prob, chosen), bound=False)
+        self.search.charge(judge_cost(prob))
         return verdict.iteration if self.objective == "iteration" else verdict.pipeline
 
 
@@ -108,7 +121,8 @@ def compact_start(program: Program, dist: np.ndarray, pool: list[int],
     """One tight cluster per auto stage; equal-size clusters ordered along the pipeline by an
     open (chain) or closed (ring) TSP over bottleneck-matching distances between groups."""
     auto = [s for s in program.auto_place]
-    clusters = capacitated_clusters(dist, pool, [sizes[s] for s in auto])
+    spare = len(pool) - sum(sizes.values())  # workers no group asked for form a last cluster
+    clusters = capacitated_clusters(dist, pool, [sizes[s] for s in auto] + ([spare] if spare else []))
     assign = dict(fixed) | dict(zip(auto, clusters))
     order = [s.name for s in program.stages]
     movable = [s for s in order[1:] if s in sizes]
@@ -183,14 +197,15 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
     sizes = stage_sizes(program, pool)
     mean_bytes = float(np.mean([b for b in costs.boundary.values() if b > 0] or [0.0]))
     dist = symmetric(costs.msg_matrix(mean_bytes))
-    ev = Evaluator(program, costs, message_matrices(program, costs), (0.0, 0.2, 1.0), objective)
+    ev = Evaluator(program, costs, message_matrices(program, costs), (0.0, 0.2, 1.0), search,
+                   objective)
     starts: dict[str, Assignment] = {"compact": compact_start(program, dist, pool, sizes, fixed)}
     for k in LANE_COUNTS:
         if k <= max(sizes.values()) and k <= len(pool) // max(1, len(sizes)):
             starts[f"lanes{k}"] = lanes_start(program, dist, pool, sizes, fixed, k)
     scored: list[tuple[float, str, Assignment, float]] = []
     for name, assign in starts.items():
-        if scored and search.elapsed() > search.budget_s / 2:
+        if scored and search.spent > search.budget_s / 2:
             search.note(f"start {name}: skipped, half the budget spent on starts")
             continue
         total, pipe, ar, lam = ev.score(assign)
@@ -204,7 +219,7 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
     auto = [s for s in program.auto_place if sizes.get(s)]
     searched, value, moves = local_search(ev, assign, total, auto, search,
                                           np.random.default_rng(seed))
-    why = "budget ended" if search.out_of_time() else "no swap improves"
+    why = "work budget ended" if search.out_of_time() else "no swap improves"
     search.note(f"objective: {objective} time; best start {name}; swap search: {moves} swaps "
                 f"accepted, {ev.evaluations} placements scored, {value:.2f} s, stopped: {why}")
     # the simulator has the last word among the best placements seen and the best start

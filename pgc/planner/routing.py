@@ -9,7 +9,7 @@ whose node cost is compute plus a load penalty lambda x (work already routed to 
 SWARM's earliest-virtual-finish idea (Ryabinin et al. 2023) - this loads replicas in proportion
 to their speed; several lambdas are tried and the fast simulator keeps the best; (3) local
 search re-routes one microbatch at a time (latest-finishing first), each candidate judged by
-the simulator, until a pass brings nothing, the time budget ends, or the makespan is within
+the simulator, until a pass brings nothing, the work budget ends, or the makespan is within
 `tolerance` of a lower bound. Never returns routes worse (by the simulator) than its start.
 Cost: O(M x T x S x R^2) per construction for M microbatches, T templates, S stages, R replicas.
 """
@@ -328,6 +328,23 @@ def lower_bound(prob: Problem) -> float:
     return bound
 
 
+def dp_cost(prob: Problem) -> float:
+    """Predicted seconds of one all_paths call (reference machine, see search.py)."""
+    length = len(prob.templates[0])
+    width = max(len(g) for g in prob.groups)
+    return 1.5e-4 + 3e-7 * len(prob.templates) * length * width
+
+
+def sim_cost(prob: Problem) -> float:
+    """Predicted seconds of one fast simulation."""
+    return 8e-5 * len(prob.origins) * (len(prob.templates[0]) + 1)
+
+
+def judge_cost(prob: Problem) -> float:
+    """Predicted seconds of one order pass + pgc.sim run."""
+    return 5e-4 * len(prob.origins) * (len(prob.templates[0]) + 1)
+
+
 def simulate(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]]) -> FastResult:
     return simulate_routes(prob.costs, [route_of(prob, t, w) for t, w in chosen], prob.inflight)
 
@@ -354,6 +371,7 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     for lam in lambdas:
         chosen = construct(prob, lam)
         res = simulate(prob, chosen)
+        search.charge(len(prob.origins) * dp_cost(prob) + sim_cost(prob))
         starts.append((res.makespan, f"greedy lambda={lam}", chosen))
         if best_res is None or res.makespan < best_res.makespan:
             best, best_res, best_lam = chosen, res, lam
@@ -395,10 +413,12 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
         gained = False
         for mb in np.argsort(-res.finish, kind="stable"):
             if search.out_of_time():
-                return chosen, res, f"stopped at the time budget after {moves} moves"
+                return chosen, res, f"stopped at the work budget after {moves} moves"
+            search.charge(2 * dp_cost(prob))
             for cand in alternatives(prob, chosen, int(mb), lam):
                 trial = chosen[:int(mb)] + [cand] + chosen[int(mb) + 1:]
                 trial_res = simulate(prob, trial)
+                search.charge(sim_cost(prob))
                 if _key(trial_res) < _key(res):
                     chosen, res, gained = trial, trial_res, True
                     moves += 1

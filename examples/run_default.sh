@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: compile examples/chain4.pgc (a 4-stage LLaMA-style chain pipeline) and train it
+# with torchrun on 4 CPU processes over gloo. Installs what it needs on a fresh machine.
+# Extra arguments go to train.py, e.g. `bash examples/run_default.sh --steps 60 --trace trace`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" PIP_DISABLE_PIP_VERSION_CHECK=1
+python -c 'import torch' 2>/dev/null || python -m pip install -q torch
+python -c 'import lark, networkx, pgc.cli' 2>/dev/null || python -m pip install -q -e .
+OUT="${OUT:-build/chain4}"
+python -m pgc compile examples/chain4.pgc -o "$OUT"
+cd "$OUT"
+rm -f train_log.jsonl
+exec torchrun --standalone --nproc-per-node 4 train.py "$@"

@@ -1,0 +1,194 @@
+"""The README's main job and what a long run needs, on the real chain (examples/chain4.pgc ->
+pgc compile -> train.py -> torchrun, 4 CPU workers over gloo): it trains, checkpoints, exports
+to the model's own state_dict, resumes exactly after a kill, runs across two torchrun agents
+and fails cleanly on a stuck peer."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, pgc_env, run_pgc
+from tests.runtime.reference import read_log
+
+pytestmark = [pytest.mark.torchrun, pytest.mark.xdist_group("torchrun")]
+
+STEPS = 30
+
+
+def torchrun(out: Path, *args: str, nproc: int = 4) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+            str(nproc), str(out / "train.py"), "--quiet", *args]
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`bash examples/run_default.sh` as the README runs it, checkpointing every 10 steps."""
+    out = tmp_path_factory.mktemp("main") / "chain4"
+    start = time.monotonic()
+    r = subprocess.run(
+        ["bash", "examples/run_default.sh", "--ckpt-every", "10", "--keep", "2"],
+        cwd=ROOT, env={**pgc_env(), "OUT": str(out)}, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    (out / "elapsed").write_text(str(time.monotonic() - start))
+    return out
+
+
+def test_main_job_trains_within_two_minutes(main_job: Path) -> None:
+    log = read_log(main_job / "train_log.jsonl")
+    assert [rec["step"] for rec in log] == list(range(1, STEPS + 1))
+    assert log[-1]["loss"] <= 0.7 * log[0]["loss"], (log[0]["loss"], log[-1]["loss"])
+    assert float((main_job / "elapsed").read_text()) < 120
+
+
+def test_checkpoints_keep_last_and_export_loads(main_job: Path, tmp_path: Path) -> None:
+    ckpts = sorted(p.name for p in (main_job / "checkpoints").glob("step_*"))
+    assert ckpts == ["step_00000020", "step_00000030"]
+    manifest = json.loads((main_job / "checkpoints" / ckpts[-1] / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["n0.pt", "n1.pt", "n2.pt", "n3.pt"]
+    r = run_pgc("export-model", str(main_job / "checkpoints"), "-o", str(tmp_path / "model.pt"))
+    assert r.returncode == 0, r.stderr
+    from examples.models.llama import build
+
+    model = build(vocab=256, dim=64, layers=8, heads=4, kv_heads=2, max_seq=64)
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    last = torch.load(main_job / "checkpoints" / ckpts[-1] / "n3.pt", weights_only=True)
+    torch.testing.assert_close(model.head.weight, last["tensors"]["head.weight"], rtol=0, atol=0)
+
+
+def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
+    ck = main_job / "kill-ckpt"
+    proc = subprocess.Popen(
+        torchrun(main_job, "--ckpt-every", "5", "--ckpt-dir", str(ck), "--log-file", "kill.jsonl"),
+        cwd=main_job, env=pgc_env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (ck / "step_00000010" / "manifest.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint at step 10"
+            time.sleep(0.2)
+    finally:
+        kill_tree(proc.pid)  # a crash: no chance to save anything more
+        proc.wait()
+    # A newer checkpoint whose manifest never finished writing must be skipped.
+    partial = ck / "step_00000099"
+    partial.mkdir()
+    shutil.copy(ck / "step_00000010" / "n0.pt", partial / "n0.pt")
+    (partial / "manifest.json").write_text('{"step": 99, "files": {"n0.pt": ')
+    r = subprocess.run(
+        torchrun(main_job, "--resume", "--ckpt-every", "5", "--ckpt-dir", str(ck),
+                 "--log-file", "resume.jsonl"),
+        cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "skipping incomplete checkpoint" in r.stderr and "step_00000099" in r.stderr
+    resumed = read_log(main_job / "resume.jsonl")
+    first = resumed[0]["step"]
+    assert first in (11, 16, 21), f"resumed at step {first}"
+    assert f"resumed from {ck / f'step_{first - 1:08d}'}" in r.stdout
+    full = {rec["step"]: rec["loss"] for rec in read_log(main_job / "train_log.jsonl")}
+    assert [rec["step"] for rec in resumed] == list(range(first, STEPS + 1))
+    assert [rec["loss"] for rec in resumed] == [full[s] for s in range(first, STEPS + 1)]
+
+
+def test_stuck_peer_fails_within_timeout_naming_it(main_job: Path) -> None:
+    proc = subprocess.Popen(
+        torchrun(main_job, "--timeout", "8", "--log-file", "stuck.jsonl", "--steps", "1000"),
+        cwd=main_job, env=pgc_env(), start_new_session=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        log = main_job / "stuck.jsonl"
+        deadline = time.monotonic() + 120
+        while not log.exists() or len(log.read_text().splitlines()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "never trained"
+            time.sleep(0.2)
+        victim = _worker_pid(proc.pid, rank=2)
+        os.kill(victim, signal.SIGSTOP)
+        stopped = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        failed_after = time.monotonic() - stopped
+    finally:
+        kill_tree(proc.pid)
+    assert proc.returncode != 0
+    # a peer of n2 reports the wait, naming n2 in the action text; gloo or the watchdog fires
+    lines = [ln for ln in err.splitlines() if ln.startswith("pgc: ") and "n2" in ln]
+    assert lines, err[-3000:]
+    assert any(("failed in `" in ln or "timed out" in ln) for ln in lines), lines
+    assert failed_after < 8 * 1.5 + 2 + 40, failed_after  # timeout, watchdog margin, torchrun stop
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the torchrun agent and its workers (they run in sessions of their own)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += _children(p)
+    for p in seen:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _worker_pid(agent: int, rank: int) -> int:
+    """The pid of the torchrun worker with RANK=rank under the agent process."""
+    for child in _children(agent):
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(child)
+    raise AssertionError(f"no worker with RANK={rank}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_hosts_on_loopback_match_single_host(main_job: Path, tmp_path: Path) -> None:
+    spec = Path(__file__).parent / "specs" / "chain4_two_hosts.pgc"
+    out = tmp_path / "two"
+    r = run_pgc("compile", str(spec), "-o", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "--nnodes 2" in r.stdout
+    port = _free_port()
+    agents = []
+    for host in ("beta", "alpha"):  # start `beta` first: rank order must not matter
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+               "--nproc-per-node", "2", "--rdzv-backend", "c10d",
+               "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "pgc-two-hosts",
+               str(out / "train.py"), "--steps", "8", "--log-file", f"{host}.jsonl"]
+        agents.append(subprocess.Popen(cmd, cwd=out, env={**pgc_env(), "PGC_HOST": host},
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [a.communicate(timeout=300) for a in agents]
+    for a, (o, e) in zip(agents, outputs):
+        assert a.returncode == 0, e[-3000:]
+    mapping = "".join(o for o, _ in outputs)
+    assert "n0=rank" in mapping and "@alpha" in mapping and "@beta" in mapping
+    logs = [out / f"{h}.jsonl" for h in ("alpha", "beta") if (out / f"{h}.jsonl").exists()]
+    assert len(logs) == 1  # rank 0 logs, wherever it landed
+    two = [rec["loss"] for rec in read_log(logs[0])]
+    one = [rec["loss"] for rec in read_log(main_job / "train_log.jsonl")][:8]
+    assert two == one
