@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import random
@@ -34,7 +35,7 @@ RESERVED = {
     "import", "model", "node", "link", "pipeline", "stages", "stage", "replicas", "place",
     "schedule", "path", "default", "intra", "region", "balanced", "by", "on", "auto",
 }  # fmt: skip
-UNITS = ["", "", "", "us", "ms", "s", "Mbps", "Gbps", "B/s", "GiB/s", "B", "MB", "GiB", "FLOPS", "TFLOPS", "x", "%"]
+UNITS = ["", "", "", "us", "ms", "s", "Mbps", "Gbit/s", "B/s", "GiB/s", "B", "MB", "GiB", "FLOPS", "TFLOP/s", "x", "%"]
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True).filter(lambda s: s not in RESERVED)
 small = st.integers(0, 10**6)
@@ -174,6 +175,7 @@ def test_lowering_the_formatted_spec_gives_the_same_program(text: str) -> None:
 # ---------------------------------------------------------------- mutations never crash
 
 _WORK = Path(tempfile.mkdtemp(prefix="pgc-mutations-"))
+atexit.register(shutil.rmtree, _WORK, True)
 shutil.copytree(ROOT / "examples", _WORK / "examples", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
 _SOURCES = sorted(p for p in (_WORK / "examples").rglob("*.pgc"))
 _TOKEN = re.compile(r'"[^"\n]*"|//[^\n]*|[0-9.]+|[A-Za-z_]+|->|<->|\.\.|\S')
