@@ -423,15 +423,15 @@ class Transport:
     emulate: bool = False
     scale: float = 1.0
     nic_free: float = 0.0
-    pending: list[tuple[Any, Any]] = field(default_factory=list)
+    pending: list[tuple[Any, torch.Tensor, str, str]] = field(default_factory=list)
 
-    def _wait(self, work: Any, what: str) -> None:
+    def _wait(self, work: Any, what: str, peer: str) -> None:
         try:
             work.wait(datetime.timedelta(seconds=self.timeout))
         except RuntimeError as exc:
             raise PlanError(
                 f"worker {self.me} failed in `{what}` after waiting up to {self.timeout:g} s "
-                f"({str(exc).splitlines()[0]})"
+                f"({str(exc).splitlines()[0]}); {blame(self.me, peer, what)}"
             ) from exc
 
     def message_time(self, peer: str, nbytes: int) -> tuple[float, float]:
@@ -449,33 +449,59 @@ class Transport:
             depart = max(self.clock.now(), self.nic_free)
             self.nic_free = depart + busy
             stamp = torch.tensor([depart + busy + lat], dtype=torch.float64)
-            self.pending.append((dist.isend(stamp, dst), stamp))
+            self.pending.append((dist.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
             t = t.detach().contiguous()
-            self.pending.append((dist.isend(t, dst), t))
+            self.pending.append((dist.isend(t, dst), t, peer, what))
         # Sends are rendezvous in gloo; waiting here keeps memory bounded and errors local.
-        self.flush(what)
+        self.flush()
 
     def recv(self, shapes: list[list[Any]], peer: str, what: str) -> Tensors:
         src = self.rank_of[peer]
         arrive = None
         if self.emulate:
             arrive = torch.zeros(1, dtype=torch.float64)
-            self._wait(dist.irecv(arrive, src), what)
+            self._wait(dist.irecv(arrive, src), what, peer)
         out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
         works = [dist.irecv(t, src) for t in out]
         for w in works:
-            self._wait(w, what)
+            self._wait(w, what, peer)
         if arrive is not None:
             delay = float(arrive.item()) - self.clock.now()
             if delay > 0:
                 time.sleep(delay)
         return out
 
-    def flush(self, what: str) -> None:
-        for work, _ in self.pending:
-            self._wait(work, what)
+    def flush(self) -> None:
+        for work, _, peer, what in self.pending:
+            self._wait(work, what, peer)
         self.pending.clear()
+
+
+def blame(me: str, peer: str, what: str) -> str:
+    """Which worker is stuck: each worker that times out publishes whom it waits on in the
+    rendezvous store (which lives in the torchrun agent, not in a worker); following the waits
+    from `peer` ends at a worker that waits on nobody: the one not responding."""
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"pgc/wait/{me}", f"{peer}\t{what}")
+        time.sleep(2.0)  # let the other workers that time out publish their waits
+        chain, waits = [me], {me: what}
+        while peer not in chain:
+            chain.append(peer)
+            key = f"pgc/wait/{peer}"
+            if not store.check([key]):
+                break
+            nxt, act = store.get(key).decode().split("\t", 1)
+            waits[peer] = act
+            peer = nxt
+        culprit, waiter = chain[-1], chain[-2]
+        return (
+            f"worker {culprit} is not responding (stuck or dead); "
+            f"{waiter} waits on it in `{waits[waiter]}`"
+        )
+    except Exception as exc:  # the diagnosis must never hide the original error
+        return f"could not tell which worker is stuck ({exc})"
 
 
 # ----------------------------------------------------------------------------- gradient groups
@@ -800,10 +826,10 @@ class Worker:
                 shapes = bwd_q[(m, act.peer)].popleft()
                 grads_in[m] = self.transport.recv(shapes, act.peer, act.text)
             elif kind == "ALLREDUCE":
-                self.transport.flush(act.text)
+                self.transport.flush()
                 self.reduce(act.segment)
             elif kind == "STEP":
-                self.transport.flush(act.text)
+                self.transport.flush()
             if self.tracer is not None:
                 self.tracer.add(act.text, start, step, index)
             self.watchdog.leave()
