@@ -127,6 +127,9 @@ def segment_graph(cut: Cut, seg: SegmentCut) -> fx.Graph:
     for n in seg.nodes:
         if n in env or n.op == "get_attr":  # inputs; get_attr is emitted on first use
             continue
+        if n in seg.constants:  # answered at capture time: used inline
+            env[n] = seg.constants[n]  # type: ignore[assignment]
+            continue
         if n in seg.rewrites:
             src, dim = seg.rewrites[n]
             if dim is None:

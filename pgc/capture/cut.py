@@ -50,6 +50,8 @@ class SegmentCut:
     outputs: list[fx.Node]
     # metadata query node -> (local input it now reads, dim or None for whole metadata)
     rewrites: dict[fx.Node, tuple[fx.Node, int | None]] = field(default_factory=dict)
+    # metadata query on another segment's value whose answer never changes -> that answer
+    constants: dict[fx.Node, object] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # graph name -> local (alias) name
     buffers: dict[str, bool] = field(default_factory=dict)  # buffer name -> persistent
     modules: list[str] = field(default_factory=list)  # call_module targets (adopted whole)
@@ -207,6 +209,7 @@ def _cut(a: _Analysis) -> Cut:
     needs: dict[fx.Node, set[int]] = {}
     locals_: list[set[fx.Node]] = [set() for _ in a.specs]
     pending_meta: list[tuple[int, fx.Node]] = []
+    constants: list[dict[fx.Node, object]] = [{} for _ in a.specs]
 
     def pull(k: int, n: fx.Node) -> None:
         """Make value `n` available in segment k."""
@@ -221,6 +224,8 @@ def _cut(a: _Analysis) -> Cut:
             src = n.all_input_nodes[0]
             if a.pure[src] or a.seg.get(src) == k:
                 pull(k, src)
+            elif _constant(a.cap, n):
+                constants[k][n] = a.cap.runs[0][n]
             else:
                 pending_meta.append((k, n))
             return
@@ -251,8 +256,15 @@ def _cut(a: _Analysis) -> Cut:
                 rewrites[k][q] = found
         if not failed:
             break
-    pending_meta = [(k, q) for k, q in pending_meta if q in rewrites[k]]
-    return _finish(a, locals_, bounds, rewrites, needs, order)
+    return _finish(a, locals_, bounds, rewrites, constants, needs, order)
+
+
+def _constant(cap: Captured, q: fx.Node) -> bool:
+    """The query gives the same shape, size or dtype in both runs (e.g. a weight's shape)."""
+    v0, v1 = cap.runs[0][q], cap.runs[1][q]
+    plain = isinstance(v0, (int, torch.dtype)) or (
+        isinstance(v0, tuple) and all(isinstance(x, int) for x in v0))
+    return plain and v0 == v1
 
 
 def _boundaries(
@@ -303,6 +315,7 @@ def _finish(
     locals_: list[set[fx.Node]],
     bounds: list[list[fx.Node]],
     rewrites: list[dict[fx.Node, tuple[fx.Node, int | None]]],
+    constants: list[dict[fx.Node, object]],
     needs: dict[fx.Node, set[int]],
     order: dict[fx.Node, int],
 ) -> Cut:
@@ -326,7 +339,7 @@ def _finish(
         inputs = bounds[k] if k else [cap.data]
         outputs = bounds[k + 1] if k < last else [cap.logits]
         seg = SegmentCut(spec.name, spec.span, tuple(p for p, j in a.prefix_of.items() if j == k),
-                         nodes, list(inputs), list(outputs), rewrites[k])
+                         nodes, list(inputs), list(outputs), rewrites[k], constants[k])
         _adopt(a, seg, readers_of)
         cuts.append(seg)
     shared = {c: tuple(s for s in (sp.name for sp in a.specs) if s in segs)

@@ -1,5 +1,6 @@
 """`pgc plan FILE [--json]`: the spec's schedule next to gpipe and 1f1b on the same workers, the
-lower bound with its components, memory per worker, and how long planning took."""
+lower bound with its components, per-worker compute, bubble, inflight and memory, and how long
+planning took (parse to prediction of the spec's schedule, baselines excluded)."""
 
 from __future__ import annotations
 
@@ -66,17 +67,19 @@ def plan(file: str) -> dict[str, Any]:
     bound = lower_bound(planned)
     pred = planned.prediction
     assert pred is not None
-    memory = {w: {"weights": m.weights, "grads": m.grads, "optimizer": m.optimizer,
-                  "activations": m.activations, "total": m.total,
-                  "capacity": planned.worker(w).memory}
-              for w, m in pred.memory}
+    busy, peak = dict(pred.busy), dict(pred.peak_inflight)
+    workers = {w: {"busy": busy.get(w, 0.0), "bubble": pred.pipeline_time - busy.get(w, 0.0),
+                   "peak_inflight": peak.get(w, 0), "weights": m.weights, "grads": m.grads,
+                   "optimizer": m.optimizer, "activations": m.activations, "total": m.total,
+                   "capacity": planned.worker(w).memory}
+               for w, m in pred.memory}
     return {
         "pipeline": planned.name,
         "workers": len(planned.workers),
         "microbatches": planned.microbatches,
         "schedules": rows,
         "bound": {name: {"seconds": v, "at": where} for name, v, where in bound.components},
-        "memory": memory,
+        "per_worker": workers,
         "notes": list(planned.notes),
         "plan_time": plan_time,
     }
@@ -128,15 +131,16 @@ def render(report: dict[str, Any], explain: bool = False) -> str:
     out += ["", "lower bound of the spec's schedule (placement and paths fixed):"]
     out += _table(["component", "seconds", "at"],
                   [[k, _seconds(v["seconds"]), v["at"]] for k, v in report["bound"].items()])
-    out += ["", "memory per worker (spec's schedule, at peak inflight):"]
-    mem_rows = []
-    for w, m in report["memory"].items():
+    out += ["", "per worker (spec's schedule; memory at peak inflight):"]
+    rows = []
+    for w, m in report["per_worker"].items():
         over = "  OVER" if m["total"] > m["capacity"] else ""
-        mem_rows.append([w, _bytes(m["weights"]), _bytes(m["grads"]), _bytes(m["optimizer"]),
-                         _bytes(m["activations"]), _bytes(m["total"]),
-                         _bytes(m["capacity"]) + over])
-    out += _table(["worker", "weights", "grads", "optimizer", "activations", "total", "memory"],
-                  mem_rows)
+        rows.append([w, _seconds(m["busy"]), _seconds(m["bubble"]), str(m["peak_inflight"]),
+                     _bytes(m["weights"]), _bytes(m["grads"]), _bytes(m["optimizer"]),
+                     _bytes(m["activations"]), _bytes(m["total"]),
+                     _bytes(m["capacity"]) + over])
+    out += _table(["worker", "busy", "bubble", "inflight", "weights", "grads", "optimizer",
+                   "activations", "total", "memory"], rows)
     if explain and report["notes"]:
         out += ["", "planner notes:"] + [f"  {n}" for n in report["notes"]]
     out += ["", f"plan time: {report['plan_time']:.3f} s"]

@@ -16,9 +16,11 @@ from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector, block, settings, value
 from pgc.frontend.load import Sources
 from pgc.frontend.lower_place import check_policy, lower_paths, place, replicas
-from pgc.frontend.lower_stages import LAYER_COUNT_ARGS, ORIGIN, lower_split
+from pgc.frontend.lower_stages import LAYER_COUNT_ARGS, ORIGIN, Split, lower_split
 from pgc.frontend.lower_topology import Topology, lower_topology
 from pgc.ir.types import (
+    CostModel,
+    EvalConfig,
     Layout,
     ModelRef,
     Path,
@@ -28,6 +30,7 @@ from pgc.ir.types import (
     Span,
     Stage,
     SwapPolicy,
+    TrainConfig,
 )
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
@@ -102,36 +105,117 @@ def lower(sources: Sources, declarations: Declarations | None = None) -> Program
     return _Pipeline(sources, topology, models).lower(pipelines[0])
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What phase 1 reads from the pipeline's settings and blocks (see `_Pipeline.lower`)."""
+
+    model: ModelRef
+    layout: Layout
+    split: Split
+    microbatch: LS.Microbatch
+    ratio: Fraction
+    ratio_span: Span
+    never: tuple[ast.Ref, ...]
+    max_swaps: int
+    swap_span: Span
+    schedule: ScheduleKind
+    cost: CostModel
+    train: TrainConfig
+    evaluation: EvalConfig
+    inflight: ast.Value | None
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """What phase 2 decides: stages with replica counts and never-skip marks, placement."""
+
+    stages: tuple[Stage, ...]
+    never: tuple[str, ...]
+    placement: dict[str, tuple[str, ...]]
+    auto: tuple[str, ...]
+    microbatches: int
+
+
 @dataclass
 class _Pipeline:
+    """Lowers one pipeline in three phases (settings; stages and placement; paths), each
+    reporting all of its independent mistakes before the next phase would repeat them."""
+
     sources: Sources
     topology: Topology
     models: dict[str, ModelRef]
 
     def lower(self, decl: ast.PipelineDecl) -> Program:
         errors = Collector()
-        where = f"pipeline `{decl.name}`"
-        found = settings(
-            tuple(i for i in decl.items if isinstance(i, ast.Assign | ast.Nested)), where, PIPELINE_KEYS, PIPELINE_BLOCKS, errors=errors
+        st = self._settings(decl, errors)
+        errors.raise_if_any()
+        assert st is not None
+        placed = self._placement(decl, st, errors)
+        errors.raise_if_any()
+        path_stmts = [i for i in decl.items if isinstance(i, ast.PathStmt)]
+        paths = lower_paths(path_stmts, st.layout, list(placed.stages), placed.placement, placed.microbatches, errors)
+        for p in paths:
+            errors.run(check_policy, p, list(placed.stages), st.ratio, st.max_swaps)
+        errors.run(_check_explicit, st.schedule, paths, path_stmts, placed.microbatches, decl)
+        inflight = len(placed.stages)
+        if st.inflight is not None:
+            inflight = errors.run(V.integer, st.inflight, "inflight", 1) or 1
+        errors.raise_if_any()
+        return Program(
+            file=self.sources.main.file,
+            spec_hash=self.sources.spec_hash,
+            name=decl.name,
+            model=st.model,
+            layout=st.layout,
+            segments=st.split.segments,
+            stages=placed.stages,
+            workers=self.topology.workers,
+            links=self.topology.links,
+            microbatch_size=st.microbatch.size,
+            seq_len=st.microbatch.seq,
+            microbatches=placed.microbatches,
+            inflight=inflight,
+            skip=SkipPolicy((st.ratio.numerator, st.ratio.denominator), placed.never, span=st.ratio_span),
+            swap=SwapPolicy(st.max_swaps, span=st.swap_span),
+            schedule=st.schedule,
+            cost=st.cost,
+            train=st.train,
+            eval=st.evaluation,
+            placement=tuple((s.name, placed.placement[s.name]) for s in placed.stages if s.name in placed.placement),
+            auto_place=placed.auto,
+            explicit_paths=tuple(paths),
+            partitions=st.split.partitions,
+            span=decl.span,
         )
+
+    def _settings(self, decl: ast.PipelineDecl, errors: Collector) -> _Settings | None:
+        """Phase 1: model, layout, stage split and the settings blocks."""
+        where = f"pipeline `{decl.name}`"
+        items = tuple(i for i in decl.items if isinstance(i, ast.Assign | ast.Nested))
+        found = settings(items, where, PIPELINE_KEYS, PIPELINE_BLOCKS, errors=errors)
         model = errors.run(self._model, decl, value(found, "model"))
         layout: Layout = errors.run(self._layout, decl, value(found, "layout"), block(found, "origin")) or "chain"
-        layer_count = _layer_count(model)
         split_stmts = [i for i in decl.items if isinstance(i, ast.StagesStmt | ast.StageStmt)]
-        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, layer_count, decl.span, errors)
+        split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, _layer_count(model), decl.span, errors)
         mb = errors.run(LS.microbatch, block(found, "microbatch"), decl.span, errors)
-        ratio, never_refs, ratio_span = errors.run(LS.skip, block(found, "skip"), errors) or (Fraction(0), [], None)
+        ratio, never, ratio_span = errors.run(LS.skip, block(found, "skip"), errors) or (Fraction(0), [], None)
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
         cost = LS.cost(block(found, "cost"), errors)
         train = LS.train(block(found, "train"), errors)
         evaluation = LS.evaluation(block(found, "eval"), errors)
         schedule = errors.run(self._schedule, decl, ratio)
-        errors.raise_if_any()
-        assert model is not None and split is not None and mb is not None and schedule is not None
+        if model is None or split is None or mb is None or schedule is None:
+            return None
+        return _Settings(
+            model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), max_swaps,
+            swap_span or decl.span, schedule, cost, train, evaluation, value(found, "inflight"),
+        )  # fmt: skip
 
-        stages = list(split.stages)
+    def _placement(self, decl: ast.PipelineDecl, st: _Settings, errors: Collector) -> _Placed:
+        """Phase 2: never-skip marks, replicas, placement, and the checks that need them."""
+        stages = list(st.split.stages)
         names = [s.name for s in stages]
-        never = self._never(never_refs, stages, layout, errors)
+        never = self._never(list(st.never), stages, st.layout, errors)
         stages = [replace(s, never_skip=s.name in never) for s in stages]
         counts = replicas([i for i in decl.items if isinstance(i, ast.ReplicasStmt)], names, errors)
         workers = {w.name for w in self.topology.workers}
@@ -139,52 +223,19 @@ class _Pipeline:
         for w in self.topology.workers:
             for g in w.groups:
                 groups.setdefault(g, []).append(w.name)
-        placed, auto = place([i for i in decl.items if isinstance(i, ast.PlaceStmt)], stages, workers, groups, counts, errors)
+        place_stmts = [i for i in decl.items if isinstance(i, ast.PlaceStmt)]
+        placed, auto = place(place_stmts, stages, workers, groups, counts, errors)
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
-        errors.run(_check_skip, ratio, ratio_span, stages, schedule, decl)
-        for num, den in evaluation.skip_ratios:
+        errors.run(_check_skip, st.ratio, st.ratio_span, stages, st.schedule)
+        for num, den in st.evaluation.skip_ratios:
             if (num * len(stages)) % den:
-                at = evaluation.span if evaluation.span.line else decl.span
+                at = st.evaluation.span if st.evaluation.span.line else decl.span
                 errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
-        if max_swaps and schedule not in ("skippipe", "explicit"):
-            errors.add(error(swap_span or decl.span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{schedule}`"))
-        microbatches = errors.run(_microbatches, mb, stages) or 1
-        errors.raise_if_any()
-
-        path_stmts = [i for i in decl.items if isinstance(i, ast.PathStmt)]
-        paths = lower_paths(path_stmts, layout, stages, placed, microbatches, errors)
-        for p in paths:
-            errors.run(check_policy, p, stages, ratio, max_swaps)
-        errors.run(_check_explicit, schedule, paths, path_stmts, microbatches, decl)
-        inflight_v = value(found, "inflight")
-        inflight = errors.run(V.integer, inflight_v, "inflight", 1) or 1 if inflight_v is not None else len(stages)
-        errors.raise_if_any()
-        return Program(
-            file=self.sources.main.file,
-            spec_hash=self.sources.spec_hash,
-            name=decl.name,
-            model=model,
-            layout=layout,
-            segments=split.segments,
-            stages=tuple(stages),
-            workers=self.topology.workers,
-            links=self.topology.links,
-            microbatch_size=mb.size,
-            seq_len=mb.seq,
-            microbatches=microbatches,
-            inflight=inflight,
-            skip=SkipPolicy((ratio.numerator, ratio.denominator), tuple(sorted(never, key=names.index)), span=ratio_span or decl.span),
-            swap=SwapPolicy(max_swaps, span=swap_span or decl.span),
-            schedule=schedule,
-            cost=cost,
-            train=train,
-            eval=evaluation,
-            placement=tuple((s.name, placed[s.name]) for s in stages if s.name in placed),
-            auto_place=tuple(auto),
-            explicit_paths=tuple(paths),
-            partitions=split.partitions,
-            span=decl.span,
-        )
+        if st.max_swaps and st.schedule not in ("skippipe", "explicit"):
+            errors.add(error(st.swap_span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{st.schedule}`"))
+        microbatches = errors.run(_microbatches, st.microbatch, stages) or 1
+        never_sorted = tuple(sorted(never, key=names.index))
+        return _Placed(tuple(stages), never_sorted, placed, tuple(auto), microbatches)
 
     def _model(self, decl: ast.PipelineDecl, v: ast.Value | None) -> ModelRef:
         if v is None:
@@ -239,10 +290,9 @@ def _layer_count(model: ModelRef | None) -> int | None:
     return None
 
 
-def _check_skip(ratio: Fraction, span: Span | None, stages: list[Stage], schedule: str, decl: ast.PipelineDecl) -> None:
+def _check_skip(ratio: Fraction, where: Span, stages: list[Stage], schedule: str) -> None:
     if not ratio:
         return
-    where = span or decl.span
     n = len(stages)
     skipped = ratio * n
     if skipped.denominator != 1:

@@ -16,6 +16,8 @@ from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from pgc.frontend.values import ALL_UNITS
+
 # (message, hint) -> malformed examples that fail in the same parser state.
 CATALOGUE: dict[tuple[str, str | None], list[str]] = {
     ("expected a declaration (`import`, `model`, `node`, `link` or `pipeline`)", None): [
@@ -156,7 +158,7 @@ _TERMINAL_NAMES = {
 }
 
 _UNIT_WORD = re.compile(r"(?<![A-Za-z0-9_.])([0-9][0-9.]*)[ \t]+([A-Za-z_/]+)$")
-_UNITS = ["us", "ms", "s", "bps", "Kbps", "Mbps", "Gbps", "B/s", "KB/s", "MB/s", "GB/s", "KiB/s", "MiB/s", "GiB/s", "B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "FLOPS", "KFLOPS", "MFLOPS", "GFLOPS", "TFLOPS", "PFLOPS", "x", "%"]
+_UNITS = list(ALL_UNITS)
 
 
 def _terminal(lark: Lark, name: str) -> str:

@@ -25,6 +25,9 @@ SIZE = {
     "KiB": 2.0**10, "MiB": 2.0**20, "GiB": 2.0**30, "TiB": 2.0**40,
 }  # fmt: skip
 RATE = {"FLOPS": 1.0, "KFLOPS": 1e3, "MFLOPS": 1e6, "GFLOPS": 1e9, "TFLOPS": 1e12, "PFLOPS": 1e15}
+# the same rates and bit rates in the `per second` spelling
+RATE.update({f"{prefix}FLOP/s": factor for prefix, factor in (("", 1.0), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15))})
+BANDWIDTH.update({f"{prefix}bit/s": factor / 8 for prefix, factor in (("", 1.0), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12))})
 RATIO = {"x": 1.0, "%": 0.01}
 
 KINDS: dict[str, dict[str, float]] = {
@@ -221,7 +224,7 @@ def selector_text(r: ast.Ref) -> str:
     return "".join(out)
 
 
-MAX_RANGE = 100_000
+MAX_RANGE = 10_000  # names one range may expand to (10k workers is far beyond any cluster pgc plans)
 
 
 def expand_names(r: ast.Ref, what: str) -> list[str]:

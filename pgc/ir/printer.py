@@ -19,7 +19,7 @@ import dataclasses
 import re
 from typing import Any
 
-from pgc.ir.types import Action, Hop, Path, Program
+from pgc.ir.types import Hop, Path, Program
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/@\-\[\]*]+")
 _WIDTH = 100
@@ -41,24 +41,18 @@ def _scalar(x: Any) -> bool:
 
 
 def _has_str(x: Any) -> bool:
-    if isinstance(x, Hop | Path | Action):
+    if isinstance(x, Hop | Path):
         return True
     return type(x).__str__ is not object.__str__ and not isinstance(x, bool | int | float | str | tuple)
 
 
 def _text_form(x: Any) -> str:
-    """Compact text of IR records that have one: hops and paths as in the spec's `path`
-    statement, actions in pgc.ir.actions' round-tripping form."""
+    """One line of text: hops and paths as in the spec's `path` statement, anything else
+    with its own `__str__` (actions: `F s2 m5`) as that."""
     if isinstance(x, Hop):
         return f"{x.segment}@{x.worker}"
     if isinstance(x, Path):
         return f"mb{x.mb}: " + " -> ".join(_text_form(h) for h in x.hops)
-    if isinstance(x, Action):
-        try:
-            from pgc.ir.actions import format_action
-        except ImportError:  # the plan core's module is optional for the printer
-            return repr(x)
-        return format_action(x)
     return str(x)
 
 

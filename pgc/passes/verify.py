@@ -75,6 +75,10 @@ class _Verifier:
                 self.member_of.setdefault(w, set()).add(g)
         self.reduced: dict[str, set[str]] = {w: set() for w in self.ws}
         self.work: deque[str] = deque(self.ws)
+        self.tasks: dict[str, list[tuple[int, int]]] = {}
+        for m, hops in self.hops.items():
+            for j, h in enumerate(hops):
+                self.tasks.setdefault(h.worker, []).append((m, j))
 
     # -- errors ------------------------------------------------------------------------------
     def fail(self, w: _Worker, message: str, mb: int | None = None, hint: str | None = None
@@ -199,12 +203,8 @@ class _Verifier:
         return True
 
     def tasks_at(self, w: str) -> list[tuple[int, int]]:
-        if not hasattr(self, "_tasks"):
-            self._tasks: dict[str, list[tuple[int, int]]] = {}
-            for m, hops in self.hops.items():
-                for j, h in enumerate(hops):
-                    self._tasks.setdefault(h.worker, []).append((m, j))
-        return self._tasks.get(w, [])
+        """(microbatch, hop) of every hop `w` runs."""
+        return self.tasks.get(w, [])
 
     def step(self, w: _Worker) -> None:
         missing = self.member_of[w.name] - self.reduced[w.name]

@@ -121,7 +121,8 @@ def compact_start(program: Program, dist: np.ndarray, pool: list[int],
     """One tight cluster per auto stage; equal-size clusters ordered along the pipeline by an
     open (chain) or closed (ring) TSP over bottleneck-matching distances between groups."""
     auto = [s for s in program.auto_place]
-    clusters = capacitated_clusters(dist, pool, [sizes[s] for s in auto])
+    spare = len(pool) - sum(sizes.values())  # workers no group asked for form a last cluster
+    clusters = capacitated_clusters(dist, pool, [sizes[s] for s in auto] + ([spare] if spare else []))
     assign = dict(fixed) | dict(zip(auto, clusters))
     order = [s.name for s in program.stages]
     movable = [s for s in order[1:] if s in sizes]

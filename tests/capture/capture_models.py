@@ -105,3 +105,24 @@ def widen(**kw: int) -> Widen:
 
 def pairs(**kw: int) -> Pairs:
     return Pairs(**kw)
+
+
+class Scaled(nn.Module):
+    """The head divides by sqrt of the embedding width, read from the embedding's weight (a
+    parameter of another stage): only its shape is needed, never the tensor."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(Residual(dim) for _ in range(2))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x) / self.embed.weight.shape[1] ** 0.5
+
+
+def scaled(**kw: int) -> Scaled:
+    return Scaled(**kw)

@@ -144,3 +144,27 @@ def test_slice_past_the_end(tmp_path: Path) -> None:
     path = _spec(tmp_path, ["[wte, wpe, h[0:2]]", "h[2:5]", "[ln_f, lm_head]"], model)
     out = _error(path)
     assert out.startswith(f"{path}:8:14: error: slice `h[2:5]` is out of range: `h` has 4 blocks")
+
+
+def test_shape_of_another_stages_parameter_is_a_constant() -> None:
+    stages = [("s0", ("embed", "layers[0]")), ("s1", ("layers[1]", "head"))]
+    codes = stage_code(program("capture_models:scaled", {}, stages))
+    assert len(codes["s0"].outputs) == 1 and codes["s1"].shared == ()
+    assert "embed" not in codes["s1"].source.split("def logits")[1]
+    import capture_models
+
+    model = capture_models.scaled()
+    ids = torch.randint(0, 32, (2, 5))
+    assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
+
+
+def test_wrapped_user_function_is_imported_from_the_model_module() -> None:
+    """`torch.fx.wrap`ped helpers stay calls into the user's module, imported by name."""
+    stages = [("s0", ("embed", "stem", "layers")), ("s1", ("head",))]
+    codes = stage_code(program("capture_models:pairs", {}, stages))
+    assert "from capture_models import stats as capture_models_stats" in codes["s0"].imports
+    import capture_models
+
+    model = capture_models.pairs()
+    ids = torch.randint(0, 32, (2, 5))
+    assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))

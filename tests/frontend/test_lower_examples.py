@@ -151,3 +151,30 @@ def test_placement_by_group_and_even_distribution(tmp_path: Path) -> None:
     p = load_program(spec)
     assert p.placement == (("s0", ("a0", "a1")), ("s1", ("b0", "b1")), ("s2", ("b2", "b3")))
     assert p.microbatches == 8 and p.workers[2].groups == ("slow", "cheap")
+
+
+def test_units_are_normalised(tmp_path: Path) -> None:
+    from pgc.frontend.load import load_sources
+    from pgc.frontend.lower import lower_declarations
+
+    spec = tmp_path / "units.pgc"
+    rows = [
+        ("125 TFLOPS", "1 GiB", "5 ms", "1 Gbps", 125e12, 2**30, 5e-3, 1e9 / 8),
+        ("125 TFLOP/s", "16 GB", "250 us", "3.125 Gbit/s", 125e12, 16e9, 250e-6, 3.125e9 / 8),
+        ("50 GFLOPS", "512 MiB", "1.5 s", "200 MB/s", 50e9, 512 * 2**20, 1.5, 200e6),
+        ("1 PFLOPS", "2 TiB", "0 ms", "2 GiB/s", 1e15, 2 * 2**40, 0.0, 2 * 2**30),
+        ("7 KFLOPS", "3 KB", "12 us", "64 Kbps", 7e3, 3e3, 12e-6, 8e3),
+    ]
+    text = ""
+    for i, (rate, mem, lat, bw, *_) in enumerate(rows):
+        text += f"node n{i} {{ rate = {rate}; memory = {mem} }}\n"
+        if i:
+            text += f"link n0 -> n{i} {{ latency = {lat}; bandwidth = {bw} }}\n"
+    text += f"link default {{ latency = {rows[0][2]}; bandwidth = {rows[0][3]} }}\n"
+    spec.write_text(text)
+    topology, _, _ = lower_declarations(load_sources(spec))
+    for w, row in zip(topology.workers, rows):
+        assert (w.rate, w.memory) == (row[4], row[5])
+    pairs = {link.dst: link for link in topology.links if link.scope == "pair"}
+    for i, row in enumerate(rows[1:], 1):
+        assert (pairs[f"n{i}"].latency, pairs[f"n{i}"].bandwidth) == (row[6], row[7])

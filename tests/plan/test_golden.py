@@ -55,8 +55,10 @@ def test_plan_json() -> None:
 @pytest.mark.parametrize("spec", ["synthetic_chain", "explicit_ring"])
 def test_emit_ordered(spec: str) -> None:
     out = _ok("compile", f"{SPECS}/{spec}.pgc", "--emit=ordered")
-    assert "actions:" in out and "STEP" in out
-    _golden(f"{spec}.ordered.txt", out)
+    assert out.startswith("Program\n") and "\n  prediction: none\n" in out
+    # the golden holds what routing and ordering add (paths, actions), so the earlier passes'
+    # own goldens, not this one, follow their changes
+    _golden(f"{spec}.ordered.txt", out[out.index("\n  paths:\n") + 1 :])
 
 
 def test_gpipe_over_the_inflight_cap_is_a_located_error(tmp_path: Path) -> None:

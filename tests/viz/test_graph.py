@@ -3,6 +3,7 @@ and real graphviz output (SVG parses as XML, PNG equals `dot -Tpng` of the writt
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -140,3 +141,27 @@ def test_unknown_suffix_is_a_user_error(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="cannot write the graph as `.gif`"):
         render(ring7(), "graph", tmp_path / "g.gif")
+
+
+@needs_dot
+@pytest.mark.parametrize("build", [pipeline_graph, paths_graph])
+def test_big_plans_get_a_pinned_grid(build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from viz_programs import wide_ring
+
+    program = wide_ring()
+    dot = build(program).source
+    assert "layout=nop2" in dot
+    nodes = [line.strip() for line in dot.splitlines()
+             if re.match(r"\s*n\d+(__loss)? \[", line)]
+    assert len(nodes) == 128 + 16  # every worker, and the 16 origins' loss nodes
+    assert all("pos=" in n for n in nodes)
+    # columns in pipeline order: origin at x = 0, loss nodes in the last (9th) column
+    x_of = {n.split(" [")[0]: float(re.search(r'pos="([-\d.]+),', n).group(1))  # type: ignore[union-attr]
+            for n in nodes}
+    assert x_of["n0"] == 0.0 and x_of["n16"] > 0 and x_of["n0__loss"] == max(x_of.values())
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
+    ET.fromstring(svg.stdout)
+
+
+def test_small_plans_keep_dot_layout() -> None:
+    assert "layout=nop2" not in pipeline_graph(ring7()).source

@@ -106,3 +106,35 @@ def gpipe_timeline() -> Timeline:
     return Timeline("chain4: gpipe", tuple(f"n{i}" for i in range(4)), tuple(bars),
                     iteration_time=end + 0.5, pipeline_time=end, lower_bound=18.0,
                     origins=("n0",))
+
+
+def wide_ring(workers: int = 128, microbatches: int = 256, seed: int = 0) -> Program:
+    """A ring over `workers` workers in 8 regions: an origin group and 7 stage groups of equal
+    size, each microbatch skipping 2 of 8 stages through seeded random replicas."""
+    import random
+
+    rng = random.Random(seed)
+    per = workers // 8
+    segs = [Segment("origin.pro", "origin", "prologue", boundary_bytes=MB)]
+    segs += [Segment(f"s{i}", f"s{i}", "body", boundary_bytes=MB) for i in range(1, 8)]
+    segs += [Segment("origin.epi", "origin", "epilogue")]
+    stages = [Stage("origin", ("origin.pro", "origin.epi"), never_skip=True)]
+    stages += [Stage(f"s{i}", (f"s{i}",)) for i in range(1, 8)]
+    placement = tuple((st.name, tuple(f"n{k * per + j}" for j in range(per)))
+                      for k, st in enumerate(stages))
+    group = dict(placement)
+    paths = []
+    for m in range(microbatches):
+        origin = group["origin"][m % per]
+        body = sorted(rng.sample(range(1, 8), 5))
+        paths.append(Path(m, origin, (Hop("origin.pro", origin),)
+                          + tuple(Hop(f"s{i}", rng.choice(group[f"s{i}"])) for i in body)
+                          + (Hop("origin.epi", origin),)))
+    return Program(
+        file="wide.pgc", spec_hash="2" * 64, name="wide", model=ModelRef("m", "m:build"),
+        layout="ring", segments=tuple(segs), stages=tuple(stages),
+        workers=tuple(Worker(f"n{i}", 1e14, 80 * GB, region=f"r{i % 8}") for i in range(workers)),
+        links=(Link("default", "", "", 0.05, 1.25e8),), microbatch_size=1, seq_len=1024,
+        microbatches=microbatches, inflight=3, skip=SkipPolicy((2, 8), ("origin",)),
+        swap=SwapPolicy(), schedule="skippipe", placement=placement, paths=tuple(paths),
+    )

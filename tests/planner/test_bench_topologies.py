@@ -1,0 +1,45 @@
+"""The benchmarks build their programs from the published figures (bench/planner/scenarios.py);
+the example specs encode the same figures. Both must agree: workers, regions, speeds and the
+resolved link of every pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.planner.scenarios import dtfm, geo20
+from pgc.frontend import load_program
+from pgc.ir.topology import link_table
+from pgc.ir.types import Program
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _same_topology(spec: Program, bench: Program) -> None:
+    assert [(w.name, w.region, w.rate) for w in spec.workers] == [
+        (w.name, w.region, w.rate) for w in bench.workers]
+    got, want = link_table(spec), link_table(bench)
+    assert got.keys() == want.keys()
+    for pair, (latency, bandwidth) in want.items():
+        assert got[pair][0] == pytest.approx(latency, abs=1e-9)
+        assert got[pair][1] == pytest.approx(bandwidth, rel=1e-6)
+
+
+def test_geo20_spec_matches_the_bench() -> None:
+    spec = load_program(str(ROOT / "examples" / "skippipe_geo20.pgc"))
+    bench = geo20()
+    _same_topology(spec, bench)
+    assert (spec.skip.ratio, spec.swap.max_swaps, spec.inflight, spec.microbatches) == (
+        bench.skip.ratio, bench.swap.max_swaps, bench.inflight, bench.microbatches)
+    assert [s.replicas for s in spec.stages] == [s.replicas for s in bench.stages]
+
+
+@pytest.mark.parametrize("scenario", [1, 2, 3, 4, 5])
+def test_dtfm_specs_match_the_bench(scenario: int, tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "dtfm_gpt3xl.pgc").read_text()
+    text = text.replace('import "topologies/dtfm_c5.pgc"',
+                        f'import "{ROOT}/examples/topologies/dtfm_c{scenario}.pgc"')
+    spec_file = tmp_path / "dtfm.pgc"
+    spec_file.write_text(text)
+    _same_topology(load_program(str(spec_file)), dtfm(scenario))

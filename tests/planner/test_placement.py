@@ -1,0 +1,105 @@
+"""Placement `on auto`: groups of the requested sizes, explicit placements kept, deterministic
+for a seed, never worse than its best start, and DT-FM's objective computed as published."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from planner_programs import random_program
+
+from bench.planner.scenarios import dtfm, geo20
+from pgc.diagnostics import UserError
+from pgc.ir.types import Program
+from pgc.passes.place_auto import place_auto
+from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.dtfm import DtfmCost
+from pgc.planner.placement import plan_placement
+from pgc.planner.search import Search
+
+
+def _groups(program: Program) -> dict[str, tuple[str, ...]]:
+    return dict(program.placement)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_auto_groups_have_requested_sizes_and_are_disjoint(seed: int) -> None:
+    prog = random_program(seed)
+    auto = replace(prog, placement=(), auto_place=tuple(s.name for s in prog.stages))
+    placed = place_auto(auto, budget_s=0.3)
+    groups = _groups(placed)
+    assert [len(groups[s.name]) for s in prog.stages] == [s.replicas for s in prog.stages]
+    everyone = [w for g in groups.values() for w in g]
+    assert len(everyone) == len(set(everyone)) == len(prog.workers)
+    assert any(n.startswith("place: simulator on") for n in placed.notes)
+
+
+def test_explicit_stages_stay_where_the_spec_put_them() -> None:
+    prog = geo20()
+    origin = ("n1", "n3", "n7", "n11", "n13")
+    prog = replace(prog, placement=(("origin", origin),),
+                   auto_place=tuple(s.name for s in prog.stages[1:]))
+    placed = place_auto(prog, budget_s=0.5)
+    groups = _groups(placed)
+    assert groups["origin"] == origin
+    assert not set(origin) & {w for s, g in groups.items() if s != "origin" for w in g}
+
+
+def test_too_few_workers_is_a_user_error() -> None:
+    prog = geo20()
+    stages = tuple(replace(s, replicas=6) if s.name == "s1" else s for s in prog.stages)
+    with pytest.raises(UserError, match="need 23 workers"):
+        place_auto(replace(prog, stages=stages), budget_s=0.3)
+
+
+def test_workers_beyond_the_requested_groups_stay_idle() -> None:
+    prog = geo20()
+    stages = tuple(replace(s, replicas=2) if s.name == "s5" else s for s in prog.stages)
+    placed = place_auto(replace(prog, stages=stages), budget_s=0.3)
+    assert sum(len(g) for _, g in placed.placement) == 19
+
+
+def test_deterministic_for_a_seed() -> None:
+    prog = geo20()
+    first = place_auto(prog, budget_s=0.6)
+    assert place_auto(prog, budget_s=0.6).placement == first.placement
+
+
+def test_never_worse_than_the_best_start_by_the_simulator() -> None:
+    prog = geo20()
+    search = Search("place", 0.6, out=io.StringIO())
+    plan_placement(prog, search)
+    starts = [n for n in search.notes if "finalists" in n]
+    # "simulator on N finalists (incl. the best start at X s): kept #k at Y s"
+    note = starts[0]
+    start = float(note.split("best start at ")[1].split(" s")[0])
+    kept = float(note.split("kept #")[1].split(" at ")[1].split(" s")[0])
+    assert kept <= start
+
+
+def test_dtfm_objective_by_hand() -> None:
+    # 4 workers: groups {0,1} and {2,3}; 1 s latency inside a group pair, 10 s across
+    lat = np.array([[0, 1, 10, 10], [1, 0, 10, 10], [10, 10, 0, 1], [10, 10, 1, 0]], float)
+    inv = np.full((4, 4), 1e-9)
+    np.fill_diagonal(inv, 0.0)
+    cost = DtfmCost(lat, inv, c_dp=2e9, c_pp=1e9, closed=False)
+    # DataP: each member reaches one peer: 2 (1 + 2e9 / 2 * 1e-9) = 4
+    assert cost.data([0, 1]) == pytest.approx(4.0)
+    # PipeP: two groups, bottleneck matching over 10 + 1e9 * 1e-9 = 11
+    assert cost.pipe([[0, 1], [2, 3]])[0] == pytest.approx(11.0)
+    assert cost([[0, 1], [2, 3]]) == pytest.approx(4.0 + 2 * 11.0)
+    # split across: DataP 2 (10 + 1) = 22, PipeP matches 0-1 and 2-3 at 1 + 1 = 2
+    assert cost([[0, 2], [1, 3]]) == pytest.approx(22.0 + 2 * 2.0)
+
+
+def test_dtfm_regions_become_groups() -> None:
+    # world-wide DT-FM: 8 regions of 8 GPUs; pgc's groups are the regions
+    prog = dtfm(5)
+    placed = place_auto(prog, budget_s=0.5)
+    regions = {w.name: w.region for w in prog.workers}
+    for _, group in placed.placement:
+        assert len({regions[w] for w in group}) == 1
+    costs = Costs.of(prog)
+    assert grad_bytes(prog, "s1") > 0 and costs.speed.max() == 1.0
