@@ -965,8 +965,72 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def skipped_stages(args: argparse.Namespace, index: int) -> set[str]:
+    """Stages removed for evaluation batch `index`: the named ones, or a random subset (seeded
+    per batch, as SkipPipe evaluates) of the skippable stages, `ratio` x all stages."""
+    skippable = [
+        st["name"]
+        for st in PLAN["stages"]
+        if not st["never_skip"]
+        and all(s["skippable"] for s in PLAN["segments"] if s["stage"] == st["name"])
+    ]
+    if args.skip_stages:
+        named = {s.strip() for s in args.skip_stages.split(",") if s.strip()}
+        bad = sorted(named - set(skippable))
+        if bad:
+            raise PlanError(f"--skip-stages: {bad} cannot be skipped (skippable: {skippable})")
+        return named
+    num, _, den = args.skip_ratio.partition("/")
+    count = round(float(num) / float(den or 1) * len(PLAN["stages"]))
+    if count > len(skippable):
+        raise PlanError(f"--skip-ratio {args.skip_ratio}: only {len(skippable)} stages can be skipped")
+    order = torch.randperm(len(skippable), generator=_generator(_sample_seed(17, index, 0)))
+    return {skippable[i] for i in order[:count].tolist()}
+
+
 def evaluate(w: Worker) -> None:
-    raise PlanError("evaluation is not available in this build")
+    """Held-out loss with stages removed: each evaluation batch runs forward, one at a time,
+    through the remaining segments in model order on each stage's first replica."""
+    args = w.args
+    if args.resume:
+        found = newest_checkpoint(Path(args.ckpt_dir))
+        if found is None:
+            raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
+        load_checkpoint(found[0], found[1], w.me, w.segments, make_optimizer(w.params))
+    first_replica = {st["name"]: st["replicas"][0] for st in PLAN["stages"]}
+    total = 0.0
+    for index in range(args.eval_batches):
+        skip = skipped_stages(args, index)
+        hops = [(s["name"], first_replica[s["stage"]]) for s in PLAN["segments"]
+                if s["stage"] not in skip]
+        ids, labels = batch(index, 0, 0, split="val")
+        x: Tensors = (ids,)
+        with torch.no_grad():
+            for k, (seg, worker) in enumerate(hops):
+                if worker != w.me:
+                    continue
+                what = f"eval {seg} batch {index}"
+                if k > 0 and hops[k - 1][1] != w.me:
+                    shapes = next(s["outputs"] for s in PLAN["segments"] if s["name"] == hops[k - 1][0])
+                    x = w.transport.recv(shapes, hops[k - 1][1], what)
+                if w.seg_info[seg]["loss"]:
+                    total += float(w.segments[seg](*x, labels))
+                    continue
+                out = w.segments[seg](*x)
+                x = out if isinstance(out, tuple) else (out,)
+                if k + 1 < len(hops) and hops[k + 1][1] != w.me:
+                    w.transport.send(x, hops[k + 1][1], what)
+    result = torch.tensor([total], dtype=torch.float64)
+    dist.all_reduce(result)
+    if w.rank == 0:
+        loss = result.item() / args.eval_batches
+        rec = {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+               "batches": args.eval_batches, "skip_stages": args.skip_stages,
+               "skip_ratio": args.skip_ratio}
+        with open(args.log_file, "a") as log:
+            log.write(json.dumps(rec) + "\n")
+        print(f"eval  loss {loss:.4f}  ppl {rec['perplexity']:.2f}  "
+              f"skip {args.skip_stages or args.skip_ratio}", flush=True)
 
 
 if __name__ == "__main__":
