@@ -441,41 +441,78 @@ class Transport:
         return busy * self.scale, lat * self.scale
 
     def send(self, tensors: Tensors, peer: str, what: str) -> None:
+        """Post the message and go on (the simulator's model: the NIC takes it); gloo delivers
+        it once the receiver has posted the matching receive. Waited for at the next
+        ALLREDUCE or STEP, or when too many are outstanding."""
         dst = self.rank_of[peer]
         if self.emulate:
-            # The NIC sends one message at a time; the message arrives `latency` after its last
-            # byte left. The arrival time travels ahead of the data on the shared clock.
+            # The NIC sends one message at a time, starting once the receiver has posted its
+            # receive (rendezvous, as the simulator prices it); the message arrives `latency`
+            # after its last byte left. The times travel ahead of the data on the shared clock;
+            # the receiver, which knows when it posted, computes the arrival.
             busy, lat = self.message_time(peer, sum(t.numel() * t.element_size() for t in tensors))
-            depart = max(self.clock.now(), self.nic_free)
-            self.nic_free = depart + busy
-            stamp = torch.tensor([depart + busy + lat], dtype=torch.float64)
+            ready = max(self.clock.now(), self.nic_free)
+            self.nic_free = ready + busy
+            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64)
             self.pending.append((dist.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
             t = t.detach().contiguous()
             self.pending.append((dist.isend(t, dst), t, peer, what))
-        # Sends are rendezvous in gloo; waiting here keeps memory bounded and errors local.
-        self.flush()
+        while len(self.pending) > 64:
+            work, _, peer_, what_ = self.pending.pop(0)
+            self._wait(work, what_, peer_)
+
+    def post_recv(self, shapes: list[list[Any]], peer: str, what: str) -> Incoming:
+        """Post the receive buffers now; the consumer waits for them (`Incoming.get`)."""
+        src = self.rank_of[peer]
+        stamp = torch.zeros(3, dtype=torch.float64) if self.emulate else None
+        works = [] if stamp is None else [dist.irecv(stamp, src)]
+        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
+        works += [dist.irecv(t, src) for t in out]
+        return Incoming(self, out, works, stamp, peer, what, self.clock.now())
 
     def recv(self, shapes: list[list[Any]], peer: str, what: str) -> Tensors:
-        src = self.rank_of[peer]
-        arrive = None
-        if self.emulate:
-            arrive = torch.zeros(1, dtype=torch.float64)
-            self._wait(dist.irecv(arrive, src), what, peer)
-        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
-        works = [dist.irecv(t, src) for t in out]
-        for w in works:
-            self._wait(w, what, peer)
-        if arrive is not None:
-            delay = float(arrive.item()) - self.clock.now()
-            if delay > 0:
-                time.sleep(delay)
-        return out
+        return self.post_recv(shapes, peer, what).get()
 
     def flush(self) -> None:
         for work, _, peer, what in self.pending:
             self._wait(work, what, peer)
         self.pending.clear()
+
+
+@dataclass
+class Incoming:
+    """A posted receive: its buffers are valid after `get`."""
+
+    transport: Transport
+    tensors: Tensors
+    works: list[Any]
+    stamp: torch.Tensor | None
+    peer: str
+    what: str
+    posted: float
+
+    def get(self) -> Tensors:
+        for work in self.works:
+            self.transport._wait(work, self.what, self.peer)
+        self.works = []
+        if self.stamp is not None:  # emulated network: hold the data until it "arrives"
+            ready, busy, lat = self.stamp.tolist()
+            delay = max(ready, self.posted) + busy + lat - self.transport.clock.now()
+            if delay > 0:
+                time.sleep(delay)
+            self.stamp = None
+        return self.tensors
+
+
+@dataclass
+class Ready:
+    """Tensors handed over locally (two consecutive hops on one worker)."""
+
+    tensors: Tensors
+
+    def get(self) -> Tensors:
+        return self.tensors
 
 
 def blame(me: str, peer: str, what: str) -> str:
@@ -540,6 +577,8 @@ def all_reduce_bucket(bucket: Bucket, group: Any, params: dict[str, torch.nn.Par
     if group is None:
         return
     grads = [p.grad for p in bucket.held(params) if p.grad is not None]
+    if not grads:
+        return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
     offset = 0
@@ -749,12 +788,20 @@ class Worker:
                 names = [n for alias in b["params"] for n in alias]
                 self.counted.extend(self.params[n] for n in names if n in self.params)
         self.seg_info = {s["name"]: s for s in PLAN["segments"]}
+        in_buckets = {n for b in PLAN["buckets"] if self.me in b["workers"]
+                      for alias in b["params"] for n in alias}
+        orphans = sorted(set(self.params) - in_buckets)
+        if orphans:  # its gradient would never be summed: refuse rather than train wrong
+            raise PlanError(f"worker {self.me}: parameters in no gradient group: {orphans[:5]}")
 
     def compute_pad(self, act: Act, start: float) -> None:
         if not self.args.emulate_compute:
             return
-        fwd, bwd = PLAN["compute_times"].get(f"{act.segment}@{self.me}", (0.0, 0.0))
-        want = (fwd if act.kind == "F" else bwd) * self.args.time_scale
+        if act.kind == "STEP":
+            want = PLAN["step_times"].get(self.me, 0.0) * self.args.time_scale
+        else:
+            fwd, bwd = PLAN["compute_times"].get(f"{act.segment}@{self.me}", (0.0, 0.0))
+            want = (fwd if act.kind == "F" else bwd) * self.args.time_scale
         left = want - (self.transport.clock.now() - start)
         if left > 0:
             time.sleep(left)
@@ -762,8 +809,8 @@ class Worker:
     def run_step(self, step: int) -> tuple[float, int]:
         """Run this worker's action list once; returns (sum of its microbatch losses, count)."""
         ctx: dict[tuple[str, int], tuple[Tensors, Any]] = {}
-        inbox: dict[int, Tensors] = {}
-        grads_in: dict[int, Tensors] = {}
+        inbox: dict[int, Incoming | Ready] = {}
+        grads_in: dict[int, Incoming | Ready] = {}
         last_out: dict[int, Tensors] = {}
         last_grad: dict[int, Tensors] = {}
         fwd_q = {k: deque(v) for k, v in self.route.fwd.items()}
@@ -781,7 +828,8 @@ class Worker:
                 if info["first"]:
                     inputs: Tensors = (batch(step, self.route.origin_of[m], m)[0],)
                 else:
-                    inputs = inbox.pop(m)
+                    inputs = inbox.pop(m).get()
+                start = self.transport.clock.now()  # compute starts once the data is here
                 leaves = tuple(
                     t.detach().requires_grad_(t.is_floating_point()) for t in inputs
                 )
@@ -796,15 +844,17 @@ class Worker:
                     out = out if isinstance(out, tuple) else (out,)
                     last_out[m] = out
                     if (act.segment, m) in self.route.local_next:
-                        inbox[m] = out
+                        inbox[m] = Ready(out)
                 ctx[(act.segment, m)] = (leaves, out)
                 self.compute_pad(act, start)
             elif kind == "B":
                 leaves, out = ctx.pop((act.segment, m))
-                if self.seg_info[act.segment]["loss"]:
+                loss_seg = self.seg_info[act.segment]["loss"]
+                given = iter(() if loss_seg else grads_in.pop(m).get())
+                start = self.transport.clock.now()
+                if loss_seg:
                     (out / m_total).backward()
                 else:
-                    given = iter(grads_in.pop(m))
                     pairs = [(o, next(given)) for o in out if o.is_floating_point()]
                     torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
                 got = tuple(
@@ -814,22 +864,26 @@ class Worker:
                 )
                 last_grad[m] = got
                 if (act.segment, m) in self.route.local_prev:
-                    grads_in[m] = got
+                    grads_in[m] = Ready(got)
                 self.compute_pad(act, start)
             elif kind == "SEND_F":
                 self.transport.send(last_out[m], act.peer, act.text)
             elif kind == "SEND_B":
                 self.transport.send(last_grad[m], act.peer, act.text)
             elif kind == "RECV_F":
-                inbox[m] = self.transport.recv(fwd_q[(m, act.peer)].popleft(), act.peer, act.text)
+                shapes = fwd_q[(m, act.peer)].popleft()
+                inbox[m] = self.transport.post_recv(shapes, act.peer, act.text)
             elif kind == "RECV_B":
                 shapes = bwd_q[(m, act.peer)].popleft()
-                grads_in[m] = self.transport.recv(shapes, act.peer, act.text)
+                grads_in[m] = self.transport.post_recv(shapes, act.peer, act.text)
             elif kind == "ALLREDUCE":
                 self.transport.flush()
                 self.reduce(act.segment)
+                if self.args.emulate_network:
+                    time.sleep(PLAN["allreduce_times"].get(act.segment, 0.0) * self.args.time_scale)
             elif kind == "STEP":
                 self.transport.flush()
+                self.compute_pad(act, start)
             if self.tracer is not None:
                 self.tracer.add(act.text, start, step, index)
             self.watchdog.leave()
