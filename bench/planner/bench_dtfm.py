@@ -8,11 +8,12 @@ Writes bench/results/planner_dtfm.{json,md}.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import replace
 
-from bench.planner.common import plan, table, verdict_dict, write
+from bench.planner.common import RESULTS, plan, table, verdict_dict, write
 from bench.planner.dtfm_ga import chains_program, dtfm_cost_of, run_ga
 from bench.planner.scenarios import dtfm
 from pgc.passes.route_skippipe import route
@@ -45,14 +46,22 @@ def scenario(c: int) -> dict[str, object]:
 
 
 def main() -> None:
+    """Scenarios given on the command line (default all) are run and merged into the recorded
+    results, each written as soon as it is done."""
     chosen = [int(a) for a in sys.argv[1:]] or [1, 2, 3, 4, 5]
-    results = {f"c{c}": scenario(c) for c in chosen}
+    path = RESULTS / "planner_dtfm.json"
+    results = json.loads(path.read_text())["scenarios"] if path.exists() else {}
+    for c in chosen:
+        results[f"c{c}"] = scenario(c)
+        _record(dict(sorted(results.items())))
+
+
+def _record(results: dict[str, dict[str, object]]) -> None:
     rows = []
     for name, r in results.items():
-        ga, mine = r["ga_chains"], r["pgc"]
+        ga, mine, mixed = r["ga_chains"], r["pgc"], r["ga_placement_pgc_routes"]
         rows.append([name, r["ga_best_cost"], r["pgc_cost"], ga["iteration_s"],  # type: ignore[index]
-                     r["ga_placement_pgc_routes"]["iteration_s"], mine["iteration_s"],  # type: ignore[index]
-                     r["pgc_plan_s"]])
+                     mixed["iteration_s"], mine["iteration_s"], r["pgc_plan_s"]])  # type: ignore[index]
     md = ("# DT-FM scenarios: pgc placement vs DT-FM's GA (best of 5 seeds)\n\n"
           "GPT3-XL, 64 V100, 8 stages x 8 replicas, 64 microbatches of 1 x 2048 tokens; "
           "objective = DT-FM's DataP + 2 PipeP (lower is better); times are simulated "

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pgc.ir.types import Program
+
 HELP = "draw the plan: pipeline graph, microbatch paths, timeline (+ Chrome trace), HTML report"
 EXAMPLES = """\
   pgc viz examples/skippipe_ring.pgc --what graph -o ring.svg
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     program = run_passes(load_program(args.file), until=_UNTIL[args.what])
     if args.out.parent and not args.out.parent.exists():
         args.out.parent.mkdir(parents=True)
-    baselines = _baselines(args.file) if args.what == "report" else []
+    baselines = _baselines(program) if args.what == "report" else []
     for path in render(program, args.what, args.out, args.measured, baselines):
         print(f"wrote {path}")
     if args.what == "report" and dot_binary() is None:
@@ -49,10 +51,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _baselines(file: Path) -> list[tuple[str, float]]:
-    """gpipe and 1f1b on the same workers, as `pgc plan` computes them (schedules that cannot
-    be planned for this spec are left out)."""
-    from pgc.commands.plan import plan
+def _baselines(program: Program) -> list[tuple[str, float]]:
+    """gpipe and 1f1b re-planned on the drawn plan's own placement, exactly as `pgc plan`
+    does (re-running `pgc plan` on the file could place differently: auto placement is a
+    time-budgeted search). Schedules that cannot be planned for this spec are left out."""
+    from pgc.commands.plan import _baseline
+    from pgc.diagnostics import UserError
 
-    rows = plan(str(file))["schedules"][1:]
-    return [(r["schedule"], r["iteration_time"]) for r in rows if "error" not in r]
+    out: list[tuple[str, float]] = []
+    for schedule in ("gpipe", "1f1b"):
+        try:
+            prediction = _baseline(program, schedule).prediction
+        except UserError:
+            continue
+        if prediction is not None:
+            out.append((schedule, prediction.iteration_time))
+    return out

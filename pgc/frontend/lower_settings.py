@@ -11,22 +11,24 @@ from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector, block, settings, value
 from pgc.ir.types import CostModel, EvalConfig, Span, TrainConfig, Value
 
-# Callable settings: name -> allowed keyword arguments.
+# Callable settings: name -> allowed keyword arguments. These are exactly what the generated
+# training script reads (pgc/codegen/template.py), so `pgc check` rejects what it would not run.
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
-    "sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
-    "adam": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
-    "adamw": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "sgd": ("lr", "momentum", "weight_decay"),
+    "adamw": ("lr", "betas", "eps", "weight_decay"),
 }
 LR_SCHEDULES: dict[str, tuple[str, ...]] = {
     "constant": ("warmup",),
-    "cosine": ("warmup", "min_lr"),
-    "linear": ("warmup", "min_lr"),
+    "cosine": ("warmup", "min_ratio"),
+    "linear": ("warmup", "min_ratio"),
 }
 DATA_SOURCES: dict[str, tuple[str, ...]] = {
-    "synthetic": ("seed",),
-    "text": ("path", "seed"),
-    "tokens": ("path", "seed"),
+    "synthetic": ("seed", "vocab"),
+    "text": ("files", "path", "seed", "val_fraction"),
+    "tokens": ("path", "dtype", "seed", "val_fraction"),
 }
+# arguments a call cannot do without: name -> alternatives, one of which must be given
+REQUIRED: dict[str, tuple[str, ...]] = {"text": ("files", "path"), "tokens": ("path",)}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def _call(v: ast.Value, what: str, table: dict[str, tuple[str, ...]]) -> tuple[s
         if arg.key in dict(out):
             raise error(arg.span, f"argument `{arg.key}` is given twice")
         out.append((arg.key, V.literal(arg.value, arg.key)))
+    need = REQUIRED.get(head, ())
+    if need and not any(k in dict(out) for k in need):
+        raise error(v.span, f"`{head}` needs `{' or '.join(need)}`", hint=f'e.g. `{head}({need[0]} = "data/train.bin")`')
     return head, tuple(out)
 
 

@@ -229,18 +229,25 @@ def check_coverage(entries: list[Entry], layer_count: int | None) -> None:
         base, iv = _interval(ref, layer_count)
         if base is not None and iv is not None:
             lists.setdefault(base, []).append((iv[0], iv[1], text, owner, span))
+    # The model's block list: the one named like its layer-count argument, else the only
+    # indexed list (GPT-2's `h`). Its end is checked against the layer count.
+    blocks = [b for b in lists if b.rsplit(".", 1)[-1] in LAYER_COUNT_ARGS] or (list(lists) if len(lists) == 1 else [])
     for base, ivs in lists.items():
-        diags += _check_list(base, ivs, layer_count, seen)
+        diags += _check_list(base, ivs, layer_count if base in blocks else None, seen)
     if diags:
         raise UserError(*diags)
 
 
-def _check_list(base: str, ivs: list[tuple[int, int, str, str, Span]], layer_count: int | None, seen: dict[str, tuple[str, Span]]) -> list[Diagnostic]:
+def _check_list(
+    base: str, ivs: list[tuple[int, int, str, str, Span]], layer_count: int | None, seen: dict[str, tuple[str, Span]]
+) -> list[Diagnostic]:
+    """Overlaps, order and gaps within one indexed module list; its end against `layer_count`
+    when given (the model's block list)."""
     diags: list[Diagnostic] = []
     for lo, hi, text, _, span in ivs:
         if lo >= hi:
             diags.append(Diagnostic(span, f"`{text}` selects nothing"))
-        elif layer_count is not None and base.rsplit(".", 1)[-1] in LAYER_COUNT_ARGS and hi > layer_count:
+        elif layer_count is not None and hi > layer_count:
             diags.append(Diagnostic(span, f"`{text}` goes past the model's {layer_count} layers"))
     if diags:
         return diags
@@ -262,6 +269,6 @@ def _check_list(base: str, ivs: list[tuple[int, int, str, str, Span]], layer_cou
             where = f"after `{prev[2]}`" if prev else "before it"
             return [Diagnostic(span, f"no stage selects {base}[{prev_hi}:{lo}] ({where})", hint="every block must belong to exactly one stage")]
         prev_hi, prev = hi, iv
-    if layer_count is not None and base.rsplit(".", 1)[-1] in LAYER_COUNT_ARGS and prev_hi < layer_count and prev is not None:
+    if layer_count is not None and prev_hi < layer_count and prev is not None:
         return [Diagnostic(prev[4], f"no stage selects {base}[{prev_hi}:{layer_count}] (the model has {layer_count} layers)", hint="every block must belong to exactly one stage")]
     return []

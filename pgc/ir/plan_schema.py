@@ -363,6 +363,7 @@ def _check_references(obj: dict[str, Any]) -> None:
             _names_in([hop[1]], known_w, f"paths[{i}].hops[{j}]")
         if not 0 <= p["origin_index"] < len(obj["data"]["origins"]):
             raise PlanSchemaError(f"plan.json: paths[{i}].origin_index out of range")
+    groups = {st["name"] for st in obj["stages"]} | {g["param"] for g in obj["shared_groups"]}
     for w, lines in obj["actions"].items():
         _names_in([w], known_w, "actions")
         for j, line in enumerate(lines):
@@ -373,6 +374,10 @@ def _check_references(obj: dict[str, Any]) -> None:
                 raise PlanSchemaError(f"plan.json: {where}: {exc}") from None
             if a.peer:
                 _names_in([a.peer], known_w, where)
+            elif a.kind in ("F", "B"):
+                _names_in([a.segment], known_s, where)
+            elif a.kind == "ALLREDUCE":
+                _names_in([a.segment], groups, where)
 
 
 def _names_in(names: list[str], known: set[str], where: str) -> None:

@@ -36,15 +36,24 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     search = Search("route", budget_s)
     prob = problem_of(program)
     solution = solve(prob, search)
-    # the simulator (order pass + pgc.sim) has the last word: it judges every construction
-    # and the searched paths, then polishes the best by single-microbatch moves
-    candidates = [(how, c) for _, how, c in solution.starts[:JUDGED]]
-    candidates.append(("fast-simulator search", solution.final))
-    judged = [(judge(to_program(program, prob, c), bound=False).pipeline, name, c)
-              for name, c in candidates]
-    search.charge(len(judged) * judge_cost(prob))
+    # the simulator (order pass + pgc.sim) has the last word: it judges the best
+    # constructions and the searched paths (the rest too while none can be ordered within the
+    # inflight caps), then polishes the best by single-microbatch moves
+    ranked = [(how, c) for _, how, c in solution.starts]
+    candidates = ranked[:JUDGED] + [("fast-simulator search", solution.final)] + ranked[JUDGED:]
+    judged: list[tuple[float, str, Chosen]] = []
+    for k, (how, c) in enumerate(candidates):
+        if k > JUDGED and any(t < float("inf") for t, _, _ in judged):
+            break
+        judged.append((judge(to_program(program, prob, c), bound=False).pipeline, how, c))
+        search.charge(judge_cost(prob))
     start_time, name, chosen = min(judged, key=lambda x: x[0])
-    search.note(f"simulator on {len(judged)} candidates: best {name} at {start_time:.2f} s")
+    if start_time == float("inf"):
+        search.note("no candidate can be ordered within the inflight caps; kept the fast "
+                    "simulator's best (the order pass will say where it blocks)")
+        chosen = solution.final
+    else:
+        search.note(f"simulator on {len(judged)} candidates: best {name} at {start_time:.2f} s")
     search.extend(polish_s)
     chosen, value, moves = polish(program, prob, chosen, start_time, search)
     best = to_program(program, prob, chosen)

@@ -31,6 +31,7 @@ class FastResult:
     makespan: float  # inf when the routes deadlock under the inflight caps
     busy: np.ndarray  # compute seconds per worker
     finish: np.ndarray  # completion time per microbatch (backward of its first hop)
+    collisions: int = 0  # forwards that arrived while their worker ran another forward
 
 
 def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastResult:
@@ -43,6 +44,9 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
     nic_free = np.zeros(n_workers)
     idle = [True] * n_workers
     held = [0] * n_workers
+    last_kind = [-1] * n_workers  # kind of the task each worker ran last: 1 forward, 0 backward
+    arrived: dict[tuple[int, int], float] = {}
+    collisions = 0
     holding: set[tuple[int, int]] = set()
     ready: list[list[tuple[int, int, int]]] = [[] for _ in range(n_workers)]
     events: list[tuple[float, int, int, int, int]] = []
@@ -61,10 +65,13 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
         now, kind, _, a, b = heapq.heappop(events)
         if kind == _ARRIVE:
             w = ops[a][b][0]
+            arrived[(a, b)] = now
             heapq.heappush(ready[w], (0 if ops[a][b][2] else 1, a, b))
             push(now, _DISPATCH, w, 0)
         elif kind == _DISPATCH:
-            _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push)
+            if _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push, last_kind,
+                         arrived):
+                collisions += 1
         else:  # _DONE of op b of microbatch a, on worker w
             w, _, is_bwd = ops[a][b]
             idle[w] = True
@@ -85,7 +92,7 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
                     push(start + busy_s + latency, _ARRIVE, a, b + 1)
             push(now, _DISPATCH, w, 0)
     makespan = now if done_count == len(routes) else float("inf")
-    return FastResult(makespan, busy, finish)
+    return FastResult(makespan, busy, finish, collisions)
 
 
 def _caps(routes: list[Route], n_workers: int, inflight: int) -> list[int]:
@@ -120,10 +127,12 @@ def _message(costs: Costs, route: Route, op: int, src: int, dst: int) -> tuple[f
     return costs.nic(seg, src, dst)
 
 
-def _dispatch(w, now, ops, ready, idle, held, holding, inflight, busy, push) -> None:  # type: ignore[no-untyped-def]
-    """Start the best eligible ready task on idle worker w, if any."""
+def _dispatch(w, now, ops, ready, idle, held, holding, inflight, busy, push, last_kind,  # type: ignore[no-untyped-def]
+              arrived) -> bool:
+    """Start the best eligible ready task on idle worker w, if any. True when it is a forward
+    that waited behind another microbatch's forward (a collision)."""
     if not idle[w] or not ready[w]:
-        return
+        return False
     blocked = []
     chosen = None
     while ready[w]:
@@ -136,12 +145,15 @@ def _dispatch(w, now, ops, ready, idle, held, holding, inflight, busy, push) -> 
     for item in blocked:
         heapq.heappush(ready[w], item)
     if chosen is None:
-        return
+        return False
     _, mb, op = chosen
+    collided = chosen[0] == 1 and last_kind[w] == 1 and now > arrived[(mb, op)] + 1e-12
     if chosen[0] == 1 and (mb, w) not in holding:
         holding.add((mb, w))
         held[w] += 1
     seconds = ops[mb][op][1]
     busy[w] += seconds
     idle[w] = False
+    last_kind[w] = chosen[0]
     push(now + seconds, _DONE, mb, op)
+    return collided

@@ -96,11 +96,7 @@ def tsp_path(dist: np.ndarray, start: int | None = 0, closed: bool = False) -> t
         return _held_karp(dist, start, closed)
     if closed:  # a tour: any start gives the same length
         return _held_karp(dist, 0, True)
-    # open path, free start: a tour through a dummy node that costs nothing to leave or enter
-    padded = np.zeros((n + 1, n + 1))
-    padded[:n, :n] = dist
-    total, order = _held_karp(padded, n, True)
-    return total, order[1:]
+    return _held_karp(dist, None, False)  # open path, every node a possible start
 
 
 @functools.lru_cache(maxsize=16)
@@ -110,26 +106,30 @@ def _masks_by_size(n: int) -> tuple[np.ndarray, ...]:
     return tuple(masks[sizes == k] for k in range(n + 1))
 
 
-def _held_karp(dist: np.ndarray, start: int, closed: bool) -> tuple[float, list[int]]:
-    """Held-Karp (1962), vectorised over all subsets of one size at a time."""
+def _held_karp(dist: np.ndarray, start: int | None, closed: bool) -> tuple[float, list[int]]:
+    """Held-Karp (1962), vectorised over all subsets of one size at a time. `start` None: the
+    path may start anywhere (all singletons start at cost 0)."""
     n = len(dist)
     bits = 1 << np.arange(n)
     cost = np.full((1 << n, n), np.inf)
     parent = np.full((1 << n, n), -1, dtype=int)
-    cost[1 << start, start] = 0.0
+    for s in range(n) if start is None else (start,):
+        cost[1 << s, s] = 0.0
     for size in range(1, n):
         masks = _masks_by_size(n)[size]
-        masks = masks[(masks & (1 << start)) != 0]
+        if start is not None:
+            masks = masks[(masks & (1 << start)) != 0]
         total = cost[masks][:, :, None] + dist[None, :, :]  # (mask, last, next)
         last = total.argmin(axis=1)
         value = np.take_along_axis(total, last[:, None, :], axis=1)[:, 0, :]
         free = (masks[:, None] & bits[None, :]) == 0
         rows = (masks[:, None] | bits[None, :])[free]
         cols = np.broadcast_to(np.arange(n), free.shape)[free]
-        cost[rows, cols] = value[free]
-        parent[rows, cols] = last[free]
+        better = value[free] < cost[rows, cols]
+        cost[rows[better], cols[better]] = value[free][better]
+        parent[rows[better], cols[better]] = last[free][better]
     full = (1 << n) - 1
-    ends = cost[full] + (dist[:, start] if closed else 0.0)
+    ends = cost[full] + (dist[:, start] if closed and start is not None else 0.0)
     end = int(ends.argmin())
     total_cost = float(ends[end])
     order, mask = [], full

@@ -7,11 +7,14 @@ sequences ("templates") are enumerated once; (2) a greedy constructor routes mic
 admission order, each on the cheapest (template, replicas) by an exact layered shortest path
 whose node cost is compute plus a load penalty lambda x (work already routed to the worker),
 SWARM's earliest-virtual-finish idea (Ryabinin et al. 2023) - this loads replicas in proportion
-to their speed; several lambdas are tried and the fast simulator keeps the best; (3) local
+to their speed; several lambdas are tried; a second constructor pins each origin's
+microbatches to one path and keeps origins apart (no collisions between origins); (3) local
 search re-routes one microbatch at a time (latest-finishing first), each candidate judged by
-the simulator, until a pass brings nothing, the work budget ends, or the makespan is within
-`tolerance` of a lower bound. Never returns routes worse (by the simulator) than its start.
-Cost: O(M x T x S x R^2) per construction for M microbatches, T templates, S stages, R replicas.
+the fast simulator, until a pass brings nothing, the work budget ends, or the makespan is
+within `tolerance` of a lower bound; it never returns routes worse than its start. The pass
+(pgc.passes.route_skippipe) then lets the real simulator choose and polish.
+Cost: O(M x T x L x R^2) per construction for M microbatches, T templates of L stages, groups
+of at most R replicas, in O(M x L) numpy steps.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pgc.planner.fastsim import FastResult, Route, simulate_routes
 from pgc.planner.search import Search
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
+Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
 MAX_TEMPLATES = 2000
 
 
@@ -264,7 +268,7 @@ def _path_work(prob: Problem, template: tuple[int, ...], workers: list[int]) -> 
     return out
 
 
-def construct(prob: Problem, lam: float) -> list[tuple[tuple[int, ...], list[int]]]:
+def construct(prob: Problem, lam: float) -> Chosen:
     """Greedy routing in admission order with load penalty `lam` x routed seconds."""
     load = np.zeros(prob.work.shape[1])
     chosen = []
@@ -345,11 +349,8 @@ def judge_cost(prob: Problem) -> float:
     return 5e-4 * len(prob.origins) * (len(prob.templates[0]) + 1)
 
 
-def simulate(prob: Problem, chosen: list[tuple[tuple[int, ...], list[int]]]) -> FastResult:
+def simulate(prob: Problem, chosen: Chosen) -> FastResult:
     return simulate_routes(prob.costs, [route_of(prob, t, w) for t, w in chosen], prob.inflight)
-
-
-Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
 
 
 @dataclass(frozen=True)
@@ -387,16 +388,18 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
                 f"-> {best_res.makespan:.2f} s (fast simulator)")
     improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
-    search.note(f"local search (fast simulator): {res.makespan:.2f} s, {why}")
+    search.note(f"local search (fast simulator): {res.makespan:.2f} s, collisions "
+                f"{best_res.collisions} -> {res.collisions}, {why}")
     return Solution(tuple(starts), best, improved, best_res.makespan, res.makespan, bound)
 
 
 JUDGED = 4  # constructions the simulator judges (the best by the fast simulator)
 
 
-def _key(res: FastResult) -> tuple[float, float]:
-    """Makespan first; total finish time breaks ties so the search crosses plateaus."""
-    return (round(res.makespan, 9), float(res.finish.sum()))
+def _key(res: FastResult) -> tuple[float, int, float]:
+    """Makespan first; then fewer collisions and a lower total finish time, so the search
+    crosses plateaus towards schedules with less waiting."""
+    return (round(res.makespan, 9), res.collisions, float(res.finish.sum()))
 
 
 def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: float,

@@ -63,6 +63,10 @@ CASES: dict[str, str | bytes] = {
  "out_of_order": TOPO + PIPE.format(extra="").replace("layers[2:4], layers[4:6]", "layers[4:6], layers[2:4]"),
  "past_the_end": TOPO + PIPE.format(extra="").replace("[layers[6:8], head]", "[layers[6:9], head]"),
  "missing_tail": TOPO + PIPE.format(extra="").replace("[layers[6:8], head]", "[layers[6:7], head]"),
+ "gpt2_tail_gap": 'node n[0..1] { rate = 1 TFLOPS; memory = 1 GiB }\nlink default { latency = 1 ms; bandwidth = 1 Gbps }\n'
+ 'model g = "examples.models.gpt2:build" { layers = 4 }\n'
+ "pipeline p {\n  stages s[0..1] = [[wte, wpe, h[0:2]], [h[2:3], ln_f, lm_head]]\n  place s[0..1] on n[0..1]\n"
+ "  microbatch { size = 1; seq = 8; count = 2 }\n}\n",
  "duplicate_selector": TOPO + PIPE.format(extra="").replace("[layers[6:8], head]", "[layers[6:8], embed]"),
  "stage_count_mismatch": TOPO + PIPE.format(extra="").replace("s[0..3] = [", "s[0..4] = ["),
  "skip_non_integer": TOPO + PIPE.format(extra="  skip { ratio = 1/3 }\n  schedule skippipe\n"),
@@ -72,6 +76,7 @@ CASES: dict[str, str | bytes] = {
  "unknown_schedule": TOPO + PIPE.format(extra="  schedule onef1b\n"),
  "unknown_optimizer": TOPO + PIPE.format(extra="  train { optimizer = adamx(lr = 1e-3) }\n"),
  "unknown_optimizer_arg": TOPO + PIPE.format(extra="  train { optimizer = adamw(lr = 1e-3, momentun = 0.9) }\n"),
+ "data_without_path": TOPO + PIPE.format(extra="  train { data = tokens(dtype = \"uint16\") }\n"),
  "positional_arg": TOPO + PIPE.format(extra="  train { optimizer = sgd(0.1) }\n"),
  "steps_not_integer": TOPO + PIPE.format(extra="  train { steps = 2.5 }\n"),
  "unknown_layout": TOPO + PIPE.format(extra="").replace("layout = chain", "layout = rign"),
@@ -139,6 +144,7 @@ EXPECTED = [
     ('out_of_order', 6, 56, "`layers[2:4]` in s2 comes after `layers[4:6]` in s1: stages must follow the model's order"),
     ('past_the_end', 6, 70, "`layers[6:9]` goes past the model's 8 layers"),
     ('missing_tail', 6, 70, 'no stage selects layers[7:8] (the model has 8 layers)'),
+    ('gpt2_tail_gap', 5, 42, 'no stage selects h[3:4] (the model has 4 layers)'),
     ('duplicate_selector', 6, 83, '`embed` is selected by both s0 and s3'),
     ('stage_count_mismatch', 6, 20, '5 stages but 4 selectors'),
     ('skip_non_integer', 9, 18, 'skip ratio 1/3 of 4 stages skips 1.33333 stages, not a whole number'),
@@ -148,6 +154,7 @@ EXPECTED = [
     ('unknown_schedule', 9, 3, 'unknown schedule `onef1b`'),
     ('unknown_optimizer', 9, 23, 'unknown optimizer `adamx`'),
     ('unknown_optimizer_arg', 9, 40, '`adamw` has no argument `momentun`'),
+    ('data_without_path', 9, 18, '`tokens` needs `path`'),
     ('positional_arg', 9, 27, 'arguments of `sgd` are named'),
     ('steps_not_integer', 9, 19, '`steps` must be a whole number'),
     ('unknown_layout', 5, 12, 'unknown layout `rign`'),

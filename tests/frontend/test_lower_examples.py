@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_pgc
 
-from pgc.frontend import load_program
+from pgc.frontend import check_file, load_program
 from pgc.ir.types import Hop
 from pgc.ir.verify import verify_program
 
@@ -178,3 +179,23 @@ def test_units_are_normalised(tmp_path: Path) -> None:
     pairs = {link.dst: link for link in topology.links if link.scope == "pair"}
     for i, row in enumerate(rows[1:], 1):
         assert (pairs[f"n{i}"].latency, pairs[f"n{i}"].bandwidth) == (row[6], row[7])
+
+
+def test_imports_diamond_loads_once_and_cross_file_duplicates_are_located(tmp_path: Path) -> None:
+    from pgc.diagnostics import UserError
+    from pgc.frontend.load import load_sources
+
+    (tmp_path / "nodes.pgc").write_text('node n[0..1] { rate = 1 TFLOPS; memory = 1 GiB }\n')
+    (tmp_path / "a.pgc").write_text('import "nodes.pgc"\nlink default { latency = 1 ms; bandwidth = 1 Gbps }\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.pgc").write_text('import "../nodes.pgc"\n')
+    main = tmp_path / "main.pgc"
+    main.write_text('import "a.pgc"\nimport "sub/b.pgc"\n')
+    sources = load_sources(main)
+    assert [Path(m.file).name for m in sources.modules] == ["nodes.pgc", "a.pgc", "b.pgc", "main.pgc"]
+    (tmp_path / "sub" / "b.pgc").write_text('import "../nodes.pgc"\nnode n1 { rate = 1 TFLOPS; memory = 1 GiB }\n')
+    with pytest.raises(UserError) as info:
+        check_file(main)
+    (d,) = info.value.diagnostics
+    assert d.span.file.endswith("sub/b.pgc") and d.message == "node `n1` is declared twice"
+    assert d.notes[0][0].file.endswith("nodes.pgc")

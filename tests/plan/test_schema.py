@@ -70,6 +70,8 @@ def _broken(plan: dict[str, Any], edit: Any) -> dict[str, Any]:
         (lambda d: d.update(layout="star"), "layout: expected one of ring, chain"),
         (lambda d: d["actions"]["n0"].append("JUMP"), "actions.n0[18]: not an action"),
         (lambda d: d["actions"]["n0"].append("SEND_F m1 ->n9"), "unknown name 'n9'"),
+        (lambda d: d["actions"]["n1"].insert(0, "F s9 m0"), "actions.n1[0]: unknown name 's9'"),
+        (lambda d: d["actions"]["n1"].insert(2, "ALLREDUCE x.w"), "actions.n1[2]: unknown name"),
         (lambda d: d["paths"][0]["hops"][1].__setitem__(0, "s7"), "paths[0].hops[1]: unknown"),
         (lambda d: d["prediction"].update(gap="big"), "prediction.gap: expected a number"),
     ],

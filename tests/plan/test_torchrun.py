@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pgc.ir.plan_schema import validate_plan
 from tests.conftest import ROOT, pgc_env, run_pgc
 
 
@@ -30,6 +31,7 @@ def test_explicit_skip_and_swap_paths_train_under_torchrun(tmp_path: Path) -> No
     done = run_pgc("compile", str(spec), "-o", str(out), timeout=300)
     assert done.returncode == 0, done.stderr
     plan = json.loads((out / "plan.json").read_text())
+    validate_plan(plan)  # what `pgc compile` wrote matches the schema
     hops = {p["mb"]: [w for _, w in p["hops"]] for p in plan["paths"]}
     assert hops[2] == ["n0", "n3", "n2", "n0"]  # the swapped path survived compilation
     run = subprocess.run(

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_programs import random_program
 
+from bench.planner.scenarios import pipeline_program
 from pgc.diagnostics import UserError
+from pgc.ir.types import CostModel, Link, Worker
 from pgc.planner.fastsim import simulate_routes
 from pgc.planner.routing import (
     LAMBDAS,
@@ -109,6 +111,10 @@ def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring
     assert [p.mb for p in routed.paths] == list(range(prog.microbatches))
     for p in routed.paths:
         check_path(routed, p, policy=True)  # raises UserError on any policy break
+    if any("no candidate can be ordered" in n for n in routed.notes):
+        with pytest.raises(UserError, match="inflight"):  # said so, and the compiler says why
+            order(routed)
+        return
     verify(order(routed))
     got = judge(routed, bound=False).pipeline
     # the router's start: its best construction by the fast simulator (the search is
@@ -117,3 +123,18 @@ def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring
     start = solve(prob, Search("again", 0.3, out=io.StringIO())).start
     assert got <= judge(to_program(prog, prob, start), bound=False).pipeline + 1e-9
     assert any("simulator" in n for n in routed.notes)
+
+
+def test_collisions_are_counted_only_when_forwards_meet() -> None:
+    # two origins, one body worker: their first forwards reach it at the same moment
+    workers = tuple(Worker(f"w{i}", 1e12, 1e10) for i in range(3))
+    prog = pipeline_program(
+        "meet", workers, (Link("default", "", "", 0.01, 1e9),), layout="ring",
+        replicas=(2, 1), layers=(1, 1), boundary=1e6, grad_bytes=0.0,
+        cost=CostModel(), microbatch_size=1, seq_len=8, microbatches=2, inflight=2,
+        flops_per_layer=1e12, head_flops=1e11)
+    prog = replace(prog, placement=(("origin", ("w0", "w1")), ("s1", ("w2",))), auto_place=())
+    prob = problem_of(prog)
+    routes = [route_of(prob, t, w) for t, w in construct(prob, 0.0)]
+    assert simulate_routes(prob.costs, routes[:1], 2).collisions == 0
+    assert simulate_routes(prob.costs, routes, 2).collisions == 1
