@@ -34,6 +34,7 @@ class StageCode:
     loss: bool
     imports: tuple[str, ...] = ()
     shared: tuple[tuple[str, str], ...] = ()
+    param_names: tuple[str, ...] = ()
 
 
 def action_text(a: Action) -> str:
@@ -66,9 +67,8 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     for stage in program.stages:
         names = {
             n
-            for seg in program.segments
-            if seg.stage == stage.name
-            for n in seg.param_names
+            for seg in stage.segments
+            for n in code[seg].param_names
             if n not in shared_names
         }
         replicas = list(program.replicas(stage.name))
@@ -85,13 +85,24 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     return out
 
 
-def compute_times(program: Program) -> dict[str, list[float]]:
-    """Predicted (forward, backward) seconds per `segment@worker` for --emulate-compute, from
-    the simulator's own cost model, so a rehearsal pads to exactly what was predicted."""
+def predicted_times(program: Program) -> dict[str, Any]:
+    """The simulator's own cost model, so that a rehearsal (--emulate-compute, --emulate-network)
+    pads to exactly what was predicted: (forward, backward) seconds per `segment@worker`,
+    all-reduce seconds per group, optimizer-step seconds per worker."""
+    from pgc.passes.order import collective_groups
     from pgc.sim.cost import cost_table
 
     costs = cost_table(program)
-    return {f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())}
+    return {
+        "compute_times": {
+            f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())
+        },
+        "allreduce_times": {
+            name: costs.allreduce(workers, costs.grad_bytes.get(name, 0.0))
+            for name, workers in collective_groups(program)
+        },
+        "step_times": dict(sorted(costs.step.items())),
+    }
 
 
 def runtime_plan(
@@ -149,7 +160,7 @@ def runtime_plan(
         "eval": {"every": program.eval.every, "batches": program.eval.batches},
         "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},
         "message_overhead": program.cost.message_overhead,
-        "compute_times": compute_times(program),
+        **predicted_times(program),
         "prediction": _prediction(program),
     }
 
@@ -270,6 +281,7 @@ def stage_code(program: Program) -> dict[str, StageCode]:
             loss=sc.computes_loss,
             imports=sc.imports,
             shared=sc.shared,
+            param_names=sc.param_names,
         )
         for name, sc in capture_stage_code(program).items()
     }

@@ -423,15 +423,15 @@ class Transport:
     emulate: bool = False
     scale: float = 1.0
     nic_free: float = 0.0
-    pending: list[tuple[Any, Any]] = field(default_factory=list)
+    pending: list[tuple[Any, torch.Tensor, str, str]] = field(default_factory=list)
 
-    def _wait(self, work: Any, what: str) -> None:
+    def _wait(self, work: Any, what: str, peer: str) -> None:
         try:
             work.wait(datetime.timedelta(seconds=self.timeout))
         except RuntimeError as exc:
             raise PlanError(
                 f"worker {self.me} failed in `{what}` after waiting up to {self.timeout:g} s "
-                f"({str(exc).splitlines()[0]})"
+                f"({str(exc).splitlines()[0]}); {blame(self.me, peer, what)}"
             ) from exc
 
     def message_time(self, peer: str, nbytes: int) -> tuple[float, float]:
@@ -441,41 +441,104 @@ class Transport:
         return busy * self.scale, lat * self.scale
 
     def send(self, tensors: Tensors, peer: str, what: str) -> None:
+        """Post the message and go on (the simulator's model: the NIC takes it); gloo delivers
+        it once the receiver has posted the matching receive. Waited for at the next
+        ALLREDUCE or STEP, or when too many are outstanding."""
         dst = self.rank_of[peer]
         if self.emulate:
-            # The NIC sends one message at a time; the message arrives `latency` after its last
-            # byte left. The arrival time travels ahead of the data on the shared clock.
+            # The NIC sends one message at a time, starting once the receiver has posted its
+            # receive (rendezvous, as the simulator prices it); the message arrives `latency`
+            # after its last byte left. The times travel ahead of the data on the shared clock;
+            # the receiver, which knows when it posted, computes the arrival.
             busy, lat = self.message_time(peer, sum(t.numel() * t.element_size() for t in tensors))
-            depart = max(self.clock.now(), self.nic_free)
-            self.nic_free = depart + busy
-            stamp = torch.tensor([depart + busy + lat], dtype=torch.float64)
-            self.pending.append((dist.isend(stamp, dst), stamp))
+            ready = max(self.clock.now(), self.nic_free)
+            self.nic_free = ready + busy
+            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64)
+            self.pending.append((dist.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
             t = t.detach().contiguous()
-            self.pending.append((dist.isend(t, dst), t))
-        # Sends are rendezvous in gloo; waiting here keeps memory bounded and errors local.
-        self.flush(what)
+            self.pending.append((dist.isend(t, dst), t, peer, what))
+        while len(self.pending) > 64:
+            work, _, peer_, what_ = self.pending.pop(0)
+            self._wait(work, what_, peer_)
+
+    def post_recv(self, shapes: list[list[Any]], peer: str, what: str) -> Incoming:
+        """Post the receive buffers now; the consumer waits for them (`Incoming.get`)."""
+        src = self.rank_of[peer]
+        stamp = torch.zeros(3, dtype=torch.float64) if self.emulate else None
+        works = [] if stamp is None else [dist.irecv(stamp, src)]
+        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
+        works += [dist.irecv(t, src) for t in out]
+        return Incoming(self, out, works, stamp, peer, what, self.clock.now())
 
     def recv(self, shapes: list[list[Any]], peer: str, what: str) -> Tensors:
-        src = self.rank_of[peer]
-        arrive = None
-        if self.emulate:
-            arrive = torch.zeros(1, dtype=torch.float64)
-            self._wait(dist.irecv(arrive, src), what)
-        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
-        works = [dist.irecv(t, src) for t in out]
-        for w in works:
-            self._wait(w, what)
-        if arrive is not None:
-            delay = float(arrive.item()) - self.clock.now()
+        return self.post_recv(shapes, peer, what).get()
+
+    def flush(self) -> None:
+        for work, _, peer, what in self.pending:
+            self._wait(work, what, peer)
+        self.pending.clear()
+
+
+@dataclass
+class Incoming:
+    """A posted receive: its buffers are valid after `get`."""
+
+    transport: Transport
+    tensors: Tensors
+    works: list[Any]
+    stamp: torch.Tensor | None
+    peer: str
+    what: str
+    posted: float
+
+    def get(self) -> Tensors:
+        for work in self.works:
+            self.transport._wait(work, self.what, self.peer)
+        self.works = []
+        if self.stamp is not None:  # emulated network: hold the data until it "arrives"
+            ready, busy, lat = self.stamp.tolist()
+            delay = max(ready, self.posted) + busy + lat - self.transport.clock.now()
             if delay > 0:
                 time.sleep(delay)
-        return out
+            self.stamp = None
+        return self.tensors
 
-    def flush(self, what: str) -> None:
-        for work, _ in self.pending:
-            self._wait(work, what)
-        self.pending.clear()
+
+@dataclass
+class Ready:
+    """Tensors handed over locally (two consecutive hops on one worker)."""
+
+    tensors: Tensors
+
+    def get(self) -> Tensors:
+        return self.tensors
+
+
+def blame(me: str, peer: str, what: str) -> str:
+    """Which worker is stuck: each worker that times out publishes whom it waits on in the
+    rendezvous store (which lives in the torchrun agent, not in a worker); following the waits
+    from `peer` ends at a worker that waits on nobody: the one not responding."""
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"pgc/wait/{me}", f"{peer}\t{what}")
+        time.sleep(2.0)  # let the other workers that time out publish their waits
+        chain, waits = [me], {me: what}
+        while peer not in chain:
+            chain.append(peer)
+            key = f"pgc/wait/{peer}"
+            if not store.check([key]):
+                break
+            nxt, act = store.get(key).decode().split("\t", 1)
+            waits[peer] = act
+            peer = nxt
+        culprit, waiter = chain[-1], chain[-2]
+        return (
+            f"worker {culprit} is not responding (stuck or dead); "
+            f"{waiter} waits on it in `{waits[waiter]}`"
+        )
+    except Exception as exc:  # the diagnosis must never hide the original error
+        return f"could not tell which worker is stuck ({exc})"
 
 
 # ----------------------------------------------------------------------------- gradient groups
@@ -514,6 +577,8 @@ def all_reduce_bucket(bucket: Bucket, group: Any, params: dict[str, torch.nn.Par
     if group is None:
         return
     grads = [p.grad for p in bucket.held(params) if p.grad is not None]
+    if not grads:
+        return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
     offset = 0
@@ -723,12 +788,20 @@ class Worker:
                 names = [n for alias in b["params"] for n in alias]
                 self.counted.extend(self.params[n] for n in names if n in self.params)
         self.seg_info = {s["name"]: s for s in PLAN["segments"]}
+        in_buckets = {n for b in PLAN["buckets"] if self.me in b["workers"]
+                      for alias in b["params"] for n in alias}
+        orphans = sorted(set(self.params) - in_buckets)
+        if orphans:  # its gradient would never be summed: refuse rather than train wrong
+            raise PlanError(f"worker {self.me}: parameters in no gradient group: {orphans[:5]}")
 
     def compute_pad(self, act: Act, start: float) -> None:
         if not self.args.emulate_compute:
             return
-        fwd, bwd = PLAN["compute_times"].get(f"{act.segment}@{self.me}", (0.0, 0.0))
-        want = (fwd if act.kind == "F" else bwd) * self.args.time_scale
+        if act.kind == "STEP":
+            want = PLAN["step_times"].get(self.me, 0.0) * self.args.time_scale
+        else:
+            fwd, bwd = PLAN["compute_times"].get(f"{act.segment}@{self.me}", (0.0, 0.0))
+            want = (fwd if act.kind == "F" else bwd) * self.args.time_scale
         left = want - (self.transport.clock.now() - start)
         if left > 0:
             time.sleep(left)
@@ -736,8 +809,8 @@ class Worker:
     def run_step(self, step: int) -> tuple[float, int]:
         """Run this worker's action list once; returns (sum of its microbatch losses, count)."""
         ctx: dict[tuple[str, int], tuple[Tensors, Any]] = {}
-        inbox: dict[int, Tensors] = {}
-        grads_in: dict[int, Tensors] = {}
+        inbox: dict[int, Incoming | Ready] = {}
+        grads_in: dict[int, Incoming | Ready] = {}
         last_out: dict[int, Tensors] = {}
         last_grad: dict[int, Tensors] = {}
         fwd_q = {k: deque(v) for k, v in self.route.fwd.items()}
@@ -755,7 +828,8 @@ class Worker:
                 if info["first"]:
                     inputs: Tensors = (batch(step, self.route.origin_of[m], m)[0],)
                 else:
-                    inputs = inbox.pop(m)
+                    inputs = inbox.pop(m).get()
+                start = self.transport.clock.now()  # compute starts once the data is here
                 leaves = tuple(
                     t.detach().requires_grad_(t.is_floating_point()) for t in inputs
                 )
@@ -770,15 +844,17 @@ class Worker:
                     out = out if isinstance(out, tuple) else (out,)
                     last_out[m] = out
                     if (act.segment, m) in self.route.local_next:
-                        inbox[m] = out
+                        inbox[m] = Ready(out)
                 ctx[(act.segment, m)] = (leaves, out)
                 self.compute_pad(act, start)
             elif kind == "B":
                 leaves, out = ctx.pop((act.segment, m))
-                if self.seg_info[act.segment]["loss"]:
+                loss_seg = self.seg_info[act.segment]["loss"]
+                given = iter(() if loss_seg else grads_in.pop(m).get())
+                start = self.transport.clock.now()
+                if loss_seg:
                     (out / m_total).backward()
                 else:
-                    given = iter(grads_in.pop(m))
                     pairs = [(o, next(given)) for o in out if o.is_floating_point()]
                     torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
                 got = tuple(
@@ -788,22 +864,26 @@ class Worker:
                 )
                 last_grad[m] = got
                 if (act.segment, m) in self.route.local_prev:
-                    grads_in[m] = got
+                    grads_in[m] = Ready(got)
                 self.compute_pad(act, start)
             elif kind == "SEND_F":
                 self.transport.send(last_out[m], act.peer, act.text)
             elif kind == "SEND_B":
                 self.transport.send(last_grad[m], act.peer, act.text)
             elif kind == "RECV_F":
-                inbox[m] = self.transport.recv(fwd_q[(m, act.peer)].popleft(), act.peer, act.text)
+                shapes = fwd_q[(m, act.peer)].popleft()
+                inbox[m] = self.transport.post_recv(shapes, act.peer, act.text)
             elif kind == "RECV_B":
                 shapes = bwd_q[(m, act.peer)].popleft()
-                grads_in[m] = self.transport.recv(shapes, act.peer, act.text)
+                grads_in[m] = self.transport.post_recv(shapes, act.peer, act.text)
             elif kind == "ALLREDUCE":
-                self.transport.flush(act.text)
+                self.transport.flush()
                 self.reduce(act.segment)
+                if self.args.emulate_network:
+                    time.sleep(PLAN["allreduce_times"].get(act.segment, 0.0) * self.args.time_scale)
             elif kind == "STEP":
-                self.transport.flush(act.text)
+                self.transport.flush()
+                self.compute_pad(act, start)
             if self.tracer is not None:
                 self.tracer.add(act.text, start, step, index)
             self.watchdog.leave()
@@ -939,8 +1019,72 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def skipped_stages(args: argparse.Namespace, index: int) -> set[str]:
+    """Stages removed for evaluation batch `index`: the named ones, or a random subset (seeded
+    per batch, as SkipPipe evaluates) of the skippable stages, `ratio` x all stages."""
+    skippable = [
+        st["name"]
+        for st in PLAN["stages"]
+        if not st["never_skip"]
+        and all(s["skippable"] for s in PLAN["segments"] if s["stage"] == st["name"])
+    ]
+    if args.skip_stages:
+        named = {s.strip() for s in args.skip_stages.split(",") if s.strip()}
+        bad = sorted(named - set(skippable))
+        if bad:
+            raise PlanError(f"--skip-stages: {bad} cannot be skipped (skippable: {skippable})")
+        return named
+    num, _, den = args.skip_ratio.partition("/")
+    count = round(float(num) / float(den or 1) * len(PLAN["stages"]))
+    if count > len(skippable):
+        raise PlanError(f"--skip-ratio {args.skip_ratio}: only {len(skippable)} stages can be skipped")
+    order = torch.randperm(len(skippable), generator=_generator(_sample_seed(17, index, 0)))
+    return {skippable[i] for i in order[:count].tolist()}
+
+
 def evaluate(w: Worker) -> None:
-    raise PlanError("evaluation is not available in this build")
+    """Held-out loss with stages removed: each evaluation batch runs forward, one at a time,
+    through the remaining segments in model order on each stage's first replica."""
+    args = w.args
+    if args.resume:
+        found = newest_checkpoint(Path(args.ckpt_dir))
+        if found is None:
+            raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
+        load_checkpoint(found[0], found[1], w.me, w.segments, make_optimizer(w.params))
+    first_replica = {st["name"]: st["replicas"][0] for st in PLAN["stages"]}
+    total = 0.0
+    for index in range(args.eval_batches):
+        skip = skipped_stages(args, index)
+        hops = [(s["name"], first_replica[s["stage"]]) for s in PLAN["segments"]
+                if s["stage"] not in skip]
+        ids, labels = batch(index, 0, 0, split="val")
+        x: Tensors = (ids,)
+        with torch.no_grad():
+            for k, (seg, worker) in enumerate(hops):
+                if worker != w.me:
+                    continue
+                what = f"eval {seg} batch {index}"
+                if k > 0 and hops[k - 1][1] != w.me:
+                    shapes = next(s["outputs"] for s in PLAN["segments"] if s["name"] == hops[k - 1][0])
+                    x = w.transport.recv(shapes, hops[k - 1][1], what)
+                if w.seg_info[seg]["loss"]:
+                    total += float(w.segments[seg](*x, labels))
+                    continue
+                out = w.segments[seg](*x)
+                x = out if isinstance(out, tuple) else (out,)
+                if k + 1 < len(hops) and hops[k + 1][1] != w.me:
+                    w.transport.send(x, hops[k + 1][1], what)
+    result = torch.tensor([total], dtype=torch.float64)
+    dist.all_reduce(result)
+    if w.rank == 0:
+        loss = result.item() / args.eval_batches
+        rec = {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+               "batches": args.eval_batches, "skip_stages": args.skip_stages,
+               "skip_ratio": args.skip_ratio}
+        with open(args.log_file, "a") as log:
+            log.write(json.dumps(rec) + "\n")
+        print(f"eval  loss {loss:.4f}  ppl {rec['perplexity']:.2f}  "
+              f"skip {args.skip_stages or args.skip_ratio}", flush=True)
 
 
 if __name__ == "__main__":
