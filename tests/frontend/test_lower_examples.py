@@ -84,6 +84,8 @@ def test_check_command_reports_every_example() -> None:
     r = run_pgc("check", *files)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(": ok:") == len(files)
+    whole = run_pgc("check", "examples")  # a directory: every .pgc under it
+    assert whole.returncode == 0 and whole.stdout.count(": ok:") == len(files)
 
 
 def test_topology_files_carry_the_published_figures() -> None:
