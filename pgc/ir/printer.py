@@ -100,11 +100,13 @@ def _inline(obj: Any) -> str | None:
 
 
 def _inline_value(v: Any) -> str | None:
+    """A field value on one line: a scalar, an inline record, or a list of those (a list of
+    lists or of pairs keeps its own lines)."""
     if _scalar(v):
         return _fmt(v)
     if isinstance(v, tuple):
-        items = [_inline_value(i) for i in v]
-        return None if any(i is None for i in items) or _is_mapping(v) else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
+        items = [None if isinstance(i, tuple) else _inline_value(i) for i in v]
+        return None if any(i is None for i in items) else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
     return _inline(v)
 
 
