@@ -11,7 +11,7 @@ EXAMPLES = "  pgc fmt examples/chain4.pgc\n  pgc fmt --check examples/*.pgc   # 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="spec files")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="spec files (a directory: every .pgc in it)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
     parser.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
 
@@ -19,12 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import difflib
 
+    from pgc.commands.check import spec_files
     from pgc.diagnostics import UserError
     from pgc.frontend import format_source
     from pgc.frontend.parser import read_source
 
     code = 0
-    for file in args.files:
+    for file in spec_files(args.files):
         try:
             text = read_source(file)
             formatted = format_source(text, file)

@@ -81,7 +81,8 @@ def _fields(obj: Any, top: bool) -> list[tuple[str, Any]]:
 
 
 def _inline(obj: Any) -> str | None:
-    """`Type{a: 1, b: x}` for a dataclass of scalars (defaults left out), None if not flat."""
+    """`Type{a: 1, b: x}` for a dataclass whose fields are scalars, lists of scalars or
+    themselves inline (defaults left out); None when some field is not."""
     if not dataclasses.is_dataclass(obj) or _has_str(obj):
         return None
     parts = []
@@ -89,18 +90,24 @@ def _inline(obj: Any) -> str | None:
         if not f.compare:
             continue
         v = getattr(obj, f.name)
-        if not _scalar(v) and not (isinstance(v, tuple) and all(_scalar(i) for i in v)):
-            return None
         if f.default is not dataclasses.MISSING and v == f.default:
             continue
-        parts.append(f"{f.name}: {_inline_value(v)}")
+        text = _inline_value(v)
+        if text is None:
+            return None
+        parts.append(f"{f.name}: {text}")
     return type(obj).__name__ + "{" + ", ".join(parts) + "}"
 
 
-def _inline_value(v: Any) -> str:
+def _inline_value(v: Any) -> str | None:
+    """A field value on one line: a scalar, an inline record, or a list of those (a list of
+    lists or of pairs keeps its own lines)."""
+    if _scalar(v):
+        return _fmt(v)
     if isinstance(v, tuple):
-        return "[" + ", ".join(_fmt(i) for i in v) + "]"
-    return _fmt(v)
+        items = [None if isinstance(i, tuple) else _inline_value(i) for i in v]
+        return None if any(i is None for i in items) else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
+    return _inline(v)
 
 
 def _is_mapping(v: tuple[Any, ...]) -> bool:

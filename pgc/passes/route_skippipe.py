@@ -42,8 +42,9 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     ranked = [(how, c) for _, how, c in solution.starts]
     candidates = ranked[:JUDGED] + [("fast-simulator search", solution.final)] + ranked[JUDGED:]
     judged: list[tuple[float, str, Chosen]] = []
+    affordable = int(budget_s / 4 / judge_cost(prob))  # a quarter of the budget for judging
     for k, (how, c) in enumerate(candidates):
-        if k > JUDGED and any(t < float("inf") for t, _, _ in judged):
+        if k > max(JUDGED, affordable) and any(t < float("inf") for t, _, _ in judged):
             break
         judged.append((judge(to_program(program, prob, c), bound=False).pipeline, how, c))
         search.charge(judge_cost(prob))

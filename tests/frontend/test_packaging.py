@@ -43,6 +43,7 @@ def test_wheel_installs_and_checks_in_a_fresh_venv(tmp_path: Path) -> None:
 
 
 def test_check_never_imports_torch() -> None:
+    """`pgc check` stays fast and needs only lark: no torch, numpy, scipy or networkx."""
     code = (
         "import sys\n"
         "from pgc.cli import main\n"
@@ -53,7 +54,7 @@ def test_check_never_imports_torch() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=pgc_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "torch" not in r.stdout, r.stdout
+    assert r.stdout.strip() == "[]", r.stdout  # no torch, and none of the heavy libraries either
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "pgc", "check", "examples/chain4.pgc"], cwd=ROOT, env=pgc_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
     imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
