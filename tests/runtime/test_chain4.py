@@ -5,8 +5,11 @@ and fails cleanly on a stuck peer."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -21,11 +24,12 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, pgc_env, run_pgc
-from tests.runtime.reference import read_log
+from tests.runtime.reference import load_script, read_log
 
 pytestmark = [pytest.mark.torchrun, pytest.mark.xdist_group("torchrun")]
 
 STEPS = 30
+RESUME_TO = 20  # the resumed run stops here (the schedule's horizon stays the spec's)
 
 
 def torchrun(out: Path, *args: str, nproc: int = 4) -> list[str]:
@@ -90,20 +94,77 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
     partial.mkdir()
     shutil.copy(ck / "step_00000010" / "n0.pt", partial / "n0.pt")
     (partial / "manifest.json").write_text('{"step": 99, "files": {"n0.pt": ')
+    # the resumed run also rehearses (emulated network and compute) and traces: neither may
+    # change the numbers
     r = subprocess.run(
         torchrun(main_job, "--resume", "--ckpt-every", "5", "--ckpt-dir", str(ck),
-                 "--log-file", "resume.jsonl"),
+                 "--log-file", "resume.jsonl", "--trace", "trace", "--emulate-network",
+                 "--emulate-compute", "--steps", str(RESUME_TO)),
         cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-4000:]
     assert "skipping incomplete checkpoint" in r.stderr and "step_00000099" in r.stderr
     resumed = read_log(main_job / "resume.jsonl")
     first = resumed[0]["step"]
-    assert first in (11, 16, 21), f"resumed at step {first}"
+    assert first in (11, 16), f"resumed at step {first}"
     assert f"resumed from {ck / f'step_{first - 1:08d}'}" in r.stdout
     full = {rec["step"]: rec["loss"] for rec in read_log(main_job / "train_log.jsonl")}
-    assert [rec["step"] for rec in resumed] == list(range(first, STEPS + 1))
-    assert [rec["loss"] for rec in resumed] == [full[s] for s in range(first, STEPS + 1)]
+    assert [rec["step"] for rec in resumed] == list(range(first, RESUME_TO + 1))
+    assert [rec["loss"] for rec in resumed] == [full[s] for s in range(first, RESUME_TO + 1)]
+    for w in ("n0", "n1", "n2", "n3"):
+        events = json.loads((main_job / "trace" / f"{w}.json").read_text())["traceEvents"]
+        names = {e["name"] for e in events if e.get("ph") == "X"}
+        assert f"F s{w[1]} m0" in names and "STEP" in names
+        steps = {e["args"]["step"] for e in events if e.get("ph") == "X"}
+        assert steps == set(range(first - 1, RESUME_TO))
+
+
+def test_eval_with_stages_removed(main_job: Path) -> None:
+    r = subprocess.run(
+        torchrun(main_job, "--eval", "--resume", "--skip-stages", "s1,s2", "--eval-batches", "4",
+                 "--log-file", "eval.jsonl"),
+        cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = read_log(main_job / "eval.jsonl")[-1]
+    trained = read_log(main_job / "train_log.jsonl")[-1]["loss"]
+    assert rec["skip_stages"] == "s1,s2" and rec["batches"] == 4
+    # half the trained model removed: worse than the full model, far better than chance
+    assert trained < rec["eval_loss"] < 5.545, (trained, rec)
+    assert abs(rec["perplexity"] - math.exp(rec["eval_loss"])) < 1e-6 * rec["perplexity"]
+
+
+def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Path) -> None:
+    script = main_job / "train.py"
+    tree = ast.parse(script.read_text())
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+             for a in n.names}
+    roots |= {n.module.split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom) and n.module}
+    assert "pgc" not in roots
+    assert roots - {"torch", "__future__"} <= set(sys.stdlib_module_names), roots
+    mod = load_script(script)
+    with pytest.raises(mod.PlanError, match="the plan has 4 workers but torchrun started 3"):
+        mod.check_plan(3)
+    # a checkpoint file that holds pickled code is refused, not executed
+    evil = tmp_path / "n0.pt"
+    torch.save({"tensors": {}, "hook": os.system}, evil)
+    with pytest.raises(mod.PlanError, match="refused: not a plain tensor file"):
+        mod.safe_load(evil)
+    step = tmp_path / "ck" / "step_00000040"
+    step.mkdir(parents=True)
+    for w in ("n0", "n1", "n2", "n3"):
+        shutil.copy(evil, step / f"{w}.pt")
+    files = {f"{w}.pt": hashlib.sha256((step / f"{w}.pt").read_bytes()).hexdigest()
+             for w in ("n0", "n1", "n2", "n3")}
+    manifest = {"step": 40, "spec_hash": mod.PLAN["spec_hash"], "model": mod.PLAN["model"],
+                "files": files}
+    (step / "manifest.json").write_text(json.dumps(manifest))
+    r = run_pgc("export-model", str(tmp_path / "ck"), "-o", str(tmp_path / "m.pt"))
+    assert r.returncode == 2 and "refused" in r.stderr and "Traceback" not in r.stderr
+    # a manifest from another spec is not a checkpoint of this plan
+    (step / "manifest.json").write_text(json.dumps({**manifest, "spec_hash": "other"}))
+    assert mod.newest_checkpoint(tmp_path / "ck") is None
 
 
 def test_stuck_peer_fails_within_timeout_naming_it(main_job: Path) -> None:
