@@ -2,8 +2,10 @@
 
 Requires: stages with their profiles (segment costs), workers and links; explicit placements
 already in Program.placement. Ensures: every stage of Program.auto_place has a replica group
-(disjoint from all others) of its requested size; Program.notes says what was tried.
-The search (pgc.planner.placement) is deterministic for `train.seed`.
+(disjoint from all others) of its requested size, written in all-reduce ring order;
+Program.notes says what was tried and why it stopped. The search (pgc.planner.placement) is
+deterministic for `train.seed`: `budget_s` counts predicted seconds of work (pgc.planner.search),
+about the wall-clock time on an unloaded reference machine.
 """
 
 from __future__ import annotations

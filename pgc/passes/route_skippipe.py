@@ -5,7 +5,9 @@ Requires: every stage placed. Ensures: one Path per microbatch 0..M-1, starting 
 (origins take microbatches round robin) and ending at the loss segment; each visits exactly
 S - k*S stages, never skips a never-skip or unskippable stage, swaps at most `swap.max_swaps`
 adjacent skippable stages; Program.notes says what was tried and why the search stopped.
-The search is pgc.planner.routing; it never returns paths worse than its own start.
+The search is pgc.planner.routing (budgets in predicted seconds, deterministic); the order
+pass + pgc.sim judge its best candidates and polish the winner, so the paths returned are
+never worse, by that simulator, than the search's own start (its best construction).
 """
 
 from __future__ import annotations
