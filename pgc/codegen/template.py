@@ -258,7 +258,7 @@ def build_segments(names: list[str], init_from: str | None) -> dict[str, torch.n
             raise PlanError(f"--init-from {init_from}: unknown keys {unexpected[:5]}")
         if missing:
             raise PlanError(f"--init-from {init_from}: missing keys {missing[:5]}")
-    return {n: SEGMENT_CLASSES[n](model) for n in names}
+    return {n: SEGMENT_CLASSES[n](model).to(DEVICE) for n in names}
 
 
 def named_tensors(segments: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -453,7 +453,7 @@ class Transport:
             busy, lat = self.message_time(peer, sum(t.numel() * t.element_size() for t in tensors))
             ready = max(self.clock.now(), self.nic_free)
             self.nic_free = ready + busy
-            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64)
+            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64, device=DEVICE)
             self.pending.append((dist.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
             t = t.detach().contiguous()
@@ -465,9 +465,9 @@ class Transport:
     def post_recv(self, shapes: list[list[Any]], peer: str, what: str) -> Incoming:
         """Post the receive buffers now; the consumer waits for them (`Incoming.get`)."""
         src = self.rank_of[peer]
-        stamp = torch.zeros(3, dtype=torch.float64) if self.emulate else None
+        stamp = torch.zeros(3, dtype=torch.float64, device=DEVICE) if self.emulate else None
         works = [] if stamp is None else [dist.irecv(stamp, src)]
-        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d)) for s, d in shapes)
+        out = tuple(torch.empty(dims(s), dtype=getattr(torch, d), device=DEVICE) for s, d in shapes)
         works += [dist.irecv(t, src) for t in out]
         return Incoming(self, out, works, stamp, peer, what, self.clock.now())
 
@@ -682,7 +682,7 @@ def save_checkpoint(
     blob = {
         "step": step,
         "worker": me,
-        "tensors": {n: t.detach().clone() for n, t in named_tensors(segments).items()},
+        "tensors": {n: t.detach().cpu().clone() for n, t in named_tensors(segments).items()},
         "opt": opt_state,
         "param_order": names,
         "rng": torch.get_rng_state(),
@@ -728,7 +728,8 @@ def load_checkpoint(
             t.copy_(blob["tensors"][n])
     params = named_params(segments)
     for n, state in blob["opt"].items():
-        opt.state[params[n]] = dict(state)
+        # optimizer moments live with their parameter; AdamW keeps its step count on the CPU
+        opt.state[params[n]] = {k: v if k == "step" else v.to(DEVICE) for k, v in state.items()}
     torch.set_rng_state(blob["rng"])
     return int(blob["step"])
 
@@ -826,7 +827,7 @@ class Worker:
             if kind == "F":
                 info = self.seg_info[act.segment]
                 if info["first"]:
-                    inputs: Tensors = (batch(step, self.route.origin_of[m], m)[0],)
+                    inputs: Tensors = (batch(step, self.route.origin_of[m], m)[0].to(DEVICE),)
                 else:
                     inputs = inbox.pop(m).get()
                 start = self.transport.clock.now()  # compute starts once the data is here
@@ -835,7 +836,7 @@ class Worker:
                 )
                 mod = self.segments[act.segment]
                 if info["loss"]:
-                    labels = batch(step, self.route.origin_of[m], m)[1]
+                    labels = batch(step, self.route.origin_of[m], m)[1].to(DEVICE)
                     out = mod(*leaves, labels)
                     loss_sum += float(out.detach())
                     loss_count += 1
@@ -908,8 +909,17 @@ class Worker:
 
 
 # ----------------------------------------------------------------------------- main loops
+DEVICE = torch.device("cpu")  # this worker's device: cuda:LOCAL_RANK under nccl
+
+
 def init_distributed(timeout: float) -> tuple[int, int]:
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    """gloo on CPU, nccl (one GPU per worker) when CUDA is there."""
+    global DEVICE
+    backend = "gloo"
+    if torch.cuda.is_available():
+        backend = "nccl"
+        DEVICE = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(DEVICE)
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size()
 
@@ -962,7 +972,8 @@ def train(w: Worker) -> None:
         if step == start and args.dump_grads:
             torch.save({n: p.grad.clone() for n, p in w.params.items() if p.grad is not None},
                        f"{args.dump_grads}.{w.me}.pt")
-        stats = torch.tensor([w.norm_sq(), loss_sum, float(_STOP.is_set())], dtype=torch.float64)
+        stats = torch.tensor([w.norm_sq(), loss_sum, float(_STOP.is_set())], dtype=torch.float64,
+                             device=DEVICE)
         dist.all_reduce(stats)
         norm = math.sqrt(stats[0].item())
         if clip:
@@ -1057,7 +1068,7 @@ def evaluate(w: Worker) -> None:
         skip = skipped_stages(args, index)
         hops = [(s["name"], first_replica[s["stage"]]) for s in PLAN["segments"]
                 if s["stage"] not in skip]
-        ids, labels = batch(index, 0, 0, split="val")
+        ids, labels = (t.to(DEVICE) for t in batch(index, 0, 0, split="val"))
         x: Tensors = (ids,)
         with torch.no_grad():
             for k, (seg, worker) in enumerate(hops):
@@ -1074,7 +1085,7 @@ def evaluate(w: Worker) -> None:
                 x = out if isinstance(out, tuple) else (out,)
                 if k + 1 < len(hops) and hops[k + 1][1] != w.me:
                     w.transport.send(x, hops[k + 1][1], what)
-    result = torch.tensor([total], dtype=torch.float64)
+    result = torch.tensor([total], dtype=torch.float64, device=DEVICE)
     dist.all_reduce(result)
     if w.rank == 0:
         loss = result.item() / args.eval_batches
