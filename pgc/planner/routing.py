@@ -305,26 +305,22 @@ def construct_pinned(prob: Problem, share_penalty: float) -> Chosen:
 
 def lower_bound(prob: Problem) -> float:
     """A bound on the pipeline phase valid for every routing of this placement (a relaxation:
-    each term ignores the others). Per origin: its slots carry ceil(n / inflight) round trips
-    of its cheapest path in sequence, and its own compute. Fluid: all body work over the body
-    workers' total speed, and all messages (each holds one sender NIC for its whole time)
-    over all placed workers' NICs."""
+    each term ignores the others). Per origin: at most `inflight` of its microbatches are in
+    flight, each for at least its cheapest round trip (compute and message arrival times on
+    an empty network), so some slot carries ceil(n / inflight) of them in sequence; and the
+    origin's own compute. Fluid: all body work over the body workers' total speed."""
     zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
-    no_compute = np.where(np.isfinite(zero), 0.0, np.inf)
     per_origin: dict[int, int] = {}
     for o in prob.origins:
         per_origin[o] = per_origin.get(o, 0) + 1
-    bound = nic_total = 0.0
+    bound = 0.0
     for o, n in per_origin.items():
         trip = float(all_paths(prob, o, zero)[0].min())
         bound = max(bound, math.ceil(n / prob.inflight) * (trip + prob.work[0, o]),
                     n * prob.work[0, o])
-        nic_total += n * float(all_paths(prob, o, no_compute)[0].min())
-    placed = np.unique(np.concatenate(prob.groups))
-    bound = max(bound, nic_total / len(placed))
     speed = prob.costs.speed
-    body = np.unique(np.concatenate(prob.groups[1:])) if len(prob.groups) > 1 else placed[:0]
-    if len(body):
+    body = np.unique(np.concatenate(prob.groups[1:])) if len(prob.groups) > 1 else None
+    if body is not None and len(body):
         # work in fastest-worker seconds: a path's cheapest body work, over all paths
         unit = min(sum(float((prob.work[s, prob.groups[s]] * speed[prob.groups[s]]).min())
                        for s in t[1:]) for t in prob.templates)

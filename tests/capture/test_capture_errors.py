@@ -139,8 +139,9 @@ def test_factory_rejects_arguments(tmp_path: Path) -> None:
 
 
 def test_slice_past_the_end(tmp_path: Path) -> None:
-    """`h` is not named like a layer count, so only the model can tell the slice is too long."""
-    model = ("examples.models.gpt2:build", "dim = 16, layers = 4, heads = 2")
+    """The spec leaves the block count to the factory's default, so only the model can tell
+    the slice is too long (with `layers = 4` written, `pgc check` already rejects it)."""
+    model = ("examples.models.gpt2:build", "dim = 16, heads = 2")
     path = _spec(tmp_path, ["[wte, wpe, h[0:2]]", "h[2:5]", "[ln_f, lm_head]"], model)
     out = _error(path)
     assert out.startswith(f"{path}:8:14: error: slice `h[2:5]` is out of range: `h` has 4 blocks")

@@ -122,6 +122,7 @@ def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring
     prob = problem_of(prog)
     start = solve(prob, Search("again", 0.3, out=io.StringIO())).start
     assert got <= judge(to_program(prog, prob, start), bound=False).pipeline + 1e-9
+    assert lower_bound(prob) <= got + 1e-9  # the planner's bound holds for pgc.sim too
     assert any("simulator" in n for n in routed.notes)
 
 
