@@ -109,9 +109,12 @@ def build_model(ref: ModelRef, spec_file: str, device: str | None = None) -> tor
     try:
         with ctx:
             model = factory(**kwargs)
-    except TypeError as exc:
-        raise error(ref.span, f"model factory `{ref.target}` rejected its arguments: {exc}") from exc
     except Exception as exc:  # a bug or a refusal in the user's factory, not in pgc
+        tb = exc.__traceback__
+        if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
+            # raised by the call itself, before any line of the factory ran: the arguments
+            raise error(ref.span, f"model factory `{ref.target}` rejected its arguments: "
+                        f"{exc}") from exc
         raise error(ref.span, f"model factory `{ref.target}` raised {type(exc).__name__}: {exc}",
                     hint=_where(exc)) from exc
     if not isinstance(model, torch.nn.Module):

@@ -142,6 +142,9 @@ def test_factory_rejects_arguments(tmp_path: Path) -> None:
     ("def build(**kw):\n    raise RuntimeError('no GPU here')\n",
      "model factory `{mod}:build` raised RuntimeError: no GPU here", "raised at {file}:2"),
     ("def build(:\n", "importing `{mod}` failed: SyntaxError", "at {file}:1"),
+    ("def build(**kw):\n    return 'dim' + kw['dim']\n",  # not "rejected its arguments"
+     "model factory `{mod}:build` raised TypeError: can only concatenate str",
+     "raised at {file}:2"),
     ("x = 1 / 0\ndef build(**kw):\n    pass\n",
      "importing `{mod}` failed: ZeroDivisionError: division by zero", "raised at {file}:1"),
 ])
