@@ -208,3 +208,32 @@ def test_mutated_lists_are_rejected_with_a_location_or_run(program: Program,
         return
     result = simulate(mutated)
     assert result.pipeline_time > 0
+
+
+# -- the order pass's list schedule survives the replay ------------------------------------------
+def _list_schedule_time(program: Program) -> float:
+    """The planner's fast simulator on the same paths: a dynamic list schedule with the order
+    pass's rules (backward first, then the lowest microbatch; admission caps; NIC queueing),
+    written independently of pgc.passes.order."""
+    from pgc.planner.costs import Costs
+    from pgc.planner.fastsim import simulate_routes
+
+    costs = Costs.of(program)
+    routes = [tuple((h.segment, costs.index[h.worker]) for h in p.hops)
+              for p in sorted(program.paths, key=lambda p: p.mb)]
+    return simulate_routes(costs, routes, program.inflight).makespan
+
+
+@FAST
+@given(rings())
+def test_simulator_replays_the_list_schedule(program: Program) -> None:
+    """Messages wait at the sender's NIC alike in the order pass and pgc.sim, and receives are
+    posted before any send needs them, so the emitted lists lose nothing under the simulator:
+    its pipeline time is the list schedule's, to the rounding of float sums."""
+    if program.schedule == "gpipe":
+        return  # closed form, not a list schedule
+    try:
+        done = planned(program)
+    except UserError:
+        return  # unorderable under the inflight cap; covered above
+    assert simulate(done).pipeline_time == pytest.approx(_list_schedule_time(done), abs=1e-9)
