@@ -16,6 +16,7 @@ from pgc.ir.types import Hop, Path, Program
 from pgc.passes.order import Task, insert_messages
 from pgc.passes.verify import PlanError, verify_plan
 from pgc.sim import cost_table, lower_bound, simulate
+from pgc.sim.bound import slot_rounds
 from tests.plan.builders import chain, planned, ring
 
 EPS = 1e-9
@@ -179,6 +180,23 @@ def test_brute_force_finds_the_textbook_optimum(inflight: int) -> None:
     # 2 stages, 2 microbatches, f=1, b=2, no messages: (m + p - 1)(f + b) = 9 is optimal
     done = planned(chain(2, 2, inflight=inflight), until="verified")
     assert _optimum(done)[0] == pytest.approx(9.0 if inflight == 2 else 12.0)
+
+
+def test_slot_rounds_counts_whole_rounds_and_slot_openings() -> None:
+    # three holds of 1 s on two slots: one slot carries two in a row (the fluid 1.5 s is loose)
+    assert slot_rounds([1.0, 1.0, 1.0], 2, 0.0) == pytest.approx(2.0)
+    # four holds of 4 s on two slots: 8 s a slot, and the second slot opens one forward later
+    # and closes one backward earlier than the first (open_close = f + b = 1 s): 8 + 1/2
+    assert slot_rounds([4.0] * 4, 2, 1.0) == pytest.approx(8.5)
+    # one slot in use: everything in sequence
+    assert slot_rounds([1.0, 2.0], 1, 5.0) == pytest.approx(3.0)
+
+
+def test_inflight_bound_counts_rounds_on_a_ring() -> None:
+    # one origin, three microbatches of a 9 s round trip, two slots: two rounds, 18 s
+    done = planned(ring(1, 1, 3, inflight=2))
+    assert lower_bound(done).component("inflight") == pytest.approx(18.0)
+    assert simulate(done).pipeline_time >= 18.0
 
 
 # -- mutations: the verifier and the simulator agree ------------------------------------------
