@@ -5,7 +5,7 @@ no stage removed and with half the stages removed (random subsets, the same for 
 
     python bench/runtime_skip_text.py [--steps 300]
 
-Writes bench/results/runtime_skip_text.json.
+Writes bench/results/runtime_skip_text_<steps>.json.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ def main() -> int:
     print(f"skip-trained better with half the stages removed: {result['half_removed_skip_better']}; "
           f"full-model loss gap {result['full_model_gap']:+.1%}")
     (ROOT / "bench/results").mkdir(exist_ok=True)
-    (ROOT / "bench/results/runtime_skip_text.json").write_text(json.dumps(result, indent=1) + "\n")
+    dest = ROOT / f"bench/results/runtime_skip_text_{args.steps}.json"
+    dest.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
