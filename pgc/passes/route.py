@@ -12,7 +12,6 @@ proportional to its speed and, with equal rates, replica m mod r (aligned column
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from fractions import Fraction
 
@@ -178,16 +177,10 @@ def _explicit(program: Program) -> tuple[Path, ...]:
 
 
 def _skippipe(program: Program) -> Program:
-    try:
-        module = importlib.import_module("pgc.passes.route_skippipe")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pgc.passes.route_skippipe":
-            raise
-        raise error(program.span, "schedule skippipe needs the planner "
-                    "(pgc.passes.route_skippipe), not part of this build",
-                    hint="use `schedule 1f1b`, `gpipe`, or `explicit` with `path` lines") from None
-    routed: Program = module.route(program)
-    return routed
+    """SkipPipe routing by the planner (imported here: it imports this pass)."""
+    from pgc.passes.route_skippipe import route
+
+    return route(program)
 
 
 def run(program: Program) -> Program:
