@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception:  # an internal error: show the traceback, it is a pgc bug
+    except Exception as exc:  # an internal error: show the traceback, it is a pgc bug
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # unless it is a path the user named (an output, a profile) the system refused
+            print(f"pgc: error: cannot use `{exc.filename}`: {exc.strerror}", file=sys.stderr)
+            return 2
         import traceback
 
         traceback.print_exc()

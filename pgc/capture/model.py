@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,9 @@ def resolve_factory(ref: ModelRef, spec_file: str) -> tuple[Callable[..., Any], 
             except ModuleNotFoundError as exc:
                 if exc.name is None or not module_name.startswith(exc.name):
                     raise error(ref.span, f"importing `{module_name}` failed: {exc}") from exc
+            except Exception as exc:  # the user's module itself fails (syntax, top-level code)
+                raise error(ref.span, f"importing `{module_name}` failed: "
+                            f"{type(exc).__name__}: {exc}", hint=_where(exc)) from exc
     if module is None:
         raise error(
             ref.span,
@@ -85,6 +89,14 @@ def _root_of(file: Path, module_name: str) -> Path:
     return file.parents[depth - 1] if file.name != "__init__.py" else file.parents[depth]
 
 
+def _where(exc: BaseException) -> str | None:
+    """`file:line` in the user's code where `exc` was raised (a syntax error's own line)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"at {exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"raised at {frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
 def _plain(value: Value) -> Any:
     return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
@@ -97,8 +109,14 @@ def build_model(ref: ModelRef, spec_file: str, device: str | None = None) -> tor
     try:
         with ctx:
             model = factory(**kwargs)
-    except TypeError as exc:
-        raise error(ref.span, f"model factory `{ref.target}` rejected its arguments: {exc}") from exc
+    except Exception as exc:  # a bug or a refusal in the user's factory, not in pgc
+        tb = exc.__traceback__
+        if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
+            # raised by the call itself, before any line of the factory ran: the arguments
+            raise error(ref.span, f"model factory `{ref.target}` rejected its arguments: "
+                        f"{exc}") from exc
+        raise error(ref.span, f"model factory `{ref.target}` raised {type(exc).__name__}: {exc}",
+                    hint=_where(exc)) from exc
     if not isinstance(model, torch.nn.Module):
         raise error(ref.span, f"model factory `{ref.target}` returned {type(model).__name__}, "
                     "not a torch.nn.Module")

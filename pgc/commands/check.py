@@ -20,7 +20,13 @@ def spec_files(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if Path(p).is_dir():
-            out += sorted(str(f) for f in Path(p).rglob("*.pgc"))
+            found = sorted(str(f) for f in Path(p).rglob("*.pgc"))
+            if not found:  # checking nothing must not look like a pass
+                from pgc.diagnostics import error
+                from pgc.ir.types import Span
+
+                raise error(Span(p, 0, 0, 0, 0), f"directory `{p}` holds no .pgc files")
+            out += found
         else:
             out.append(p)
     return out

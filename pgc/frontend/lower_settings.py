@@ -130,11 +130,27 @@ def _call(v: ast.Value, what: str, table: dict[str, tuple[str, ...]]) -> tuple[s
             raise error(arg.span, f"`{head}` has no argument `{arg.key}`", hint=did_you_mean(arg.key, table[head]) or f"arguments: {known}")
         if arg.key in dict(out):
             raise error(arg.span, f"argument `{arg.key}` is given twice")
+        _check_optimizer_arg(head, arg)
         out.append((arg.key, V.literal(arg.value, arg.key)))
     need = REQUIRED.get(head, ())
     if need and not any(k in dict(out) for k in need):
         raise error(v.span, f"`{head}` needs `{' or '.join(need)}`", hint=f'e.g. `{head}({need[0]} = "data/train.bin")`')
     return head, tuple(out)
+
+
+def _check_optimizer_arg(head: str, arg: ast.Arg) -> None:
+    """The values torch's optimizers refuse at start-up, refused here instead."""
+    if head not in OPTIMIZERS or arg.key is None:
+        return
+    if arg.key == "betas":
+        items = arg.value.items if isinstance(arg.value, ast.List) else ()
+        if len(items) != 2:
+            raise error(arg.value.span, "`betas` is a list of two numbers, e.g. `[0.9, 0.95]`")
+        for item in items:
+            if not 0 <= V.number(item, "betas") < 1:
+                raise error(item.span, "each of `betas` must be in [0, 1)")
+    elif V.number(arg.value, arg.key) < 0:
+        raise error(arg.value.span, f"`{arg.key}` of `{head}` must not be negative")
 
 
 TRAIN_KEYS = ("steps", "optimizer", "lr_schedule", "clip", "data", "seed", "log_every")

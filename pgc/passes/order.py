@@ -14,20 +14,22 @@ Two steps, policy apart from mechanism:
      then the lowest microbatch; a worker admits a new microbatch only while it holds fewer
      than cap = min(inflight, hops from its first visit to the path's end). On a homogeneous
      chain the cap is p - i at stage i and the order is 1F1B (Narayanan et al., PipeDream, 2019).
+     Messages queue at the sender's NIC as in pgc.sim (one at a time, first produced first
+     sent): on NIC-heavy geo plans a model without that queue picks orders that wait.
 2. messages (`insert_messages`): a timed rendezvous execution of those compute orders on the
-   cost model, in which a message is sent the moment it is produced (once every earlier
-   message of its pair has gone: pairs match in the receiver's consumption order, FIFO) and
-   the receiver posts the receive right then, wherever it is. SENDs thus sit right after the
-   compute that produces them and RECVs are posted as early as the data could come, so the
-   simulator's sends never wait for a late post. Every SEND/RECV pair is appended to both
-   lists in the same step and every compute after its input, so the lists are the trace of a
-   rendezvous execution: deadlock-free by construction. O(actions log actions).
+   cost model, in which a message is sent the moment it is produced and the receiver posts
+   the receive right then, wherever it is (pairs match in production order; the receiver
+   consumes out of its buffers in any order); the sender's NIC sends one at a time. SENDs
+   thus sit right after the compute that produces them and RECVs are posted as early as the
+   data could come, so the simulator's sends never wait for a late post and pgc.sim replays
+   the list schedule of step 1 exactly. Every SEND/RECV pair is appended to both lists in the
+   same step and every compute after its input, so the lists are the trace of a rendezvous
+   execution: deadlock-free by construction. O(actions log actions).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from dataclasses import replace
 
 from pgc.diagnostics import error
@@ -108,11 +110,16 @@ def _caps(program: Program, paths: dict[int, tuple[Hop, ...]]) -> dict[str, int]
     return {w: min(program.inflight, r) for w, r in reach.items()}
 
 
-def _delay(costs: CostTable, paths: dict[int, tuple[Hop, ...]], m: int, j: int, k: int) -> float:
-    """Seconds from the end of hop j's task to hop k's input being there (no contention)."""
-    a, b = paths[m][j], paths[m][k]
-    nic, lat = costs.message(a.worker, b.worker, costs.seg_bytes[paths[m][min(j, k)].segment])
-    return nic + lat
+def _arrival(costs: CostTable, paths: dict[int, tuple[Hop, ...]], nic_free: dict[str, float],
+             m: int, j: int, k: int, end: float) -> float:
+    """When hop k's input, produced by hop j's task at `end`, is there: pgc.sim's NIC rule
+    (the sender's NIC sends one message at a time, first produced first sent, busy bytes /
+    bandwidth + overhead; the message lands `latency` later). Books the sender's NIC."""
+    a, b = paths[m][j].worker, paths[m][k].worker
+    nic, lat = costs.message(a, b, costs.seg_bytes[paths[m][min(j, k)].segment])
+    start = max(end, nic_free[a])
+    nic_free[a] = start + nic
+    return start + nic + lat
 
 
 def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]]
@@ -123,6 +130,7 @@ def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]
     ready_b: dict[str, list[Task]] = {w: [] for w in cap}  # backward, or F of a held mb
     ready_f: dict[str, list[Task]] = {w: [] for w in cap}  # F admitting a new microbatch
     free_at = dict.fromkeys(cap, 0.0)
+    nic_free = dict.fromkeys(cap, 0.0)
     held: dict[tuple[str, int], int] = {}
     inflight = dict.fromkeys(cap, 0)
     orders: dict[str, list[Task]] = {w: [] for w in cap}
@@ -140,12 +148,14 @@ def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]
         while pending[w] and pending[w][0][0] <= t:
             task = heapq.heappop(pending[w])[1]
             admits = task[0] == 0 and held.get((w, task[1]), 0) == 0
-            heapq.heappush(ready_f[w] if admits else ready_b[w], task)
+            # ranked (-b, m, j): backward first, then the lowest microbatch
+            heapq.heappush(ready_f[w] if admits else ready_b[w], (-task[0], task[1], task[2]))
         choices = [q for q in (ready_b[w], ready_f[w] if inflight[w] < cap[w] else []) if q]
         if not choices:
             continue
         queue = min(choices, key=lambda q: q[0])
-        b, m, j = heapq.heappop(queue)
+        neg_b, m, j = heapq.heappop(queue)
+        b = -neg_b
         hops = paths[m]
         seg = hops[j].segment
         end = t + (costs.bwd if b else costs.fwd)[(seg, w)]
@@ -158,7 +168,7 @@ def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]
         nxt = (1, m, j) if not b and j == len(hops) - 1 else (b, m, j - 1 if b else j + 1)
         if nxt[2] >= 0:
             dst = hops[nxt[2]].worker
-            ready = end if nxt[2] == j else end + _delay(costs, paths, m, j, nxt[2])
+            ready = end if nxt[2] == j else _arrival(costs, paths, nic_free, m, j, nxt[2], end)
             heapq.heappush(pending[dst], (ready, nxt))
             heapq.heappush(events, (ready, dst))
     _check_complete(program, paths, orders, cap)
@@ -205,15 +215,8 @@ def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]], cost
     """Interleave SEND/RECV with the compute orders by a timed rendezvous execution (module
     docstring). Raises UserError if the compute orders wait on each other in a cycle."""
     hops = {p.mb: p.hops for p in paths}
-    expect: dict[tuple[str, str], deque[Task]] = {}
-    for v, order in orders.items():
-        for task in order:
-            src = source(hops[task[1]], task)
-            if src is not None and hops[task[1]][src[2]].worker != v:
-                expect.setdefault((hops[task[1]][src[2]].worker, v), deque()).append(src)
     lists: dict[str, list[Action]] = {w: [] for w in orders}
     arrival: dict[tuple[str, Task], float] = {}  # (worker, output) -> when it is there
-    produced: set[Task] = set()
     ptr = dict.fromkeys(orders, 0)
     running = _Running(lists)
     # events (time, 0 = a task ends / 1 = a worker may start its next task, worker, task);
@@ -222,7 +225,7 @@ def insert_messages(paths: tuple[Path, ...], orders: dict[str, list[Task]], cost
     while events:
         t, kind, w, task = heapq.heappop(events)
         if kind == 0:
-            _deliver(hops, expect, running, arrival, produced, costs, w, task, t, events)
+            _deliver(hops, running, arrival, costs, w, task, t, events)
             continue
         if ptr[w] == len(orders[w]) or running.free_at[w] > t:
             continue
@@ -256,6 +259,7 @@ class _Running:
     def __init__(self, lists: dict[str, list[Action]]) -> None:
         self.lists = lists
         self.free_at = dict.fromkeys(lists, 0.0)
+        self.nic_free = dict.fromkeys(lists, 0.0)
         self.last_compute = dict.fromkeys(lists, -1)
 
     def start(self, w: str, action: Action, end: float) -> None:
@@ -272,31 +276,28 @@ class _Running:
             out.append(action)
 
 
-def _deliver(hops: dict[int, tuple[Hop, ...]], expect: dict[tuple[str, str], deque[Task]],
-             running: _Running, arrival: dict[tuple[str, Task], float],
-             produced: set[Task], costs: CostTable, w: str, task: Task, t: float,
-             events: list[tuple[float, int, str, Task]]) -> None:
+def _deliver(hops: dict[int, tuple[Hop, ...]], running: _Running,
+             arrival: dict[tuple[str, Task], float], costs: CostTable, w: str, task: Task,
+             t: float, events: list[tuple[float, int, str, Task]]) -> None:
     """`task` ended on `w` at `t`: its output is there locally; a remote consumer gets it by a
-    SEND/RECV pair as soon as every earlier message of that pair has gone (FIFO)."""
+    SEND/RECV pair right away. Pairs match in production order (the receiver posts in the
+    order the messages come, whatever order it consumes them in), so no message waits for
+    another; the sender's NIC then sends them one at a time, as pgc.sim does."""
     b, m, j = task
     arrival[(w, task)] = t
     k = j - 1 if b else j + 1  # the hop that consumes this output (the loss backward is local)
     if k < 0 or k == len(hops[m]) or hops[m][k].worker == w:
         return
     v = hops[m][k].worker
-    produced.add(task)
-    queue = expect[(w, v)]
-    while queue and queue[0] in produced:
-        msg = queue.popleft()
-        produced.discard(msg)
-        kind = "B" if msg[0] else "F"
-        running.message(w, Action(f"SEND_{kind}", mb=msg[1], peer=v), t)  # type: ignore[arg-type]
-        running.message(v, Action(f"RECV_{kind}", mb=msg[1], peer=w), t)  # type: ignore[arg-type]
-        # an activation has its segment's output size; a gradient that of its input
-        carried = hops[msg[1]][msg[2] - msg[0]].segment
-        nic, lat = costs.message(w, v, costs.seg_bytes[carried])
-        arrival[(v, msg)] = t + nic + lat
-        heapq.heappush(events, (t + nic + lat, 1, v, msg))
+    kind = "B" if b else "F"
+    running.message(w, Action(f"SEND_{kind}", mb=m, peer=v), t)  # type: ignore[arg-type]
+    running.message(v, Action(f"RECV_{kind}", mb=m, peer=w), t)  # type: ignore[arg-type]
+    # an activation has its segment's output size; a gradient that of its input
+    nic, lat = costs.message(w, v, costs.seg_bytes[hops[m][j - b].segment])
+    start = max(t, running.nic_free[w])
+    running.nic_free[w] = start + nic
+    arrival[(v, task)] = start + nic + lat
+    heapq.heappush(events, (start + nic + lat, 1, v, task))
 
 
 def run(program: Program) -> Program:

@@ -7,7 +7,6 @@ of known, distinct workers; no worker holds two stages; `auto_place` is empty.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 
 from pgc.diagnostics import did_you_mean, error
@@ -16,21 +15,10 @@ from pgc.passes.base import Pass
 
 
 def _place_auto(program: Program) -> Program:
-    """Hand stages placed `on auto` to the planner (pgc.passes.place_auto)."""
-    try:
-        module = importlib.import_module("pgc.passes.place_auto")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pgc.passes.place_auto":
-            raise
-        stage = program.stage(program.auto_place[0])
-        raise error(
-            stage.span,
-            f"stage `{stage.name}` is placed `on auto`, which needs the planner "
-            "(pgc.passes.place_auto), not part of this build",
-            hint="place every stage explicitly, e.g. `place s1 on n2`",
-        ) from None
-    placed: Program = module.place_auto(program)
-    return placed
+    """Hand stages placed `on auto` to the planner (imported here: it imports this pass)."""
+    from pgc.passes.place_auto import place_auto
+
+    return place_auto(program)
 
 
 def check_placement(program: Program) -> None:

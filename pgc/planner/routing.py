@@ -19,7 +19,6 @@ of at most R replicas, in O(M x L) numpy steps.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -30,6 +29,7 @@ from pgc.ir.types import Hop, Path, Program
 from pgc.planner.costs import Costs
 from pgc.planner.fastsim import FastResult, Route, simulate_routes
 from pgc.planner.search import Search
+from pgc.sim.bound import slot_rounds
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
 Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
@@ -307,17 +307,19 @@ def lower_bound(prob: Problem) -> float:
     """A bound on the pipeline phase valid for every routing of this placement (a relaxation:
     each term ignores the others). Per origin: at most `inflight` of its microbatches are in
     flight, each for at least its cheapest round trip (compute and message arrival times on
-    an empty network), so some slot carries ceil(n / inflight) of them in sequence; and the
-    origin's own compute. Fluid: all body work over the body workers' total speed."""
+    an empty network), counted in whole rounds of slots and with the origin opening and
+    closing the slots one compute at a time (pgc.sim.bound.slot_rounds, the one
+    implementation of that term); and the origin's own compute. Fluid: all body work over the body workers' total speed."""
     zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
     per_origin: dict[int, int] = {}
     for o in prob.origins:
         per_origin[o] = per_origin.get(o, 0) + 1
     bound = 0.0
     for o, n in per_origin.items():
-        trip = float(all_paths(prob, o, zero)[0].min())
-        bound = max(bound, math.ceil(n / prob.inflight) * (trip + prob.work[0, o]),
-                    n * prob.work[0, o])
+        trip = float(all_paths(prob, o, zero)[0].min()) + float(prob.work[0, o])
+        first = prob.segs[0]  # the forward that opens a slot at o, and its backward closing it
+        opens = float(prob.costs.fwd[first][o] + prob.costs.bwd[first][o])
+        bound = max(bound, slot_rounds([trip] * n, prob.inflight, opens), n * prob.work[0, o])
     speed = prob.costs.speed
     body = np.unique(np.concatenate(prob.groups[1:])) if len(prob.groups) > 1 else None
     if body is not None and len(body):

@@ -13,9 +13,15 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
   lower bound. It dominates min head + sum of F and B + min tail.
 - nic (per worker, one message at a time): the same relaxation over v's sends (release: the
   producing task's earliest end; length: NIC time; delivery: latency + the work after arrival).
-- inflight (fluid slot-time): a microbatch holds one of v's `inflight` slots from its first
-  forward at v to its backward there, at least CP(m) - head - tail; the slots fit between
-  min head and T - min tail, so T >= min head + sum / inflight + min tail.
+- inflight (slot rounds, `slot_rounds`): a microbatch holds one of v's `inflight` slots from
+  its first forward at v to that hop's backward, at least d(m) = CP(m) - head - tail. Holding
+  intervals that never overlap more than `inflight` deep split into q <= inflight chains of
+  disjoint intervals (interval graphs are perfect), each between min head and T - min tail.
+  For the q chains: one carries ceil(n / q) microbatches in sequence (rounds), and their
+  total length is sum d, while their first intervals start with q distinct forwards on v (one
+  compute at a time: the i-th starts (i-1) f_min after min head at the earliest) and their
+  last ones end with q distinct backwards; so q T >= q (head + tail) + sum d + q(q-1)/2
+  (f_min + b_min). The bound is the least over q of the larger of the two.
 - origin (sequencing): a worker's first forwards run one at a time; with all released at 0,
   Jackson's rule (longest delivery time first) is optimal for that one-machine relaxation, so
   T >= max_k ((k-1) f + CP_(k)) with CP sorted decreasing.
@@ -63,9 +69,11 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     work: dict[str, float] = {}
     head: dict[str, float] = {}
     tail: dict[str, float] = {}
-    slot: dict[str, float] = {}
+    slot: dict[str, list[float]] = {}  # worker -> d(m) of the microbatches it holds
     slot_head: dict[str, float] = {}
     slot_tail: dict[str, float] = {}
+    slot_f: dict[str, float] = {}  # the least forward / backward that opens / closes a slot
+    slot_b: dict[str, float] = {}
     jobs: dict[str, list[tuple[float, float, float]]] = {}  # worker -> (release, length, tail)
     sends: dict[str, list[tuple[float, float, float]]] = {}
     starts: dict[str, list[tuple[float, float]]] = {}  # origin -> (first f, CP)
@@ -105,12 +113,15 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
                 busy, latency = bwd_msg[j - 1]
                 sends.setdefault(w, []).append((cp - tl[j], busy, latency + b[j - 1] + tl[j - 1]))
         for w, j in first.items():
-            slot[w] = slot.get(w, 0.0) + cp - hd[j] - tl[j]
+            slot.setdefault(w, []).append(cp - hd[j] - tl[j])
             slot_head[w] = min(slot_head.get(w, inf), hd[j])
             slot_tail[w] = min(slot_tail.get(w, inf), tl[j])
+            slot_f[w] = min(slot_f.get(w, inf), f[j])
+            slot_b[w] = min(slot_b.get(w, inf), b[j])
     compute = {w: preemptive_jackson(js) for w, js in jobs.items()}
     nic_bound = {w: preemptive_jackson(js) for w, js in sends.items()}
-    slots = {w: slot_head[w] + slot[w] / program.inflight + slot_tail[w] for w in slot}
+    slots = {w: slot_head[w] + slot_tail[w]
+             + slot_rounds(d, program.inflight, slot_f[w] + slot_b[w]) for w, d in slot.items()}
     origin = {o: _jackson(items) for o, items in starts.items()}
     comps = [
         ("critical_path", *_argmax(critical)),
@@ -122,6 +133,27 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     pipeline = max(v for _, v, _ in comps)
     comps.append(("allreduce", *_argmax(_allreduce_term(program, c, head, work))))
     return Bound(tuple(comps), pipeline, max(pipeline, comps[-1][1]))
+
+
+def slot_rounds(holds: list[float], inflight: int, open_close: float) -> float:
+    """Least time from the first slot opening to the last closing for microbatches that hold
+    one of `inflight` slots for at least `holds` seconds each, where a slot is opened by a
+    compute and closed by another, together at least `open_close` seconds (module docstring,
+    `inflight`): min over q chains of max(sum of the ceil(n/q) shortest holds,
+    sum / q + (q-1) open_close / 2). O(n log n + inflight)."""
+    d = sorted(holds)
+    n = len(d)
+    if n == 0:
+        return 0.0
+    prefix = [0.0]
+    for x in d:
+        prefix.append(prefix[-1] + x)
+    best = float("inf")
+    for q in range(1, min(inflight, n) + 1):
+        rounds = prefix[-(-n // q)]
+        fluid = prefix[n] / q + (q - 1) * open_close / 2
+        best = min(best, max(rounds, fluid))
+    return best
 
 
 def preemptive_jackson(jobs: list[tuple[float, float, float]]) -> float:

@@ -138,6 +138,45 @@ def test_factory_rejects_arguments(tmp_path: Path) -> None:
     assert "model factory `examples.models.llama:build` rejected its arguments" in _error(path)
 
 
+@pytest.mark.parametrize(("source", "message", "where"), [
+    ("def build(**kw):\n    raise RuntimeError('no GPU here')\n",
+     "model factory `{mod}:build` raised RuntimeError: no GPU here", "raised at {file}:2"),
+    ("def build(:\n", "importing `{mod}` failed: SyntaxError", "at {file}:1"),
+    ("def build(**kw):\n    return 'dim' + kw['dim']\n",  # not "rejected its arguments"
+     "model factory `{mod}:build` raised TypeError: can only concatenate str",
+     "raised at {file}:2"),
+    ("x = 1 / 0\ndef build(**kw):\n    pass\n",
+     "importing `{mod}` failed: ZeroDivisionError: division by zero", "raised at {file}:1"),
+])
+def test_broken_model_code_is_a_located_error(tmp_path: Path, source: str, message: str,
+                                              where: str) -> None:
+    """The user's own module or factory failing is their mistake: a diagnostic at the model
+    line pointing into their file, not pgc's internal-error traceback."""
+    mod = "broken_" + tmp_path.name.replace("-", "_")  # fresh: sys.modules keeps old imports
+    file = tmp_path / f"{mod}.py"
+    file.write_text(source)
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=(f"{mod}:build", "dim = 8"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: " + message.format(mod=mod))
+    assert "hint: " + where.format(file=file.resolve()) in out
+
+
+def test_model_that_fails_on_a_batch_names_the_module(tmp_path: Path) -> None:
+    """A block whose weights do not fit its input traces fine but fails when run: a located
+    error naming the block, not an internal error."""
+    (tmp_path / "misfit_model.py").write_text(
+        "import torch\nimport examples.models.llama as L\n\n"
+        "def build(**kw):\n    m = L.build(**kw)\n    m.layers[3] = torch.nn.Linear(7, 5)\n"
+        "    return m\n")
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("misfit_model:build", LLAMA[1]))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: cannot capture model `m`: running it on a "
+                          "[2, 8] token batch fails at `layers.3`: RuntimeError: ")
+    assert "While executing" not in out
+
+
 def test_slice_past_the_end(tmp_path: Path) -> None:
     """The spec leaves the block count to the factory's default, so only the model can tell
     the slice is too long (with `layers = 4` written, `pgc check` already rejects it)."""
