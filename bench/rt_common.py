@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -71,6 +72,13 @@ def torchrun(script: Path, nproc: int, *args: str, timeout: float = 900) -> str:
 
 def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's finished children. Under a
+    noisy load, CPU time per run is a steadier measure of work done than wall time."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def median(xs: list[float]) -> float:

@@ -63,8 +63,10 @@ class _Recorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__(gm)
         self.seen: dict[fx.Node, Summary] = {}
+        self.current: fx.Node | None = None
 
     def run_node(self, n: fx.Node) -> Any:
+        self.current = n
         result = super().run_node(n)
         self.seen[n] = _summary(result)
         return result
@@ -162,7 +164,14 @@ def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
         rec = _Recorder(gm)
         args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
         args += [False] * (len(placeholders) - 1)  # unused extras such as `use_cache`
-        rec.run(*args)
+        try:
+            rec.run(*args)
+        except Exception as exc:  # the user's model fails on a token batch: say where
+            n = rec.current
+            where = n.target if n is not None and n.op == "call_module" else getattr(n, "name", "?")
+            first = str(exc.args[0] if exc.args else exc).splitlines()[0]
+            raise CaptureFailed(f"running it on a [{b}, {t}] token batch fails at `{where}`: "
+                                f"{type(exc).__name__}: {first}") from exc
         runs.append(rec.seen)
     logits = _output_logits(gm, runs[0], *shapes[0])
     return Captured(model, gm, method, data, logits, shapes, (runs[0], runs[1]))  # type: ignore[arg-type]

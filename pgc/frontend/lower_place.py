@@ -11,6 +11,7 @@ from pgc.frontend import ast
 from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector
 from pgc.ir.types import Hop, Layout, Path, Span, Stage
+from pgc.passes.route import swap_positions
 
 Placement = dict[str, tuple[str, ...]]
 
@@ -191,24 +192,10 @@ def check_policy(path: Path, stages: list[Stage], ratio: Fraction, max_swaps: in
     for s in stages:
         if s.never_skip and order[s.name] not in visited:
             raise error(path.span, f"mb{path.mb}'s path skips `{s.name}`, which is never skipped")
-    swaps = _count_swaps(visited)
-    if swaps is None:
+    positions, bad = swap_positions(visited)
+    swaps = len(positions)
+    if bad is not None:
         raise error(path.span, f"mb{path.mb}'s path is out of stage order", hint="a path may only swap two adjacent stages (visit s3 just before s2)")
     if swaps > max_swaps:
         plural = "swap" if swaps == 1 else "swaps"
         raise error(path.span, f"mb{path.mb}'s path makes {swaps} {plural}; the swap policy allows {max_swaps}")
-
-
-def _count_swaps(seq: list[int]) -> int | None:
-    """Number of disjoint adjacent transpositions turning sorted(seq) into seq, or None."""
-    ref = sorted(seq)
-    i = swaps = 0
-    while i < len(seq):
-        if seq[i] == ref[i]:
-            i += 1
-        elif i + 1 < len(seq) and seq[i] == ref[i + 1] and seq[i + 1] == ref[i] and ref[i + 1] == ref[i] + 1:
-            swaps += 1
-            i += 2
-        else:
-            return None
-    return swaps

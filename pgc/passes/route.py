@@ -142,24 +142,35 @@ def _check_policy(program: Program, path: Path, visited: list[int], span: Span) 
             raise error(span, f"{where} skips `{st.name}`, which is never skipped")
         if not skippable[st.name]:
             raise error(span, f"{where} skips `{st.name}`, whose input and output shapes differ")
-    swaps, ranked, i = 0, sorted(visited), 0
-    while i < len(visited):
-        if visited[i] == ranked[i]:
-            i += 1
-            continue
-        a, b = ranked[i], ranked[i + 1] if i + 1 < len(ranked) else -1
-        if visited[i] != b or visited[i + 1] != a or b != a + 1:
-            raise error(span, f"{where} visits `{stages[visited[i]].name}` out of order; only a "
-                        "swap of two adjacent stages is allowed")
-        for k in (a, b):
+    swaps, bad = swap_positions(visited)
+    for i in swaps:
+        for k in (visited[i + 1], visited[i]):
             if not skippable[stages[k].name]:
                 raise error(span, f"{where} swaps `{stages[k].name}`, whose input and output "
                             "shapes differ")
-        swaps += 1
-        i += 2
-    if swaps > program.swap.max_swaps:
-        raise error(span, f"{where} makes {swaps} swaps; the swap policy allows "
+    if bad is not None:
+        raise error(span, f"{where} visits `{stages[visited[bad]].name}` out of order; only a "
+                    "swap of two adjacent stages is allowed")
+    if len(swaps) > program.swap.max_swaps:
+        raise error(span, f"{where} makes {len(swaps)} swaps; the swap policy allows "
                     f"{program.swap.max_swaps}")
+
+
+def swap_positions(visited: list[int]) -> tuple[list[int], int | None]:
+    """Read `visited` (stage indices in visit order) as sorted order with disjoint swaps of
+    consecutive stages (DESIGN.md §4): the positions i where it visits ranks i+1, i, and the
+    first position that fits no such reading (None when all do)."""
+    ranked, out, i = sorted(visited), [], 0
+    while i < len(visited):
+        if visited[i] == ranked[i]:
+            i += 1
+        elif (i + 1 < len(visited) and visited[i] == ranked[i + 1]
+              and visited[i + 1] == ranked[i] and ranked[i + 1] == ranked[i] + 1):
+            out.append(i)
+            i += 2
+        else:
+            return out, i
+    return out, None
 
 
 def _explicit(program: Program) -> tuple[Path, ...]:

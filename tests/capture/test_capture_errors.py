@@ -162,6 +162,21 @@ def test_broken_model_code_is_a_located_error(tmp_path: Path, source: str, messa
     assert "hint: " + where.format(file=file.resolve()) in out
 
 
+def test_model_that_fails_on_a_batch_names_the_module(tmp_path: Path) -> None:
+    """A block whose weights do not fit its input traces fine but fails when run: a located
+    error naming the block, not an internal error."""
+    (tmp_path / "misfit_model.py").write_text(
+        "import torch\nimport examples.models.llama as L\n\n"
+        "def build(**kw):\n    m = L.build(**kw)\n    m.layers[3] = torch.nn.Linear(7, 5)\n"
+        "    return m\n")
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("misfit_model:build", LLAMA[1]))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: cannot capture model `m`: running it on a "
+                          "[2, 8] token batch fails at `layers.3`: RuntimeError: ")
+    assert "While executing" not in out
+
+
 def test_slice_past_the_end(tmp_path: Path) -> None:
     """The spec leaves the block count to the factory's default, so only the model can tell
     the slice is too long (with `layers = 4` written, `pgc check` already rejects it)."""
