@@ -5,7 +5,8 @@ Two sources, both from the spec's `cost` block:
 * `seconds_per_sample_per_layer = s` (SkipPipe's cost model, ../shared/REFERENCE.md): forward
   time = s x microbatch size x layers of the segment, plus `loss_ratio` x s x microbatch size
   for the segment that computes the loss; backward = `backward` x forward. Bytes follow the
-  same reference: a boundary carries 4 x d_model x seq fp32 bytes per sample; activations per
+  same reference: a boundary carries d_model x seq values per sample, 4 bytes each (fp32)
+  unless `activation_dtype` says otherwise (fp16, bf16: 2); activations per
   layer follow Korthikanti et al. (s b h (34 + 5 a s / h)); parameters are estimated as
   12 d_model^2 per layer plus vocab x d_model for each of embedding and head;
   FLOPs as 2 x parameters x tokens.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pgc.diagnostics import error
-from pgc.ir.types import AutoPartition, BlockProfile, Program, Segment
+from pgc.ir.types import DTYPE_BYTES, AutoPartition, BlockProfile, Program, Segment
 
 PROFILE_VERSION = 1
 FIELDS = ("params", "param_bytes", "flops", "boundary_bytes", "activation_bytes", "fwd_time",
@@ -67,7 +68,7 @@ def _from_cost_model(program: Program) -> Program:
     assert s is not None
     b, t = program.microbatch_size, program.seq_len
     d, heads, vocab = _arg(program, DIM_ARGS), _arg(program, HEAD_ARGS), _arg(program, VOCAB_ARGS)
-    boundary = 4 * d * t * b if d else None
+    boundary = DTYPE_BYTES[program.cost.activation_dtype] * d * t * b if d else None
     act_layer = int(t * b * d * (34 + 5 * heads * t / d)) if d and heads else None
     p_layer = 12 * d * d if d else None
 

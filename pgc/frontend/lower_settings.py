@@ -9,7 +9,7 @@ from pgc.diagnostics import did_you_mean, error
 from pgc.frontend import ast
 from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector, block, settings, value
-from pgc.ir.types import CostModel, EvalConfig, Span, TrainConfig, Value
+from pgc.ir.types import DTYPE_BYTES, CostModel, EvalConfig, Span, TrainConfig, Value
 
 # Callable settings: name -> allowed keyword arguments. These are exactly what the generated
 # training script reads (pgc/codegen/template.py), so `pgc check` rejects what it would not run.
@@ -80,7 +80,8 @@ def swap(b: ast.Nested | None, errors: Collector) -> tuple[int, Span | None]:
     return (V.integer(v, "max", 0), v.span) if v is not None else (0, None)
 
 
-COST_KEYS = ("backward", "message_overhead", "efficiency", "seconds_per_sample_per_layer", "loss", "profile")
+COST_KEYS = ("backward", "message_overhead", "efficiency", "seconds_per_sample_per_layer", "loss", "profile",
+             "activation_dtype")
 
 
 def cost(b: ast.Nested | None, errors: Collector) -> CostModel:
@@ -106,6 +107,14 @@ def cost(b: ast.Nested | None, errors: Collector) -> CostModel:
     profile_v = value(found, "profile")
     if profile_v is not None:
         kw["profile"] = errors.run(V.string, profile_v, "profile")
+    dtype_v = value(found, "activation_dtype")
+    if dtype_v is not None:
+        dtype = errors.run(V.name, dtype_v, "activation_dtype")
+        if dtype is not None and dtype not in DTYPE_BYTES:
+            errors.add(error(dtype_v.span, f"unknown `activation_dtype` `{dtype}`",
+                             hint=did_you_mean(dtype, DTYPE_BYTES) or f"known: {', '.join(DTYPE_BYTES)}"))
+        elif dtype is not None:
+            kw["activation_dtype"] = dtype
     return CostModel(**kw)  # type: ignore[arg-type]
 
 

@@ -183,7 +183,12 @@ class CostModel:
     sec_per_sample_per_layer: float | None = None  # SkipPipe-style synthetic cost
     loss_ratio: float | None = None  # epilogue time / one layer's forward (None: from FLOPs)
     profile: str | None = None  # path of a measured profile file
+    activation_dtype: str = "fp32"  # dtype of boundary activations before capture measures them
     span: Span = span_field()
+
+
+# bytes per element of the dtypes `cost { activation_dtype = ... }` accepts
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
 @dataclass(frozen=True)

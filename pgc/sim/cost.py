@@ -10,8 +10,9 @@ Backward = `Segment.bwd_time` if measured, else `cost.backward_ratio` x forward.
 
 A message of n bytes from a to b occupies a's NIC for n / bandwidth + overhead seconds (one
 message at a time) and arrives `latency` later. Boundary bytes come from the segment; before
-capture they are estimated as 4 * dim * seq_len * samples (fp32 activations, SkipPipe's rule)
-when the model has a `dim` argument, else 0.
+capture they are estimated as 4 * dim * seq_len * samples (fp32 activations, SkipPipe's rule;
+2 bytes a value with `cost { activation_dtype = fp16 }` or bf16) when the model has a `dim`
+argument, else 0.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
-from pgc.ir.types import Program, Segment
+from pgc.ir.types import DTYPE_BYTES, Program, Segment
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 ADAM_FLOPS_PER_PARAM = 10.0  # AdamW update: a few multiply-adds per parameter
@@ -64,7 +65,8 @@ def _estimated_bytes(program: Program, seg: Segment) -> float:
         return float(seg.boundary_bytes)
     dim = dict(program.model.args).get("dim")
     if isinstance(dim, (int, float)) and not isinstance(dim, bool):
-        return 4.0 * dim * program.seq_len * program.microbatch_size
+        width = DTYPE_BYTES[program.cost.activation_dtype]
+        return float(width * dim * program.seq_len * program.microbatch_size)
     return 0.0
 
 
