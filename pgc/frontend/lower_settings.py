@@ -156,9 +156,9 @@ def _check_optimizer_arg(head: str, arg: ast.Arg) -> None:
         if len(items) != 2:
             raise error(arg.value.span, "`betas` is a list of two numbers, e.g. `[0.9, 0.95]`")
         for item in items:
-            if not 0 <= V.number(item, "betas") < 1:
+            if not 0 <= V.number(item, "betas", "ratio") < 1:
                 raise error(item.span, "each of `betas` must be in [0, 1)")
-    elif V.number(arg.value, arg.key) < 0:
+    elif V.number(arg.value, arg.key, "ratio") < 0:
         raise error(arg.value.span, f"`{arg.key}` of `{head}` must not be negative")
 
 

@@ -159,12 +159,6 @@ def name(v: ast.Value, what: str) -> str:
     raise error(v.span, f"`{what}` must be a name, not {describe(v)}")
 
 
-def boolean(v: ast.Value, what: str) -> bool:
-    if isinstance(v, ast.Ref) and not v.accessors and v.name in ("true", "false"):
-        return v.name == "true"
-    raise error(v.span, f"`{what}` must be `true` or `false`")
-
-
 def names(v: ast.Value, what: str) -> list[ast.Ref]:
     """A name or a list of names (each may carry selectors), in order."""
     if isinstance(v, ast.Ref):

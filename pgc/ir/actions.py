@@ -66,9 +66,5 @@ def parse_action(text: str) -> Action:
     )
 
 
-def format_actions(actions: Iterable[Action]) -> list[str]:
-    return [format_action(a) for a in actions]
-
-
 def parse_actions(lines: Iterable[str]) -> tuple[Action, ...]:
     return tuple(parse_action(line) for line in lines)

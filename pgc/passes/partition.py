@@ -62,12 +62,6 @@ def _prefix(xs: Sequence[float]) -> list[float]:
     return out
 
 
-def stage_times(p: ChainProblem, cuts: Sequence[int]) -> list[float]:
-    """Per-stage time of a partition given by its start indices (cuts[0] == 0)."""
-    bounds = [*cuts, len(p.weights)]
-    return [sum(p.weights[bounds[s]:bounds[s + 1]]) / p.speeds[s] for s in range(len(cuts))]
-
-
 def bottleneck(p: ChainProblem, cuts: Sequence[int]) -> float:
     """max over stages of time (inf if a stage is empty or over memory) and boundary sends."""
     bounds = [*cuts, len(p.weights)]
