@@ -30,3 +30,13 @@ def run_pgc(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
         text=True,
         timeout=timeout,
     )
+
+
+def check_golden(path: Path, text: str) -> None:
+    """Compare `text` with the golden file `path`; `PGC_ACCEPT=1` rewrites it instead."""
+    if os.environ.get("PGC_ACCEPT") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {path} (run with PGC_ACCEPT=1)"
+    assert text == path.read_text(encoding="utf-8"), \
+        f"{path.name} differs from its golden file (PGC_ACCEPT=1 to accept)"

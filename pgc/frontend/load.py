@@ -56,8 +56,8 @@ def _load(
     try:
         text = read_source(file)
     except UserError as exc:
-        if via is None:
-            raise
+        if via is None or exc.diagnostics[0].span.line > 0:
+            raise  # the spec itself, or a located error inside the imported file (bad UTF-8)
         raise UserError(Diagnostic(via.span, f"cannot import `{via.path}`: {file} does not exist or cannot be read")) from exc
     module = parse_text(text, file)
     stack.append((file, via))

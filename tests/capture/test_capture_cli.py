@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_pgc
+from conftest import ROOT, check_golden, run_pgc
 
 from pgc.capture.pass_capture import PASS as TRACED
 from pgc.cli import main
@@ -24,11 +23,7 @@ SPECS = {
 
 
 def _golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("PGC_ACCEPT") == "1":
-        path.write_text(text)
-    assert path.exists(), f"no golden {path}; run with PGC_ACCEPT=1"
-    assert text == path.read_text()
+    check_golden(GOLDEN / f"{name}.txt", text)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

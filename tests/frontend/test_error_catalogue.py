@@ -227,6 +227,17 @@ def test_cli_prints_location_line_caret_and_exits_2(tmp_path: Path, name: str) -
     assert lines[2].index("^") == col + 1  # two spaces of indent, then the column
 
 
+def test_undecodable_import_points_into_the_imported_file(tmp_path: Path) -> None:
+    (tmp_path / "topo.pgc").write_bytes(b"node n0 { rate = 1 GFLOPS; memory = 1 GiB }\n// caf\xe9\n")
+    spec = tmp_path / "main.pgc"
+    spec.write_text('import "topo.pgc"\n')
+    with pytest.raises(UserError) as info:
+        check_file(spec)
+    first = info.value.diagnostics[0]
+    assert (first.span.file, first.span.line, first.span.col) == (str(tmp_path / "topo.pgc"), 2, 7)
+    assert first.message == "the file is not valid UTF-8 (byte 0xe9)"
+
+
 def test_several_independent_errors_are_reported_together(tmp_path: Path) -> None:
     spec = tmp_path / "many.pgc"
     spec.write_text(

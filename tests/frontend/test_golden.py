@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from conftest import check_golden as golden
 
 from pgc.diagnostics import UserError
 from pgc.frontend import check_file, format_ast, load_program, parse_file
@@ -20,12 +20,7 @@ GOLDEN = ROOT / "tests" / "golden" / "frontend"
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PGC_ACCEPT") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"missing golden {path} (run with PGC_ACCEPT=1)"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file (PGC_ACCEPT=1 to accept)"
+    golden(GOLDEN / name, text)
 
 
 @pytest.fixture(autouse=True)

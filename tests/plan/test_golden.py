@@ -7,25 +7,19 @@ change. The plan time (wall clock) is the only line masked.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_pgc
+from tests.conftest import ROOT, check_golden, run_pgc
 
 GOLDEN = ROOT / "tests" / "golden" / "plan"
 SPECS = "tests/plan/specs"
 
 
 def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PGC_ACCEPT") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"missing golden {path} (run with PGC_ACCEPT=1)"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs (PGC_ACCEPT=1 to accept)"
+    check_golden(GOLDEN / name, text)
 
 
 def _ok(*args: str) -> str:
