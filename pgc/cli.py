@@ -40,12 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pgc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS:
-        try:
-            module = _load(module_name)
-        except ModuleNotFoundError as exc:  # a part still being built (removed once all land)
-            if exc.name != module_name:
-                raise
-            continue
+        module = _load(module_name)
         p = sub.add_parser(
             name,
             help=module.HELP,
