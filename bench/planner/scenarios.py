@@ -197,13 +197,15 @@ LLAMA8B_H, LLAMA8B_LAYERS, LLAMA8B_VOCAB = 4096, 32, 128256
 LLAMA8B_LAYER_FLOPS = GPT3XL_SEQ * (24 * LLAMA8B_H**2 + 4 * GPT3XL_SEQ * LLAMA8B_H)  # per sample
 
 
-def hetero_world(skip: tuple[int, int] = (1, 4)) -> Program:
+def hetero_world(skip: tuple[int, int] = (1, 4), link_scale: float = 1.0) -> Program:
     """32 workers: each DT-FM world region holds one H100, A100, RTX 4090 and T4; an 8B-class
     model (h 4096, 32 layers, 4 per stage) as a ring of 8 stages x 4 replicas, microbatch
-    4 x 2048 tokens, bf16 activations, so compute matters next to the network."""
+    4 x 2048 tokens, bf16 activations, so compute matters next to the network.
+    `link_scale` multiplies every bandwidth (100: a compute-bound variant of the same world)."""
     workers = tuple(Worker(f"{r.lower()}_{g.lower()}", rate, mem * GIB, region=r)
                     for r in DTFM_REGIONS for g, rate, mem in GPUS)
-    links = (Link("intra", "", "", 5e-3, 2 * GBPS),) + region_links(DTFM_WORLD, GBPS)
+    links = ((Link("intra", "", "", 5e-3, 2 * GBPS * link_scale),)
+             + region_links(DTFM_WORLD, GBPS * link_scale))
     samples = 4
     return pipeline_program(
         "hetero_world32", workers, links, layout="ring",
