@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from pgc.diagnostics import error
+from pgc.ir.actions import format_action
 from pgc.ir.topology import link_table
-from pgc.ir.types import Action, Program
+from pgc.ir.types import Program
 
 TEMPLATE = Path(__file__).with_name("template.py")
 RUNTIME_VERSION = 1
@@ -35,19 +36,6 @@ class StageCode:
     imports: tuple[str, ...] = ()
     shared: tuple[tuple[str, str], ...] = ()
     param_names: tuple[str, ...] = ()
-
-
-def action_text(a: Action) -> str:
-    """The action text form of DESIGN.md §5 (kept in step with pgc.ir.actions)."""
-    if a.kind in ("F", "B"):
-        return f"{a.kind} {a.segment} m{a.mb}"
-    if a.kind.startswith("SEND"):
-        return f"{a.kind} m{a.mb} ->{a.peer}"
-    if a.kind.startswith("RECV"):
-        return f"{a.kind} m{a.mb} <-{a.peer}"
-    if a.kind == "ALLREDUCE":
-        return f"ALLREDUCE {a.segment}"
-    return "STEP"
 
 
 def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]]:
@@ -155,7 +143,7 @@ def runtime_plan(
             {"mb": p.mb, "origin": p.origin, "hops": [[h.segment, h.worker] for h in p.hops]}
             for p in program.paths
         ],
-        "actions": {w: [action_text(a) for a in acts] for w, acts in program.actions},
+        "actions": {w: [format_action(a) for a in acts] for w, acts in program.actions},
         "train": _train(program),
         "eval": {"every": program.eval.every, "batches": program.eval.batches},
         "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},

@@ -37,6 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,14 @@ def check_plan(world: int) -> None:
     side = Path(__file__).with_name("plan.json")
     if side.exists():
         other = json.loads(side.read_text())
-        for key in ("schema_version", "spec_hash"):
-            mine, theirs = PLAN.get(key), other.get(key, other.get("version"))
-            if key in other and mine != theirs:
-                raise PlanError(f"{side}: {key} {theirs!r} differs from the embedded {mine!r}")
+        # plan.json names the schema version `version`; the embedded plan `schema_version`
+        for mine_key, their_key in (("schema_version", "version"), ("spec_hash", "spec_hash")):
+            mine, theirs = PLAN.get(mine_key), other.get(their_key)
+            if mine != theirs:
+                raise PlanError(
+                    f"{side}: {their_key} {theirs!r} differs from the embedded {mine!r}; "
+                    "recompile with `pgc compile` or remove the stale plan.json"
+                )
 
 
 # ----------------------------------------------------------------------------- worker mapping
@@ -1045,12 +1050,27 @@ def skipped_stages(args: argparse.Namespace, index: int) -> set[str]:
         if bad:
             raise PlanError(f"--skip-stages: {bad} cannot be skipped (skippable: {skippable})")
         return named
-    num, _, den = args.skip_ratio.partition("/")
-    count = round(float(num) / float(den or 1) * len(PLAN["stages"]))
+    count = _whole_stage_count(args.skip_ratio, len(PLAN["stages"]))
     if count > len(skippable):
         raise PlanError(f"--skip-ratio {args.skip_ratio}: only {len(skippable)} stages can be skipped")
     order = torch.randperm(len(skippable), generator=_generator(_sample_seed(17, index, 0)))
     return {skippable[i] for i in order[:count].tolist()}
+
+
+def _whole_stage_count(ratio: str, stages: int) -> int:
+    """k * S for `--skip-ratio k` (DESIGN.md §4: k counts all stages); a ratio that does not give
+    a whole number of stages is refused, as `pgc check` refuses it in a spec."""
+    try:
+        k = Fraction(ratio)
+    except (ValueError, ZeroDivisionError):
+        raise PlanError(f"--skip-ratio {ratio!r} is not a fraction like 1/3 or 0.5") from None
+    count = k * stages
+    if not 0 <= k <= 1 or count.denominator != 1:
+        raise PlanError(
+            f"--skip-ratio {ratio}: {k} of {stages} stages is {float(count):g} stages, "
+            "not a whole number between 0 and all"
+        )
+    return int(count)
 
 
 def evaluate(w: Worker) -> None:
