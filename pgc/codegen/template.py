@@ -546,6 +546,27 @@ def blame(me: str, peer: str, what: str) -> str:
         return f"could not tell which worker is stuck ({exc})"
 
 
+def collective_error(me: str, members: list[str] | tuple[str, ...], what: str,
+                     exc: RuntimeError) -> PlanError:
+    """A collective that failed (gloo's timeout, or a peer that died): name the member that
+    never arrived. Every worker that times out publishes what it waits on (see `blame`); a
+    member of the group that published nothing is the one not responding."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"pgc/wait/{me}", f"*\t{what}")
+        time.sleep(2.0)  # let the other workers that time out publish their waits
+        silent = [m for m in members if m != me and not store.check([f"pgc/wait/{m}"])]
+        who = (
+            f"worker {silent[0]} is not responding (stuck or dead); {me} waits on it in `{what}`"
+            if silent
+            else "every other member is waiting too"
+        )
+    except Exception as diag:  # the diagnosis must never hide the original error
+        who = f"could not tell which worker is stuck ({diag})"
+    return PlanError(f"worker {me} failed in `{what}` ({first}); {who}")
+
+
 # ----------------------------------------------------------------------------- gradient groups
 @dataclass(frozen=True)
 class Bucket:
@@ -904,7 +925,10 @@ class Worker:
         entries = [n for n in self.groups if n == name or n.startswith(name + "/")]
         for n in entries:
             bucket, group = self.groups[n]
-            all_reduce_bucket(bucket, group, self.params)
+            try:
+                all_reduce_bucket(bucket, group, self.params)
+            except RuntimeError as exc:
+                raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
             self.reduced.add(n)
 
     def norm_sq(self) -> float:
@@ -979,7 +1003,12 @@ def train(w: Worker) -> None:
                        f"{args.dump_grads}.{w.me}.pt")
         stats = torch.tensor([w.norm_sq(), loss_sum, float(_STOP.is_set())], dtype=torch.float64,
                              device=DEVICE)
-        dist.all_reduce(stats)
+        try:
+            dist.all_reduce(stats)
+        except RuntimeError as exc:
+            everyone = [x["name"] for x in PLAN["workers"]]
+            raise collective_error(w.me, everyone, f"end-of-step all-reduce of step {step}",
+                                   exc) from exc
         norm = math.sqrt(stats[0].item())
         if clip:
             coef = min(1.0, float(clip) / (norm + 1e-6))
