@@ -14,6 +14,7 @@ from typing import Any
 
 from pgc.diagnostics import error
 from pgc.ir.actions import format_action
+from pgc.ir.plan_schema import prediction_dict
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program
 
@@ -149,7 +150,7 @@ def runtime_plan(
         "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},
         "message_overhead": program.cost.message_overhead,
         **predicted_times(program),
-        "prediction": _prediction(program),
+        "prediction": prediction_dict(program),
     }
 
 
@@ -168,17 +169,6 @@ def _train(program: Program) -> dict[str, Any]:
         "checkpoint_every": t.checkpoint_every,
         "checkpoint_dir": t.checkpoint_dir,
         "checkpoint_keep": t.checkpoint_keep,
-    }
-
-
-def _prediction(program: Program) -> dict[str, float] | None:
-    p = program.prediction
-    if p is None:
-        return None
-    return {
-        "pipeline_time": p.pipeline_time,
-        "iteration_time": p.iteration_time,
-        "lower_bound": p.lower_bound,
     }
 
 

@@ -250,11 +250,11 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             for p in sorted(program.paths, key=lambda p: p.mb)
         ],
         "actions": {w: [format_action(a) for a in acts] for w, acts in program.actions},
-        "prediction": _prediction(program),
+        "prediction": prediction_dict(program),
     }
 
 
-def _prediction(program: Program) -> dict[str, Any] | None:
+def prediction_dict(program: Program) -> dict[str, Any] | None:
     p = program.prediction
     if p is None:
         return None
