@@ -7,6 +7,7 @@ emitter replaces its two marked regions: the embedded runtime plan and the stage
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pgc.diagnostics import error
 from pgc.ir.actions import format_action
 from pgc.ir.plan_schema import prediction_dict
 from pgc.ir.topology import link_table
-from pgc.ir.types import Program
+from pgc.ir.types import ModelRef, Program
 
 TEMPLATE = Path(__file__).with_name("template.py")
 RUNTIME_VERSION = 1
@@ -105,13 +106,20 @@ def runtime_plan(
         if p.origin not in origins:
             origins.append(p.origin)
     args = dict(program.model.args)
+    mode, reason = init_decision(program)
     return {
         "runtime_version": RUNTIME_VERSION,
         "schema_version": SCHEMA_VERSION,
         "spec_hash": program.spec_hash,
         "name": program.name,
         "launch": launch_command(program, "train.py"),
-        "model": {"target": program.model.target, "args": args, "import_root": import_root},
+        "model": {
+            "target": program.model.target,
+            "args": args,
+            "import_root": import_root,
+            "init": mode,
+            "init_reason": reason,
+        },
         "vocab": args.get("vocab", args.get("vocab_size", 256)),
         "layout": program.layout,
         "workers": [{"name": w.name, "host": w.host} for w in program.workers],
@@ -152,6 +160,37 @@ def runtime_plan(
         **predicted_times(program),
         "prediction": prediction_dict(program),
     }
+
+
+def init_decision(program: Program) -> tuple[str, str]:
+    """How the generated script makes the initial state: ("per-module", "") or
+    ("full-build", the reason), decided by the runtime template's own `init_mode` on the
+    model built as the workers build it (docs/CONTRACTS.md "Initial state")."""
+    args = json.dumps(model_args(program), sort_keys=True)
+    return _init_decision(program.model, program.file, args, program.train.seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _init_decision(model: ModelRef, file: str, args: str, seed: int) -> tuple[str, str]:
+    # cached: emit and `pgc compile`'s report ask once each, and building a model costs
+    from pgc.capture.model import resolve_factory
+    from pgc.codegen import template
+
+    factory, _ = resolve_factory(model, file)
+    return template.init_mode(factory, json.loads(args), seed)
+
+
+def model_args(program: Program) -> dict[str, Any]:
+    """The factory's arguments exactly as the generated script reads them from its plan."""
+    loaded: dict[str, Any] = json.loads(json.dumps(dict(program.model.args)))
+    return loaded
+
+
+def init_line(mode: str, reason: str) -> str:
+    """`pgc compile`'s line on the initial state."""
+    if mode == "full-build":
+        return f"init: full build ({reason})"
+    return "init: per-module (each worker initialises only its own parameters)"
 
 
 def _train(program: Program) -> dict[str, Any]:
