@@ -116,6 +116,7 @@ class _Settings:
     ratio: Fraction
     ratio_span: Span
     never: tuple[ast.Ref, ...]
+    balance: float | None
     max_swaps: int
     swap_span: Span
     schedule: ScheduleKind
@@ -175,7 +176,8 @@ class _Pipeline:
             seq_len=st.microbatch.seq,
             microbatches=placed.microbatches,
             inflight=inflight,
-            skip=SkipPolicy((st.ratio.numerator, st.ratio.denominator), placed.never, span=st.ratio_span),
+            skip=SkipPolicy((st.ratio.numerator, st.ratio.denominator), placed.never, span=st.ratio_span,
+                            balance=st.balance),
             swap=SwapPolicy(st.max_swaps, span=st.swap_span),
             schedule=st.schedule,
             cost=st.cost,
@@ -198,7 +200,8 @@ class _Pipeline:
         split_stmts = [i for i in decl.items if isinstance(i, ast.StagesStmt | ast.StageStmt)]
         split = errors.run(lower_split, layout, block(found, "origin"), split_stmts, _layer_count(model), decl.span, errors)
         mb = errors.run(LS.microbatch, block(found, "microbatch"), decl.span, errors)
-        ratio, never, ratio_span = errors.run(LS.skip, block(found, "skip"), errors) or (Fraction(0), [], None)
+        ratio, never, ratio_span, balance = (errors.run(LS.skip, block(found, "skip"), errors)
+                                             or (Fraction(0), [], None, 0.0))
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
         cost = LS.cost(block(found, "cost"), errors)
         train = LS.train(block(found, "train"), errors)
@@ -207,7 +210,7 @@ class _Pipeline:
         if model is None or split is None or mb is None or schedule is None:
             return None
         return _Settings(
-            model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), max_swaps,
+            model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), balance, max_swaps,
             swap_span or decl.span, schedule, cost, train, evaluation, value(found, "inflight"),
         )  # fmt: skip
 

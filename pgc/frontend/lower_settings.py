@@ -58,10 +58,10 @@ def microbatch(b: ast.Nested | None, where: Span, errors: Collector) -> Microbat
     return Microbatch(size, seq, count, per, b.span)
 
 
-def skip(b: ast.Nested | None, errors: Collector) -> tuple[Fraction, list[ast.Ref], Span | None]:
+def skip(b: ast.Nested | None, errors: Collector) -> tuple[Fraction, list[ast.Ref], Span | None, float | None]:
     if b is None:
-        return Fraction(0), [], None
-    found = settings(b.items, "`skip`", ("ratio", "never"), errors=errors)
+        return Fraction(0), [], None, 0.0
+    found = settings(b.items, "`skip`", ("ratio", "never", "balance"), errors=errors)
     ratio_v, never_v = value(found, "ratio"), value(found, "never")
     ratio = V.fraction(ratio_v, "ratio") if ratio_v is not None else Fraction(0)
     if not 0 <= ratio < 1:
@@ -69,7 +69,22 @@ def skip(b: ast.Nested | None, errors: Collector) -> tuple[Fraction, list[ast.Re
         raise error(ratio_v.span, f"skip `ratio` must be in [0, 1), not {ratio}")
     never = V.names(never_v, "never") if never_v is not None else []
     span = ratio_v.span if ratio_v is not None else b.span
-    return ratio, never, span
+    return ratio, never, span, _balance(value(found, "balance"))
+
+
+def _balance(v: ast.Value | None) -> float | None:
+    """`balance = off` (no stage-load constraint), or the slack over an even share: `0%`
+    (default), `25%`, `1/4`."""
+    if v is None:
+        return 0.0
+    if isinstance(v, ast.Ref) and not v.accessors and v.name in ("off", "none"):
+        return None
+    if isinstance(v, ast.Ref):
+        raise error(v.span, f"`balance` must be `off` or a fraction like `10%`, not `{v.name}`")
+    x = V.fraction(v, "balance")
+    if x < 0:
+        raise error(v.span, "`balance` must be at least 0%")
+    return float(x)
 
 
 def swap(b: ast.Nested | None, errors: Collector) -> tuple[int, Span | None]:

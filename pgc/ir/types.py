@@ -167,6 +167,10 @@ class SkipPolicy:
     ratio: tuple[int, int] = (0, 1)  # exact fraction k = num/den of all stages
     never: tuple[str, ...] = ()  # stage names that are never skipped
     span: Span = span_field()
+    # Stage-load balance (SkipPipe's stage-load constraint): a skippable stage is visited by at
+    # most ceil((1 + balance) x mean) microbatches per iteration, mean = the visits of skippable
+    # stages spread evenly; 0.0 = as even as whole microbatches allow; None = no constraint.
+    balance: float | None = 0.0
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from pgc.planner.routing import (
     JUDGED,
     Chosen,
     Problem,
-    alternatives,
     judge_cost,
     problem_of,
     solve,
+    stage_counts,
     to_program,
+    trials,
 )
 from pgc.planner.search import Search
 
@@ -64,6 +65,7 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     gap = f"gap {verdict.pipeline / verdict.bound - 1:.1%}" if verdict.bound > 0 else "no order"
     search.note(f"simulator-judged polish: {moves} moves, {start_time:.2f} -> {value:.2f} s; "
                 f"pipeline bound of these paths {verdict.bound:.2f} s ({gap})")
+    search.note(_visits_note(program, prob, chosen))
     return replace(best, notes=program.notes + search.finish())
 
 
@@ -76,10 +78,9 @@ def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
     while improved and not search.out_of_time():
         improved = False
         for mb in reversed(range(len(chosen))):
-            for cand in alternatives(prob, chosen, mb, 0.2)[:3]:
+            for trial in trials(prob, chosen, mb, 0.2, singles=3)[:5]:
                 if search.out_of_time():
                     return chosen, value, moves
-                trial = chosen[:mb] + [cand] + chosen[mb + 1:]
                 got = judge(to_program(program, prob, trial), bound=False).pipeline
                 search.charge(judge_cost(prob))
                 if got < value - 1e-9:
@@ -88,3 +89,12 @@ def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
                     break
                 search.tick(f"polish: {value:.2f} s ({moves} moves)")
     return chosen, value, moves
+
+
+def _visits_note(program: Program, prob: Problem, chosen: Chosen) -> str:
+    """Microbatches per iteration through each stage, against the balance cap."""
+    counts = stage_counts(prob, chosen)
+    visits = ", ".join(f"{name} {int(c)}" for name, c in zip(prob.stages, counts))
+    balance = program.skip.balance
+    rule = "balance off" if balance is None else f"cap {int(prob.caps[1:].min(initial=prob.caps[0]))} (balance {balance:.0%})"
+    return f"stage visits per iteration: {visits}; {rule}"

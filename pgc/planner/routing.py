@@ -19,6 +19,7 @@ of at most R replicas, in O(M x L) numpy steps.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -51,6 +52,8 @@ class Problem:
     msgm: dict[str, np.ndarray]  # segment -> (W, W) message seconds of its boundary
     work: np.ndarray  # (S, W) forward + backward seconds of stage s on worker w
     origin_pos: dict[int, int]  # origin worker -> its position in groups[0]
+    caps: np.ndarray  # (S,) most microbatches per iteration that may visit each stage
+    members: np.ndarray  # (T, S) template t visits stage s
     _pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False)
     _batch: list[Batch] = field(default_factory=list, compare=False)
 
@@ -167,9 +170,53 @@ def problem_of(program: Program, costs: Costs | None = None,
             work[i] += costs.fwd[seg] + costs.bwd[seg]
     if msgm is None:
         msgm = message_matrices(program, costs)
-    return Problem(costs, ring, stages, segs, groups, legal_templates(program), origins,
+    templates = legal_templates(program)
+    members = np.zeros((len(templates), len(stages)), dtype=bool)
+    for t, template in enumerate(templates):
+        members[t, list(template)] = True
+    return Problem(costs, ring, stages, segs, groups, templates, origins,
                    program.inflight, msgm, work,
-                   {int(w): i for i, w in enumerate(origin_workers)})
+                   {int(w): i for i, w in enumerate(origin_workers)},
+                   visit_caps(program, members), members)
+
+
+def visit_caps(program: Program, members: np.ndarray) -> np.ndarray:
+    """Most microbatches per iteration that may visit each stage: SkipPipe's stage-load
+    constraint (its "type 2"), here as a training-quality rule. The planner alone, chasing
+    time, starves stages (geo-20: one stage got 2 of 30 microbatches), and a stage that sees
+    few samples learns little, so the skip-trained model degrades. A skippable stage gets at
+    most ceil((1 + balance) x M x k / n) visits, k skippable stages per path out of n; the
+    others are visited by every path anyway."""
+    m = program.microbatches
+    caps = np.full(members.shape[1], m, dtype=int)
+    optional = ~members.all(axis=0) & members.any(axis=0)
+    balance = program.skip.balance
+    if balance is None or not optional.any():
+        return caps
+    per_path = int(members[0, optional].sum())
+    share = m * per_path / int(optional.sum())
+    caps[optional] = min(m, math.ceil(share * (1 + balance) - 1e-9))
+    return caps
+
+
+def stage_counts(prob: Problem, chosen: Chosen) -> np.ndarray:
+    """(S,) microbatches visiting each stage."""
+    index = {t: i for i, t in enumerate(prob.templates)}
+    return prob.members[[index[t] for t, _ in chosen]].sum(axis=0)
+
+
+def within_caps(prob: Problem, chosen: Chosen) -> bool:
+    return bool((stage_counts(prob, chosen) <= prob.caps).all())
+
+
+def _fits(prob: Problem, counts: np.ndarray, remaining: int) -> np.ndarray:
+    """(T,) whether adding one path of each template to `counts` keeps the caps and leaves
+    room for `remaining` more paths (each path needs its k stages distinct: possible iff
+    sum_s min(room_s, remaining) >= k x remaining, a b-matching count)."""
+    new = counts[None, :] + prob.members
+    room = prob.caps[None, :] - new
+    per_path = prob.members[0].sum()
+    return (room >= 0).all(axis=1) & (np.minimum(room, remaining).sum(axis=1) >= per_path * remaining)
 
 
 def message_matrices(program: Program, costs: Costs) -> dict[str, np.ndarray]:
@@ -271,10 +318,15 @@ def _path_work(prob: Problem, template: tuple[int, ...], workers: list[int]) -> 
 def construct(prob: Problem, lam: float) -> Chosen:
     """Greedy routing in admission order with load penalty `lam` x routed seconds."""
     load = np.zeros(prob.work.shape[1])
+    counts = np.zeros(len(prob.stages), dtype=int)
     chosen = []
-    for origin in prob.origins:
+    for k, origin in enumerate(prob.origins):
         costs, paths = all_paths(prob, origin, prob.node_cost(load, lam))
+        fits = _fits(prob, counts, len(prob.origins) - k - 1)
+        if fits.any():  # not when the template list was truncated (MAX_TEMPLATES)
+            costs = np.where(fits, costs, np.inf)
         i = int(costs.argmin())
+        counts += prob.members[i]
         template, workers = prob.templates[i], [int(w) for w in paths[i]]
         for w, sec in _path_work(prob, template, workers):
             load[w] += sec
@@ -378,6 +430,8 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
     assert best is not None and best_res is not None
     for penalty in (1.0, 10.0):
         chosen = construct_pinned(prob, penalty)
+        if not within_caps(prob, chosen):
+            continue  # one path per origin rarely shares the stages out evenly
         starts.append((simulate(prob, chosen).makespan, f"pinned paths, sharing penalty {penalty}",
                        chosen))
     starts.sort(key=lambda x: x[0])
@@ -416,8 +470,7 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
             if search.out_of_time():
                 return chosen, res, f"stopped at the work budget after {moves} moves"
             search.charge(2 * dp_cost(prob))
-            for cand in alternatives(prob, chosen, int(mb), lam):
-                trial = chosen[:int(mb)] + [cand] + chosen[int(mb) + 1:]
+            for trial in trials(prob, chosen, int(mb), lam):
                 trial_res = simulate(prob, trial)
                 search.charge(sim_cost(prob))
                 if _key(trial_res) < _key(res):
@@ -446,8 +499,49 @@ def alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
             if key not in options:
                 options[key] = path_cost(prob, t, list(key[1]), loaded)
     current = (chosen[mb][0], tuple(chosen[mb][1]))
-    ranked = sorted((c, k) for k, c in options.items() if k != current)
+    room = prob.caps - stage_counts(prob, chosen[:mb] + chosen[mb + 1:])
+    index = {t: i for i, t in enumerate(prob.templates)}
+    ranked = sorted((c, k) for k, c in options.items()
+                    if k != current and (prob.members[index[k[0]]] <= room).all())
     return [(t, list(ws)) for _, (t, ws) in ranked[:12]]
+
+
+def exchanges(prob: Problem, chosen: Chosen, mb: int, lam: float, limit: int = 6) -> list[Chosen]:
+    """Routings where mb and another microbatch trade their stage sequences, each then on its
+    cheapest replicas: the stage counts stay as they are, so under tight visit caps (where
+    most single re-routes are refused) the search can still move work between stages' paths.
+    The `limit` cheapest by the loaded path cost."""
+    load = np.zeros(prob.work.shape[1])
+    for t, ws in chosen:
+        for w, sec in _path_work(prob, t, ws):
+            load[w] += sec
+    node = prob.node_cost(load, max(lam, 0.05))
+    index = {t: i for i, t in enumerate(prob.templates)}
+    best = {o: all_paths(prob, o, node) for o in {prob.origins[mb]} | set(prob.origins)}
+    mine = chosen[mb][0]
+    options = []
+    for other, (theirs, _) in enumerate(chosen):
+        if other == mb or set(theirs) == set(mine):
+            continue
+        a_cost, a_ws = best[prob.origins[mb]]
+        b_cost, b_ws = best[prob.origins[other]]
+        ta, tb = index[theirs], index[mine]
+        cost = float(a_cost[ta] + b_cost[tb])
+        trial = list(chosen)
+        trial[mb] = (theirs, [int(w) for w in a_ws[ta]])
+        trial[other] = (mine, [int(w) for w in b_ws[tb]])
+        options.append((cost, other, trial))
+    options.sort(key=lambda x: (x[0], x[1]))
+    return [trial for _, _, trial in options[:limit]]
+
+
+def trials(prob: Problem, chosen: Chosen, mb: int, lam: float, singles: int = 12) -> list[Chosen]:
+    """The local-search neighbourhood of mb: re-route it alone (within the visit caps), then,
+    when caps bind, trade stage sequences with another microbatch."""
+    out = [chosen[:mb] + [cand] + chosen[mb + 1:] for cand in alternatives(prob, chosen, mb, lam)[:singles]]
+    if (prob.caps < len(prob.origins)).any():
+        out += exchanges(prob, chosen, mb, lam)
+    return out
 
 
 def to_program(program: Program, prob: Problem, chosen: Chosen) -> Program:

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_programs import random_program
 
-from bench.planner.scenarios import pipeline_program
+from bench.planner.scenarios import geo20, pipeline_program
 from pgc.diagnostics import UserError
-from pgc.ir.types import CostModel, Link, Worker
+from pgc.ir.types import CostModel, Link, Program, Worker
 from pgc.planner.fastsim import simulate_routes
 from pgc.planner.routing import (
     LAMBDAS,
@@ -28,7 +28,10 @@ from pgc.planner.routing import (
     route_of,
     simulate,
     solve,
+    stage_counts,
     to_program,
+    visit_caps,
+    within_caps,
 )
 from pgc.planner.search import Search
 
@@ -111,6 +114,10 @@ def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring
     assert [p.mb for p in routed.paths] == list(range(prog.microbatches))
     for p in routed.paths:
         check_path(routed, p, policy=True)  # raises UserError on any policy break
+    caps = problem_of(prog).caps
+    for i, stage in enumerate(prog.stages):  # the stage-load balance is part of the policy
+        assert sum(stage.name in {prog.segment(h.segment).stage for h in p.hops}
+                   for p in routed.paths) <= caps[i]
     if any("no candidate can be ordered" in n for n in routed.notes):
         with pytest.raises(UserError, match="inflight"):  # said so, and the compiler says why
             order(routed)
@@ -139,3 +146,53 @@ def test_collisions_are_counted_only_when_forwards_meet() -> None:
     routes = [route_of(prob, t, w) for t, w in construct(prob, 0.0)]
     assert simulate_routes(prob.costs, routes[:1], 2).collisions == 0
     assert simulate_routes(prob.costs, routes, 2).collisions == 1
+
+
+def _geo20_placed(balance: float | None) -> Program:
+    prog = geo20()
+    names = [w.name for w in prog.workers]
+    placement, at = [], 0
+    for stage, r in zip(prog.stages, (5, 3, 3, 3, 3, 3)):
+        placement.append((stage.name, tuple(names[at:at + r])))
+        at += r
+    return replace(prog, placement=tuple(placement), auto_place=(),
+                   skip=replace(prog.skip, balance=balance))
+
+
+def test_visit_caps_follow_the_balance_setting() -> None:
+    prog = _geo20_placed(0.0)  # 30 microbatches, each visits 3 of the 5 skippable stages
+    members = problem_of(prog).members
+    assert list(visit_caps(prog, members)) == [30, 18, 18, 18, 18, 18]
+    loose = replace(prog, skip=replace(prog.skip, balance=0.25))
+    assert list(visit_caps(loose, members)) == [30] + [23] * 5  # ceil(18 x 1.25)
+    off = replace(prog, skip=replace(prog.skip, balance=None))
+    assert list(visit_caps(off, members)) == [30] * 6
+
+
+def test_router_shares_skippable_stages_evenly_unless_balance_is_off() -> None:
+    """SkipPipe's stage-load constraint: chasing time alone, the router loads stages unevenly
+    (a stage seeing fewer samples learns less); balanced, every skippable stage gets 18 of the
+    90 visits."""
+    from pgc.passes.route_skippipe import route
+
+    def visits(balance: float | None) -> list[int]:
+        prog = _geo20_placed(balance)
+        routed = route(prog, budget_s=0.5, polish_s=0.3)
+        prob = problem_of(prog)
+        chosen = [(tuple(prob.stages.index(prog.segment(h.segment).stage) for h in p.hops[:-1]),
+                   [prob.costs.index[h.worker] for h in p.hops[:-1]]) for p in routed.paths]
+        assert within_caps(prob, chosen) or balance is None
+        return [int(c) for c in stage_counts(prob, chosen)[1:]]
+
+    assert visits(0.0) == [18] * 5
+    free = visits(None)
+    assert sum(free) == 90 and max(free) - min(free) > 1
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000))
+def test_greedy_construction_always_fits_the_caps(seed: int) -> None:
+    """The b-matching test in construct never paints itself into a corner."""
+    prob = problem_of(random_program(seed, True))
+    for lam in LAMBDAS[::2]:
+        assert within_caps(prob, construct(prob, lam))
