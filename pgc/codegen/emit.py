@@ -106,7 +106,6 @@ def runtime_plan(
         if p.origin not in origins:
             origins.append(p.origin)
     args = dict(program.model.args)
-    mode, reason = init_decision(program)
     return {
         "runtime_version": RUNTIME_VERSION,
         "schema_version": SCHEMA_VERSION,
@@ -117,8 +116,7 @@ def runtime_plan(
             "target": program.model.target,
             "args": args,
             "import_root": import_root,
-            "init": mode,
-            "init_reason": reason,
+            **init_decision(program),
         },
         "vocab": args.get("vocab", args.get("vocab_size", 256)),
         "layout": program.layout,
@@ -162,22 +160,22 @@ def runtime_plan(
     }
 
 
-def init_decision(program: Program) -> tuple[str, str]:
-    """How the generated script makes the initial state: ("per-module", "") or
-    ("full-build", the reason), decided by the runtime template's own `init_mode` on the
-    model built as the workers build it (docs/CONTRACTS.md "Initial state")."""
+def init_decision(program: Program) -> dict[str, Any]:
+    """How the generated script makes the initial state (the plan's `model` fields `init`,
+    `init_reason`, `skeleton`), decided by the runtime template's own `init_mode` on the model
+    built as the workers build it (docs/CONTRACTS.md "Initial state")."""
     args = json.dumps(model_args(program), sort_keys=True)
-    return _init_decision(program.model, program.file, args, program.train.seed)
+    return dict(_init_decision(program.model, program.file, args, program.train.seed))
 
 
 @functools.lru_cache(maxsize=8)
-def _init_decision(model: ModelRef, file: str, args: str, seed: int) -> tuple[str, str]:
+def _init_decision(model: ModelRef, file: str, args: str, seed: int) -> tuple[tuple[str, Any], ...]:
     # cached: emit and `pgc compile`'s report ask once each, and building a model costs
     from pgc.capture.model import resolve_factory
     from pgc.codegen import template
 
     factory, _ = resolve_factory(model, file)
-    return template.init_mode(factory, json.loads(args), seed)
+    return tuple(template.init_mode(factory, json.loads(args), seed).items())
 
 
 def model_args(program: Program) -> dict[str, Any]:
@@ -186,10 +184,10 @@ def model_args(program: Program) -> dict[str, Any]:
     return loaded
 
 
-def init_line(mode: str, reason: str) -> str:
-    """`pgc compile`'s line on the initial state."""
-    if mode == "full-build":
-        return f"init: full build ({reason})"
+def init_line(fields: dict[str, Any]) -> str:
+    """`pgc compile`'s line on the initial state (`fields`: from `init_decision`)."""
+    if fields["init"] == "full-build":
+        return f"init: full build ({fields['init_reason']})"
     return "init: per-module (each worker initialises only its own parameters)"
 
 

@@ -300,26 +300,26 @@ def build_full(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
 
 
 def init_mode(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
-              seed: int) -> tuple[str, str]:
-    """("per-module", "") when the model can initialise module by module: it builds with its
-    parameters on meta, and every module that directly holds parameters has
-    `reset_parameters()` or the model defines `_init_weights(module)`; else ("full-build", why),
-    naming the first module that forces it."""
+              seed: int) -> dict[str, Any]:
+    """The plan's fields on the initial state (PLAN["model"]): `init` is "per-module" when the
+    model builds with its parameters on meta and every module that directly holds parameters
+    has `reset_parameters()` or the model defines `_init_weights(module)`, else "full-build"
+    with `init_reason` naming the first module that forces it; `skeleton` says whether the
+    model builds on meta at all (then `--init-from` never needs the full model)."""
     try:
         model = build_skeleton(factory, args, seed)
     except Exception as exc:  # the model's own code needs real parameter values while building
-        return "full-build", (f"the model does not build with its parameters on the meta device "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
-    if callable(getattr(model, INIT_HOOK, None)):
-        return "per-module", ""
-    for name, m in model.named_modules():
-        if m._parameters and not callable(getattr(m, "reset_parameters", None)):
-            return "full-build", (
-                f"{name or '(the model)'}: {type(m).__name__} has parameters but no "
-                f"reset_parameters(); add one, or define {INIT_HOOK}(module) on the model, "
-                "or use --init-from"
-            )
-    return "per-module", ""
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        why = f"the model does not build with its parameters on meta ({type(exc).__name__}: {first})"
+        return {"init": "full-build", "init_reason": why, "skeleton": False}
+    if not callable(getattr(model, INIT_HOOK, None)):
+        for name, m in model.named_modules():
+            if m._parameters and not callable(getattr(m, "reset_parameters", None)):
+                why = (f"{name or '(the model)'}: {type(m).__name__} has parameters but no "
+                       f"reset_parameters(); add one, or define {INIT_HOOK}(module) on the model, "
+                       "or use --init-from")
+                return {"init": "full-build", "init_reason": why, "skeleton": True}
+    return {"init": "per-module", "init_reason": "", "skeleton": True}
 
 
 def module_seed(seed: int, name: str) -> int:
@@ -456,7 +456,9 @@ def build_worker_model(names: list[str], init_from: str | None) -> torch.nn.Modu
     (on the CPU), every other parameter stays on meta (full-build mode: all real)."""
     factory, args = import_factory(), PLAN["model"]["args"]
     seed, mode = int(PLAN["train"]["seed"]), PLAN["model"].get("init", "full-build")
-    model = (build_full if mode == "full-build" else build_skeleton)(factory, args, seed)
+    # a file to start from needs only the skeleton, whenever the model builds on meta
+    skeleton = mode == "per-module" or (bool(init_from) and PLAN["model"].get("skeleton", False))
+    model = (build_skeleton if skeleton else build_full)(factory, args, seed)
     probe = [SEGMENT_CLASSES[n](model) for n in names]  # adopts the (meta) parameters it reads
     wanted = {id(p) for seg in probe for p in seg.parameters()}
     buffers = {k for seg in probe for k, b in seg.state_dict(keep_vars=True).items()

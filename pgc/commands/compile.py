@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     written = emit(program, out)
     for path in written:
         print(f"wrote {path}")
-    print(init_line(*init_decision(program)))
+    print(init_line(init_decision(program)))
     print("run it with:")
     print("  " + launch_command(program, str(out / "train.py")).replace("\n", "\n  "))
     return 0

@@ -27,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from pgc.frontend import load_program
 
     program = load_program(args.file)
-    mode, reason = init_decision(program)
+    fields = init_decision(program)
     factory, _ = resolve_factory(program.model, program.file)
     try:
-        model = template.initial_model(factory, model_args(program), program.train.seed, mode)
+        model = template.initial_model(factory, model_args(program), program.train.seed,
+                                       fields["init"])
     except template.PlanError as exc:  # a parameter the model's initialisers leave unset
         raise error(program.model.span, str(exc)) from exc
     state = model.state_dict()
@@ -38,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     torch.save(state, args.out)
     count = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     print(f"wrote {args.out}: {len(state)} tensors, {count:,} parameters, seed {program.train.seed}")
-    print(init_line(mode, reason))
+    print(init_line(fields))
     return 0

@@ -136,18 +136,25 @@ def test_init_from_refuses_a_file_that_does_not_fit(
 
 
 def test_full_build_fallback_is_named_and_trains(
-    scripts: dict[str, tuple[ModuleType, str]]
+    scripts: dict[str, tuple[ModuleType, str]], tmp_path: Path
 ) -> None:
     script, stdout = scripts["full"]
-    assert script.PLAN["model"]["init"] == "full-build"
+    assert script.PLAN["model"]["init"] == "full-build" and script.PLAN["model"]["skeleton"]
     assert ("init: full build (layers.0: Gated has parameters but no reset_parameters(); add "
             "one, or define _init_weights(module) on the model, or use --init-from)") in stdout
     from tests.runtime.init_models import build
 
     torch.manual_seed(int(script.PLAN["train"]["seed"]))
     want = build(vocab=32, dim=16, layers=2).state_dict()  # the model's own init, as before
+    torch.save(want, tmp_path / "model.pt")
     for names in stage_segments(script).values():
         for key, t in script.named_tensors(script.build_segments(names, None)).items():
+            assert torch.equal(t, want[key]), key
+        # starting from a file needs no full build: the model builds on meta
+        model = script.build_worker_model(names, str(tmp_path / "model.pt"))
+        own = unique(p for n in names for p in script.SEGMENT_CLASSES[n](model).parameters())
+        assert {id(p) for p in model.parameters() if not p.is_meta} == {id(p) for p in own}
+        for key, t in script.named_tensors(script.build_segments(names, str(tmp_path / "model.pt"))).items():
             assert torch.equal(t, want[key]), key
     losses = reference(script, 10).losses
     assert losses[-1] < 0.9 * losses[0], losses
