@@ -404,6 +404,11 @@ def load_parameters(model: torch.nn.Module, wanted: set[int], buffers: set[str],
     """Materialise the wanted parameters of `model` (and copy the named buffers) from `state`,
     a state_dict keyed by the model's names, reading no other tensor of it. A tied weight may
     appear under any one of its names; the first one present (model order) is used."""
+    checkpoint = isinstance(state, dict) and {"step", "tensors"} <= set(state)
+    if not isinstance(state, dict) or checkpoint:
+        hint = "; `pgc export-model CKPT -o model.pt` turns a checkpoint into one"
+        raise PlanError(f"--init-from {where}: not a state_dict of the model"
+                        f"{hint if checkpoint else ''}")
     names = _param_names(model)
     param_keys = {n for group in names.values() for n in group}
     persistent = [k for k in model.state_dict(keep_vars=True) if k not in param_keys]

@@ -127,6 +127,7 @@ def test_init_from_refuses_a_file_that_does_not_fit(
         "`layers.1.attn_norm.weight` is \\(3,\\), the model's is \\(32,\\)":
             {**state, "layers.1.attn_norm.weight": torch.zeros(3)},
         "refused: not a plain tensor file": {**state, "hook": os.system},
+        "not a state_dict of the model; `pgc export-model": {"step": 3, "tensors": state},
     }
     for k, (message, bad) in enumerate(cases.items()):
         f = tmp_path / f"bad{k}.pt"
