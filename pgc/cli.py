@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("plan", "pgc.commands.plan"),
     ("viz", "pgc.commands.viz"),
     ("export-model", "pgc.commands.export_model"),
+    ("init-model", "pgc.commands.init_model"),
 )
 
 

@@ -7,6 +7,7 @@ emitter replaces its two marked regions: the embedded runtime plan and the stage
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pgc.diagnostics import error
 from pgc.ir.actions import format_action
 from pgc.ir.plan_schema import prediction_dict
 from pgc.ir.topology import link_table
-from pgc.ir.types import Program
+from pgc.ir.types import ModelRef, Program
 
 TEMPLATE = Path(__file__).with_name("template.py")
 RUNTIME_VERSION = 1
@@ -111,7 +112,12 @@ def runtime_plan(
         "spec_hash": program.spec_hash,
         "name": program.name,
         "launch": launch_command(program, "train.py"),
-        "model": {"target": program.model.target, "args": args, "import_root": import_root},
+        "model": {
+            "target": program.model.target,
+            "args": args,
+            "import_root": import_root,
+            **init_decision(program),
+        },
         "vocab": args.get("vocab", args.get("vocab_size", 256)),
         "layout": program.layout,
         "workers": [{"name": w.name, "host": w.host} for w in program.workers],
@@ -152,6 +158,37 @@ def runtime_plan(
         **predicted_times(program),
         "prediction": prediction_dict(program),
     }
+
+
+def init_decision(program: Program) -> dict[str, Any]:
+    """How the generated script makes the initial state (the plan's `model` fields `init`,
+    `init_reason`, `skeleton`), decided by the runtime template's own `init_mode` on the model
+    built as the workers build it (docs/CONTRACTS.md "Initial state")."""
+    args = json.dumps(model_args(program), sort_keys=True)
+    return dict(_init_decision(program.model, program.file, args, program.train.seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _init_decision(model: ModelRef, file: str, args: str, seed: int) -> tuple[tuple[str, Any], ...]:
+    # cached: emit and `pgc compile`'s report ask once each, and building a model costs
+    from pgc.capture.model import resolve_factory
+    from pgc.codegen import template
+
+    factory, _ = resolve_factory(model, file)
+    return tuple(template.init_mode(factory, json.loads(args), seed).items())
+
+
+def model_args(program: Program) -> dict[str, Any]:
+    """The factory's arguments exactly as the generated script reads them from its plan."""
+    loaded: dict[str, Any] = json.loads(json.dumps(dict(program.model.args)))
+    return loaded
+
+
+def init_line(fields: dict[str, Any]) -> str:
+    """`pgc compile`'s line on the initial state (`fields`: from `init_decision`)."""
+    if fields["init"] == "full-build":
+        return f"init: full build ({fields['init_reason']})"
+    return "init: per-module (each worker initialises only its own parameters)"
 
 
 def _train(program: Program) -> dict[str, Any]:

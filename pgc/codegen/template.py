@@ -251,19 +251,242 @@ def import_factory() -> Callable[..., torch.nn.Module]:
     return factory
 
 
-def build_segments(names: list[str], init_from: str | None) -> dict[str, torch.nn.Module]:
-    """This worker's segment modules. The full model is built on CPU under the plan's seed (so
-    the initial state never depends on the worker); each segment keeps its own parameters."""
-    torch.manual_seed(int(PLAN["train"]["seed"]))
-    model = import_factory()(**PLAN["model"]["args"])
+# Initial state (docs/CONTRACTS.md "Initial state"). In the per-module mode a worker builds the
+# model's skeleton (parameters on the meta device, buffers real), then materialises and
+# initialises only the parameters its segments hold, module by module, each module under a
+# seed drawn from (plan seed, module name): the values do not depend on which worker, or how
+# many, build them, and the full model is never resident. The full-build mode (models whose
+# modules cannot initialise themselves) builds the whole model under the plan's seed.
+INIT_HOOK = "_init_weights"  # the model-level hook, called as model._init_weights(module)
+
+
+class _ParametersOnMeta:
+    """While active, each parameter moves to the meta device as a module registers it (its
+    buffers keep their values): the model's structure and buffers without parameter storage.
+    A parameter already on meta (a tied weight assigned a second time) keeps its identity."""
+
+    def __enter__(self) -> None:
+        self.original = torch.nn.Module.register_parameter
+        original = self.original
+
+        def register(module: torch.nn.Module, name: str, param: Any) -> None:
+            original(module, name, param)
+            p = module._parameters.get(name)
+            if p is not None and p.device.type != "meta":
+                meta = torch.nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad)
+                module._parameters[name] = meta
+
+        setattr(torch.nn.Module, "register_parameter", register)  # noqa: B010
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(torch.nn.Module, "register_parameter", self.original)  # noqa: B010
+
+
+def build_skeleton(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
+                   seed: int) -> torch.nn.Module:
+    """The user's model with every parameter on meta; buffers computed as usual (under `seed`,
+    so a random buffer is the same on every worker). The global RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]), _ParametersOnMeta():
+        torch.manual_seed(seed)
+        return factory(**args)
+
+
+def build_full(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
+               seed: int) -> torch.nn.Module:
+    """The full-build mode: the whole model built under `seed`, initialised by its own code."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory(**args)
+
+
+def init_mode(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
+              seed: int) -> dict[str, Any]:
+    """The plan's fields on the initial state (PLAN["model"]): `init` is "per-module" when the
+    model builds with its parameters on meta and every module that directly holds parameters
+    has `reset_parameters()` or the model defines `_init_weights(module)`, else "full-build"
+    with `init_reason` naming the first module that forces it; `skeleton` says whether the
+    model builds on meta at all (then `--init-from` never needs the full model)."""
+    try:
+        model = build_skeleton(factory, args, seed)
+    except Exception as exc:  # the model's own code needs real parameter values while building
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        why = f"the model does not build with its parameters on meta ({type(exc).__name__}: {first})"
+        return {"init": "full-build", "init_reason": why, "skeleton": False}
+    if not callable(getattr(model, INIT_HOOK, None)):
+        for name, m in model.named_modules():
+            if m._parameters and not callable(getattr(m, "reset_parameters", None)):
+                why = (f"{name or '(the model)'}: {type(m).__name__} has parameters but no "
+                       f"reset_parameters(); add one, or define {INIT_HOOK}(module) on the model, "
+                       "or use --init-from")
+                return {"init": "full-build", "init_reason": why, "skeleton": True}
+    return {"init": "per-module", "init_reason": "", "skeleton": True}
+
+
+def module_seed(seed: int, name: str) -> int:
+    """The RNG seed of module `name`'s initialisation: a stable hash of (plan seed, name)."""
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _holders(model: torch.nn.Module) -> dict[int, list[tuple[torch.nn.Module, str]]]:
+    """id(parameter) -> every (module, attribute) holding it (a tied weight has several)."""
+    out: dict[int, list[tuple[torch.nn.Module, str]]] = {}
+    for m in model.modules():
+        for key, p in m._parameters.items():
+            if p is not None:
+                out.setdefault(id(p), []).append((m, key))
+    return out
+
+
+def _put(places: list[tuple[torch.nn.Module, str]], param: torch.nn.Parameter) -> None:
+    for m, key in places:
+        m._parameters[key] = param
+
+
+def _blank(p: torch.Tensor) -> torch.nn.Parameter:
+    """A CPU parameter shaped like the meta `p`, filled with NaN (zeros if not floating) so a
+    value no initialiser wrote is caught instead of trained."""
+    t = torch.empty(p.shape, dtype=p.dtype)
+    t.fill_(float("nan") if t.is_floating_point() else 0)
+    return torch.nn.Parameter(t, requires_grad=p.requires_grad)
+
+
+def init_parameters(model: torch.nn.Module, seed: int, wanted: set[int] | None = None) -> None:
+    """Materialise (on the CPU) and initialise, in place, the meta parameters of the skeleton
+    `model` whose id is in `wanted` (all when None), by the per-module rule: for each module
+    that directly holds a wanted parameter, in `model.named_modules()` order, with the RNG
+    seeded by `module_seed(seed, name)`: `module.reset_parameters()` if it has one, then
+    `model._init_weights(module)` if the model defines it. A parameter held by several modules
+    (tied) goes through the initialisation of each, in that order, on every worker holding it;
+    a module's other direct parameters are materialised for its initialisation and dropped.
+    Raises PlanError if a wanted parameter is left unset. The global RNG state is kept."""
+    holders, names = _holders(model), _param_names(model)
+    wanted = set(holders) if wanted is None else wanted
+    hook = getattr(model, INIT_HOOK, None)
+    plan = [(name, m, [p for p in m._parameters.values() if p is not None])
+            for name, m in model.named_modules()]
+    real: dict[int, torch.nn.Parameter] = {}
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for name, m, direct in plan:
+            if not any(id(p) in wanted for p in direct):
+                continue
+            transient = [p for p in direct if id(p) not in wanted and id(p) not in real]
+            for p in direct:
+                if id(p) not in real:
+                    real[id(p)] = _blank(p)
+                    _put(holders[id(p)], real[id(p)])
+            torch.manual_seed(module_seed(seed, name))
+            if callable(getattr(m, "reset_parameters", None)):
+                m.reset_parameters()
+            if callable(hook):
+                hook(m)
+            for p in transient:  # back to meta: only this module's initialisation needed it
+                _put(holders[id(p)], p)
+                del real[id(p)]
+    for key, group in names.items():  # model order: the first unset parameter is named
+        if key in wanted and real[key].is_floating_point() and bool(real[key].isnan().any()):
+            raise PlanError(
+                f"parameter `{group[0]}` is left unset by its module's reset_parameters() "
+                f"and the model's {INIT_HOOK}(); set it there, or start with --init-from"
+            )
+
+
+def _param_names(model: torch.nn.Module) -> dict[int, list[str]]:
+    """id(parameter) -> its names in `named_parameters(remove_duplicate=False)` order."""
+    out: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        out.setdefault(id(p), []).append(name)
+    return out
+
+
+def load_parameters(model: torch.nn.Module, wanted: set[int], buffers: set[str],
+                    state: dict[str, torch.Tensor], where: str) -> None:
+    """Materialise the wanted parameters of `model` (and copy the named buffers) from `state`,
+    a state_dict keyed by the model's names, reading no other tensor of it. A tied weight may
+    appear under any one of its names; the first one present (model order) is used."""
+    names = _param_names(model)
+    param_keys = {n for group in names.values() for n in group}
+    persistent = [k for k in model.state_dict(keep_vars=True) if k not in param_keys]
+    unknown = sorted(set(state) - param_keys - set(persistent))
+    missing = [group[0] for group in names.values() if not any(n in state for n in group)]
+    missing += [k for k in persistent if k not in state]
+    if unknown:
+        raise PlanError(f"--init-from {where}: unknown keys {unknown[:5]} (not in the model)")
+    if missing:
+        raise PlanError(f"--init-from {where}: missing keys {missing[:5]}")
+    holders = _holders(model)
+    with torch.no_grad():
+        for key in [k for k in names if k in wanted]:  # model order, for stable errors
+            name = next(n for n in names[key] if n in state)
+            module, attr = holders[key][0]
+            like = module._parameters[attr]
+            assert like is not None
+            param = torch.nn.Parameter(_read(state, name, like, where), requires_grad=like.requires_grad)
+            _put(holders[key], param)
+        for name, buf in model.state_dict(keep_vars=True).items():
+            if name in buffers:
+                buf.copy_(_read(state, name, buf, where))
+
+
+def _read(state: dict[str, torch.Tensor], name: str, like: torch.Tensor, where: str) -> torch.Tensor:
+    """A CPU copy of `state[name]` (only this tensor's bytes are read from a mapped file), in
+    the dtype of the model's tensor `like`, whose shape it must have."""
+    src = state[name]
+    if not isinstance(src, torch.Tensor) or tuple(src.shape) != tuple(like.shape):
+        got = tuple(src.shape) if isinstance(src, torch.Tensor) else type(src).__name__
+        raise PlanError(f"--init-from {where}: `{name}` is {got}, the model's is {tuple(like.shape)}")
+    out = torch.empty(like.shape, dtype=like.dtype)
+    out.copy_(src)
+    return out
+
+
+def initial_model(factory: Callable[..., torch.nn.Module], args: dict[str, Any], seed: int,
+                  mode: str) -> torch.nn.Module:
+    """The whole initial model in one process, exactly as the workers build their parts of it
+    (for `pgc init-model` and single-process references)."""
+    if mode == "full-build":
+        return build_full(factory, args, seed)
+    model = build_skeleton(factory, args, seed)
+    init_parameters(model, seed)
+    return model
+
+
+def build_worker_model(names: list[str], init_from: str | None) -> torch.nn.Module:
+    """The model as this worker holds it: the parameters the segments `names` read are real
+    (on the CPU), every other parameter stays on meta (full-build mode: all real)."""
+    factory, args = import_factory(), PLAN["model"]["args"]
+    seed, mode = int(PLAN["train"]["seed"]), PLAN["model"].get("init", "full-build")
+    # a file to start from needs only the skeleton, whenever the model builds on meta
+    skeleton = mode == "per-module" or (bool(init_from) and PLAN["model"].get("skeleton", False))
+    model = (build_skeleton if skeleton else build_full)(factory, args, seed)
+    probe = [SEGMENT_CLASSES[n](model) for n in names]  # adopts the (meta) parameters it reads
+    wanted = {id(p) for seg in probe for p in seg.parameters()}
+    buffers = {k for seg in probe for k, b in seg.state_dict(keep_vars=True).items()
+               if not isinstance(b, torch.nn.Parameter)}
+    del probe
     if init_from:
-        state = safe_load(Path(init_from))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected:
-            raise PlanError(f"--init-from {init_from}: unknown keys {unexpected[:5]}")
-        if missing:
-            raise PlanError(f"--init-from {init_from}: missing keys {missing[:5]}")
-    return {n: SEGMENT_CLASSES[n](model).to(DEVICE) for n in names}
+        load_parameters(model, wanted, buffers, safe_load(Path(init_from), mmap=True), init_from)
+    elif mode != "full-build":
+        init_parameters(model, seed, wanted)
+    return model
+
+
+def init_description(init_from: str | None) -> str:
+    """How this run's initial state is made (printed at start-up)."""
+    if init_from:
+        return f"init: from {init_from} (each worker reads its own tensors)"
+    if PLAN["model"].get("init", "full-build") == "full-build":
+        return f"init: full build under seed {PLAN['train']['seed']} ({PLAN['model'].get('init_reason', '')})"
+    return f"init: per-module under seed {PLAN['train']['seed']} (each worker its own parameters)"
+
+
+def build_segments(names: list[str], init_from: str | None) -> dict[str, torch.nn.Module]:
+    """This worker's segment modules, holding its own parameters (see `build_worker_model`);
+    afterwards the global RNG is seeded with the plan's seed on every worker."""
+    model = build_worker_model(names, init_from)
+    segments = {n: SEGMENT_CLASSES[n](model).to(DEVICE) for n in names}
+    torch.manual_seed(int(PLAN["train"]["seed"]))
+    return segments
 
 
 def named_tensors(segments: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -294,18 +517,27 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def safe_load(path: Path) -> Any:
+def safe_load(path: Path, mmap: bool = False) -> Any:
     """torch.load restricted to tensors and plain containers: a file holding pickled code is
-    refused instead of executed."""
+    refused instead of executed. `mmap`: tensors stay in the file until read (a file in torch's
+    legacy format, which cannot be mapped, is read whole instead)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError) as exc:
-        raise PlanError(
-            f"{path}: refused: not a plain tensor file (weights_only loading failed: "
-            f"{str(exc).splitlines()[0]})"
-        ) from exc
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except RuntimeError as exc:
+        if mmap and "mmap can only be used" in str(exc):
+            return safe_load(path)
+        raise _refused(path, exc) from exc
+    except (pickle.UnpicklingError, AttributeError) as exc:
+        raise _refused(path, exc) from exc
     except (OSError, EOFError) as exc:
         raise PlanError(f"{path}: cannot read: {exc}") from exc
+
+
+def _refused(path: Path, exc: Exception) -> PlanError:
+    return PlanError(
+        f"{path}: refused: not a plain tensor file (weights_only loading failed: "
+        f"{str(exc).splitlines()[0]})"
+    )
 
 
 # ----------------------------------------------------------------------------- actions
@@ -965,6 +1197,8 @@ def setup(args: argparse.Namespace) -> Worker:
         table = ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names))
         print(f"pgc: workers: {table}", flush=True)
     stage = next(s for s in PLAN["stages"] if me in s["replicas"])
+    if rank == 0 and not args.quiet:
+        print(f"pgc: {init_description(args.init_from)}", flush=True)
     segments = build_segments(list(stage["segments"]), args.init_from)
     groups = make_groups(me, rank_of)
     dist.barrier()

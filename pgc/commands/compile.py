@@ -53,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
             print(print_program(program))
         return 0
     from pgc.codegen import emit, launch_command
+    from pgc.codegen.emit import init_decision, init_line
 
     out = Path(args.out) if args.out else Path("build") / program.name
     written = emit(program, out)
     for path in written:
         print(f"wrote {path}")
+    print(init_line(init_decision(program)))
     print("run it with:")
     print("  " + launch_command(program, str(out / "train.py")).replace("\n", "\n  "))
     return 0

@@ -29,6 +29,16 @@ def load_script(path: Path) -> ModuleType:
     return module
 
 
+def initial_model(script: ModuleType) -> torch.nn.Module:
+    """The plan's whole initial model, made by the script's own rule (its init mode and seed)."""
+    plan = script.PLAN
+    model: torch.nn.Module = script.initial_model(
+        script.import_factory(), plan["model"]["args"], int(plan["train"]["seed"]),
+        plan["model"]["init"],
+    )
+    return model
+
+
 @dataclass
 class Reference:
     losses: list[float]
@@ -52,8 +62,7 @@ def reference(script: ModuleType, steps: int, *overrides: str) -> Reference:
     script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`)."""
     script.apply_overrides(script.parse_args(list(overrides)))
     plan = script.PLAN
-    torch.manual_seed(int(plan["train"]["seed"]))
-    model = script.import_factory()(**plan["model"]["args"])
+    model = initial_model(script)
     segments = {s["name"]: script.SEGMENT_CLASSES[s["name"]](model) for s in plan["segments"]}
     loss_seg = next(s["name"] for s in plan["segments"] if s["loss"])
     unique = list({id(p): p for p in model.parameters()}.values())

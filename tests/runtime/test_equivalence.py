@@ -2,7 +2,8 @@
 (DESIGN.md §4): real spec -> `pgc compile` -> train.py -> real torchrun over gloo, against the
 reference loop of `reference.py` in this process.
 
-Scenarios: (a) a full 1F1B pipeline with replicated stages (5 workers); (b)+(c) a tied-embedding
+Both runs of a scenario start from the same state, the second through `pgc init-model` and
+`--init-from`. Scenarios: (a) a full 1F1B pipeline with replicated stages (5 workers); (b)+(c) a tied-embedding
 model in the chain layout whose explicit paths skip and swap stages (6 workers, a shared group
 spanning the first and last stages' replicas).
 
@@ -57,12 +58,18 @@ def run_plan(out: Path, tag: str, steps: int, *flags: str) -> Path:
 def test_matches_single_process(spec: str, tmp_path: Path) -> None:
     out = compile_spec(spec, tmp_path / spec)
     # SGD: first-step gradients and parameters after 10 steps.
-    run_plan(out, "sgd", 10, *SGD)
+    sgd_log = read_log(run_plan(out, "sgd", 10, *SGD))
     ref = reference(load_script(out / "train.py"), 10, *SGD)
     assert_close_all(gather(out / "sgd-grads"), ref.first_grads, rtol=1e-5, atol=1e-7)
     assert_close_all(gather(out / "sgd-params"), ref.params, rtol=1e-5, atol=1e-7)
-    # AdamW with clipping active: losses over 10 steps, parameters after 3.
-    log = read_log(run_plan(out, "adamw", 10, *ADAMW, "--dump-after", "3"))
+    # AdamW with clipping active: losses over 10 steps, parameters after 3. This run starts
+    # from `pgc init-model`'s file: the same start as the default, so step 1's loss (taken
+    # before any update) is bit-identical to the SGD run's.
+    init = out / "init.pt"
+    r = run_pgc("init-model", str(SPECS / f"{spec}.pgc"), "-o", str(init))
+    assert r.returncode == 0, r.stderr
+    log = read_log(run_plan(out, "adamw", 10, *ADAMW, "--dump-after", "3", "--init-from", str(init)))
+    assert log[0]["loss"] == sgd_log[0]["loss"]
     ref10 = reference(load_script(out / "train.py"), 10, *ADAMW)
     assert any(rec["grad_norm"] > 0.5 for rec in log), "clipping never engaged"
     torch.testing.assert_close(

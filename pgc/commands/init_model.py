@@ -1,0 +1,43 @@
+"""`pgc init-model SPEC -o model.pt`: the initial state a compiled spec starts from, in one file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "write the model's initial state_dict, exactly as the compiled workers start (one process)"
+EXAMPLES = """\
+  pgc init-model examples/chain4.pgc -o model.pt
+  # then: torchrun --nproc-per-node 4 out/train.py --init-from model.pt   (the same start)
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="the .pgc spec (its model and train.seed are used)")
+    p.add_argument("-o", "--out", required=True, help="the state_dict file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from pgc.capture.model import resolve_factory
+    from pgc.codegen import template
+    from pgc.codegen.emit import init_decision, init_line, model_args
+    from pgc.diagnostics import error
+    from pgc.frontend import load_program
+
+    program = load_program(args.file)
+    fields = init_decision(program)
+    factory, _ = resolve_factory(program.model, program.file)
+    try:
+        model = template.initial_model(factory, model_args(program), program.train.seed,
+                                       fields["init"])
+    except template.PlanError as exc:  # a parameter the model's initialisers leave unset
+        raise error(program.model.span, str(exc)) from exc
+    state = model.state_dict()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, args.out)
+    count = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    print(f"wrote {args.out}: {len(state)} tensors, {count:,} parameters, seed {program.train.seed}")
+    print(init_line(fields))
+    return 0
