@@ -119,6 +119,48 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
         assert steps == set(range(first - 1, RESUME_TO))
 
 
+def test_sigterm_checkpoints_the_finished_step_and_resumes(main_job: Path) -> None:
+    """SIGTERM to the torchrun agent (what a cluster scheduler sends before it takes the
+    machine): the workers agree to stop at the end of the step under way, write a complete
+    checkpoint of it although none was due, and a resumed run continues the same losses."""
+    ck = main_job / "term-ckpt"
+    log = main_job / "term.jsonl"
+    proc = subprocess.Popen(
+        torchrun(main_job, "--ckpt-every", "1000", "--ckpt-dir", str(ck), "--log-file", log.name),
+        cwd=main_job, env=pgc_env(), start_new_session=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not log.exists() or len(log.read_text().splitlines()) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, "no step 3 logged"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc.pid)
+            proc.wait()
+    stopped = read_log(log)[-1]["step"]
+    assert stopped < STEPS, "the run ended before the signal"
+    assert f"pgc: stopped by SIGTERM after step {stopped}" in out, (out[-2000:], err[-2000:])
+    saved = sorted(d.name for d in ck.glob("step_*"))
+    assert saved == [f"step_{stopped:08d}"], saved
+    manifest = json.loads((ck / saved[0] / "manifest.json").read_text())
+    assert manifest["step"] == stopped and sorted(manifest["files"]) == ["n0.pt", "n1.pt", "n2.pt", "n3.pt"]
+    until = min(stopped + 3, STEPS)
+    r = subprocess.run(
+        torchrun(main_job, "--resume", "--ckpt-every", "1000", "--ckpt-dir", str(ck),
+                 "--log-file", "term_resume.jsonl", "--steps", str(until)),
+        cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    full = {rec["step"]: rec["loss"] for rec in read_log(main_job / "train_log.jsonl")}
+    resumed = read_log(main_job / "term_resume.jsonl")
+    assert [rec["step"] for rec in resumed] == list(range(stopped + 1, until + 1))
+    assert [rec["loss"] for rec in resumed] == [full[s] for s in range(stopped + 1, until + 1)]
+
+
 def test_eval_with_stages_removed(main_job: Path) -> None:
     r = subprocess.run(
         torchrun(main_job, "--eval", "--resume", "--skip-stages", "s1,s2", "--eval-batches", "4",
