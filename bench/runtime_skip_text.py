@@ -7,9 +7,9 @@ Each arm is trained at every learning rate of `--lrs` and keeps the one with the
 training loss over its last 10% of steps (its own objective; the held-out split is never
 used to choose), as one would tune each arm for real.
 
-    python bench/runtime_skip_text.py [--steps 300] [--dim 64] [--lrs 3e-3,6e-3]
+    python bench/runtime_skip_text.py [--steps 300] [--dim 64] [--per-stage 2] [--lrs 3e-3,6e-3]
 
-Writes bench/results/runtime_skip_text_<steps>[_d<dim>].json.
+Writes bench/results/runtime_skip_text_<steps>[_d<dim>][_l<layers>].json.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ node n[0..5] {{ rate = 50 GFLOPS; memory = 4 GiB; region = "local" }}
 link default {{ latency = 50 us; bandwidth = 1 GiB/s }}
 
 model llama = "examples.models.llama:build" {{
-  vocab = 256, dim = {dim}, layers = 12, heads = {heads}, kv_heads = {kv_heads}, max_seq = 64
+  vocab = 256, dim = {dim}, layers = {layers}, heads = {heads}, kv_heads = {kv_heads}, max_seq = 64
 }}
 
 pipeline text_{kind} {{
   model = llama
   layout = ring
-  origin {{ prologue = [embed, layers[0:2]]; epilogue = [norm, head] }}
-  stages s[1..5] = layers[2:12] balanced by layers
+  origin {{ prologue = [embed, layers[0:{per_stage}]]; epilogue = [norm, head] }}
+  stages s[1..5] = layers[{per_stage}:{layers}] balanced by layers
   place origin on n0
   place s1 on n1
   place s2 on n2
@@ -85,11 +85,12 @@ def torchrun(out: Path, *args: str) -> str:
 
 
 def train_and_eval(kind: str, work: Path, text: Path, steps: int, batches: int, dim: int,
-                   lr: str) -> dict[str, Any]:
+                   lr: str, per_stage: int = 2) -> dict[str, Any]:
     spec = work / f"text_{kind}.pgc"
     heads = max(4, dim // 16)
     spec.write_text(SPEC.format(kind=kind, policy=POLICY[kind], steps=steps, corpus=text, dim=dim,
-                                heads=heads, kv_heads=heads // 2, lr=lr))
+                                heads=heads, kv_heads=heads // 2, lr=lr, per_stage=per_stage,
+                                layers=6 * per_stage))
     out = work / kind
     subprocess.run([sys.executable, "-m", "pgc", "compile", str(spec), "-o", str(out)],
                    check=True, env=env(), capture_output=True)
@@ -113,6 +114,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--per-stage", type=int, default=2, help="layers per stage (6 stages)")
     ap.add_argument("--lrs", default="3e-3,6e-3", help="learning rates tried per arm")
     ap.add_argument("--eval-batches", type=int, default=16)
     args = ap.parse_args()
@@ -123,7 +125,8 @@ def main() -> int:
         text = corpus(work / "stdlib.txt")
         for lr in lrs:  # arms interleaved per learning rate: both see the same machine load
             for kind in POLICY:
-                run = train_and_eval(kind, work, text, args.steps, args.eval_batches, args.dim, lr)
+                run = train_and_eval(kind, work, text, args.steps, args.eval_batches, args.dim, lr,
+                                     args.per_stage)
                 tried[kind].append(run)
                 print(f"{kind:4}  lr {lr}  train {run['first_loss']:.3f} -> {run['last_loss']:.3f}  "
                       f"held-out full {run['eval_full']:.4f}  half removed "
@@ -133,6 +136,7 @@ def main() -> int:
     result = {
         "steps": args.steps,
         "dim": args.dim,
+        "layers": 6 * args.per_stage,
         "lrs": [float(x) for x in lrs],
         "tried": tried,
         "runs": rows,
@@ -145,7 +149,7 @@ def main() -> int:
     print(f"skip-trained better with half the stages removed: {result['half_removed_skip_better']}; "
           f"full-model loss gap {result['full_model_gap']:+.1%}")
     (ROOT / "bench/results").mkdir(exist_ok=True)
-    suffix = "" if args.dim == 64 else f"_d{args.dim}"
+    suffix = ("" if args.dim == 64 else f"_d{args.dim}") + ("" if args.per_stage == 2 else f"_l{6 * args.per_stage}")
     dest = ROOT / f"bench/results/runtime_skip_text_{args.steps}{suffix}.json"
     dest.write_text(json.dumps(result, indent=1) + "\n")
     return 0
