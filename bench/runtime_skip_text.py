@@ -3,9 +3,13 @@ byte-level text from the Python standard library's .py files, with SkipPipe path
 1/3 of the stages against a full pipeline, at equal tokens; then held-out loss of both with
 no stage removed and with half the stages removed (random subsets, the same for both).
 
-    python bench/runtime_skip_text.py [--steps 300]
+Each arm is trained at every learning rate of `--lrs` and keeps the one with the lowest
+training loss over its last 10% of steps (its own objective; the held-out split is never
+used to choose), as one would tune each arm for real.
 
-Writes bench/results/runtime_skip_text_<steps>.json.
+    python bench/runtime_skip_text.py [--steps 300] [--dim 64] [--lrs 3e-3,6e-3]
+
+Writes bench/results/runtime_skip_text_<steps>[_d<dim>].json.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +31,7 @@ node n[0..5] {{ rate = 50 GFLOPS; memory = 4 GiB; region = "local" }}
 link default {{ latency = 50 us; bandwidth = 1 GiB/s }}
 
 model llama = "examples.models.llama:build" {{
-  vocab = 256, dim = 64, layers = 12, heads = 4, kv_heads = 2, max_seq = 64
+  vocab = 256, dim = {dim}, layers = 12, heads = {heads}, kv_heads = {kv_heads}, max_seq = 64
 }}
 
 pipeline text_{kind} {{
@@ -45,7 +50,7 @@ pipeline text_{kind} {{
   {policy}
   train {{
     steps = {steps}
-    optimizer = adamw(lr = 3e-3, weight_decay = 0.0)
+    optimizer = adamw(lr = {lr}, weight_decay = 0.0)
     lr_schedule = cosine(warmup = 10)
     clip = 1.0
     data = text(path = "{corpus}")
@@ -79,12 +84,17 @@ def torchrun(out: Path, *args: str) -> str:
     return subprocess.run(cmd, check=True, env=env(), cwd=out, capture_output=True, text=True).stdout
 
 
-def train_and_eval(kind: str, work: Path, text: Path, steps: int, batches: int) -> dict[str, object]:
+def train_and_eval(kind: str, work: Path, text: Path, steps: int, batches: int, dim: int,
+                   lr: str) -> dict[str, Any]:
     spec = work / f"text_{kind}.pgc"
-    spec.write_text(SPEC.format(kind=kind, policy=POLICY[kind], steps=steps, corpus=text))
+    heads = max(4, dim // 16)
+    spec.write_text(SPEC.format(kind=kind, policy=POLICY[kind], steps=steps, corpus=text, dim=dim,
+                                heads=heads, kv_heads=heads // 2, lr=lr))
     out = work / kind
     subprocess.run([sys.executable, "-m", "pgc", "compile", str(spec), "-o", str(out)],
                    check=True, env=env(), capture_output=True)
+    for stale in ("checkpoints", "train.jsonl"):
+        subprocess.run(["rm", "-rf", str(out / stale)], check=True)
     torchrun(out, "--ckpt-every", str(steps), "--log-file", "train.jsonl")
     log = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     evals = {}
@@ -93,33 +103,50 @@ def train_and_eval(kind: str, work: Path, text: Path, steps: int, batches: int) 
                  "--log-file", "eval.jsonl")
         evals[ratio] = json.loads((out / "eval.jsonl").read_text().splitlines()[-1])["eval_loss"]
     tokens = sum(1 for _ in log) * 8 * 64 * 6
-    return {"tokens": tokens, "first_loss": log[0]["loss"], "last_loss": log[-1]["loss"],
+    tail = [rec["loss"] for rec in log[-max(1, steps // 10):]]
+    return {"lr": float(lr), "tokens": tokens, "first_loss": log[0]["loss"],
+            "last_loss": log[-1]["loss"], "train_tail_loss": sum(tail) / len(tail),
             "eval_full": evals["0"], "eval_half_removed": evals["1/2"]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--lrs", default="3e-3,6e-3", help="learning rates tried per arm")
     ap.add_argument("--eval-batches", type=int, default=16)
     args = ap.parse_args()
+    lrs = args.lrs.split(",")
+    tried: dict[str, list[dict[str, Any]]] = {k: [] for k in POLICY}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         text = corpus(work / "stdlib.txt")
-        rows = {k: train_and_eval(k, work, text, args.steps, args.eval_batches) for k in POLICY}
+        for lr in lrs:  # arms interleaved per learning rate: both see the same machine load
+            for kind in POLICY:
+                run = train_and_eval(kind, work, text, args.steps, args.eval_batches, args.dim, lr)
+                tried[kind].append(run)
+                print(f"{kind:4}  lr {lr}  train {run['first_loss']:.3f} -> {run['last_loss']:.3f}  "
+                      f"held-out full {run['eval_full']:.4f}  half removed "
+                      f"{run['eval_half_removed']:.4f}", flush=True)
+    rows = {k: min(runs, key=lambda r: r["train_tail_loss"]) for k, runs in tried.items()}
     skip, full = rows["skip"], rows["full"]
     result = {
         "steps": args.steps,
+        "dim": args.dim,
+        "lrs": [float(x) for x in lrs],
+        "tried": tried,
         "runs": rows,
         "half_removed_skip_better": skip["eval_half_removed"] < full["eval_half_removed"],
         "full_model_gap": skip["eval_full"] / full["eval_full"] - 1.0,
     }
     for k, r in rows.items():
-        print(f"{k:4}  tokens {r['tokens']}  train {r['first_loss']:.3f} -> {r['last_loss']:.3f}  "
-              f"held-out full {r['eval_full']:.4f}  half removed {r['eval_half_removed']:.4f}")
+        print(f"{k:4}  chosen lr {r['lr']}  tokens {r['tokens']}  held-out full {r['eval_full']:.4f}  "
+              f"half removed {r['eval_half_removed']:.4f}")
     print(f"skip-trained better with half the stages removed: {result['half_removed_skip_better']}; "
           f"full-model loss gap {result['full_model_gap']:+.1%}")
     (ROOT / "bench/results").mkdir(exist_ok=True)
-    dest = ROOT / f"bench/results/runtime_skip_text_{args.steps}.json"
+    suffix = "" if args.dim == 64 else f"_d{args.dim}"
+    dest = ROOT / f"bench/results/runtime_skip_text_{args.steps}{suffix}.json"
     dest.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -97,4 +97,7 @@ def _visits_note(program: Program, prob: Problem, chosen: Chosen) -> str:
     visits = ", ".join(f"{name} {int(c)}" for name, c in zip(prob.stages, counts))
     balance = program.skip.balance
     rule = "balance off" if balance is None else f"cap {int(prob.caps[1:].min(initial=prob.caps[0]))} (balance {balance:.0%})"
-    return f"stage visits per iteration: {visits}; {rule}"
+    note = f"stage visits per iteration: {visits}; {rule}"
+    if (counts > prob.caps).any():
+        note += "; CAPS NOT MET (too many legal stage sequences to search them all)"
+    return note

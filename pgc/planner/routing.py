@@ -177,24 +177,23 @@ def problem_of(program: Program, costs: Costs | None = None,
     return Problem(costs, ring, stages, segs, groups, templates, origins,
                    program.inflight, msgm, work,
                    {int(w): i for i, w in enumerate(origin_workers)},
-                   visit_caps(program, members), members)
+                   visit_caps(program), members)
 
 
-def visit_caps(program: Program, members: np.ndarray) -> np.ndarray:
+def visit_caps(program: Program) -> np.ndarray:
     """Most microbatches per iteration that may visit each stage: SkipPipe's stage-load
     constraint (its "type 2"), here as a training-quality rule. The planner alone, chasing
     time, starves stages (geo-20: one stage got 2 of 30 microbatches), and a stage that sees
     few samples learns little, so the skip-trained model degrades. A skippable stage gets at
     most ceil((1 + balance) x M x k / n) visits, k skippable stages per path out of n; the
-    others are visited by every path anyway."""
+    others are visited by every path anyway. From the policy, not the template list."""
     m = program.microbatches
-    caps = np.full(members.shape[1], m, dtype=int)
-    optional = ~members.all(axis=0) & members.any(axis=0)
+    caps = np.full(len(program.stages), m, dtype=int)
+    optional, _, take = skip_sets(program)
     balance = program.skip.balance
-    if balance is None or not optional.any():
+    if balance is None or not optional or take == len(optional):
         return caps
-    per_path = int(members[0, optional].sum())
-    share = m * per_path / int(optional.sum())
+    share = m * take / len(optional)
     caps[optional] = min(m, math.ceil(share * (1 + balance) - 1e-9))
     return caps
 
@@ -215,7 +214,7 @@ def _fits(prob: Problem, counts: np.ndarray, remaining: int) -> np.ndarray:
     sum_s min(room_s, remaining) >= k x remaining, a b-matching count)."""
     new = counts[None, :] + prob.members
     room = prob.caps[None, :] - new
-    per_path = prob.members[0].sum()
+    per_path = prob.members[0].sum()  # mandatory stages count on both sides alike
     return (room >= 0).all(axis=1) & (np.minimum(room, remaining).sum(axis=1) >= per_path * remaining)
 
 
@@ -234,10 +233,9 @@ def visits(program: Program) -> int:
     return n_stages - num * n_stages // den
 
 
-def legal_templates(program: Program) -> tuple[tuple[int, ...], ...]:
-    """Every stage sequence the policy allows: stage 0 first, (chain) the last stage last,
-    never-skip stages kept, only skippable stages skipped, at most `swap.max_swaps` swaps of
-    adjacent stages j, j+1 that are both visited and both skippable. Sorted, deduplicated."""
+def skip_sets(program: Program) -> tuple[list[int], list[int], int]:
+    """(skippable stage indices, mandatory stage indices, skippable stages each path visits):
+    stage 0 and (chain) the last stage, never-skip and unskippable stages are mandatory."""
     stages = program.stages
     n_stages = len(stages)
 
@@ -253,13 +251,46 @@ def legal_templates(program: Program) -> tuple[tuple[int, ...], ...]:
     if take < 0 or take > len(optional):
         raise error(program.skip.span, f"the skip policy leaves {visits(program)} stages per "
                     f"path but {len(mandatory)} stages may not be skipped")
-    out: set[tuple[int, ...]] = set()
-    for chosen in combinations(optional, take):
-        base = tuple(sorted(mandatory + list(chosen)))
-        out.update(_with_swaps(base, set(optional), program.swap.max_swaps))
-        if len(out) > MAX_TEMPLATES:
+    return optional, mandatory, take
+
+
+def legal_templates(program: Program) -> tuple[tuple[int, ...], ...]:
+    """Every stage sequence the policy allows: stage 0 first, (chain) the last stage last,
+    never-skip stages kept, only skippable stages skipped, at most `swap.max_swaps` swaps of
+    adjacent stages j, j+1 that are both visited and both skippable. Sorted, deduplicated.
+    Past MAX_TEMPLATES: every stage set in model order is kept and swap variants are added
+    set by set while they fit, so the visit caps stay exactly reachable (`_fits`); only when
+    the stage sets alone are too many are they an evenly spaced sample of all of them (in the
+    combinatorial number system), so each stage keeps about its share of the templates (a
+    lexicographic prefix would leave the last stages out entirely)."""
+    optional, mandatory, take = skip_sets(program)
+    total = math.comb(len(optional), take)
+    if total <= MAX_TEMPLATES:
+        sets = list(combinations(optional, take))
+    else:
+        ranks = sorted({i * total // MAX_TEMPLATES for i in range(MAX_TEMPLATES)})
+        sets = [tuple(optional[j] for j in _unrank(r, len(optional), take)) for r in ranks]
+    bases = [tuple(sorted(mandatory + list(chosen))) for chosen in sets]
+    out: set[tuple[int, ...]] = set(bases)
+    for base in bases:
+        variants = _with_swaps(base, set(optional), program.swap.max_swaps)
+        if len(out) + len(variants) - 1 > MAX_TEMPLATES:
             break
+        out.update(variants)
     return tuple(sorted(out))
+
+
+def _unrank(rank: int, n: int, k: int) -> tuple[int, ...]:
+    """The rank-th k-subset of range(n) in lexicographic order."""
+    out = []
+    x = 0
+    for left in range(k, 0, -1):
+        while math.comb(n - x - 1, left - 1) <= rank:
+            rank -= math.comb(n - x - 1, left - 1)
+            x += 1
+        out.append(x)
+        x += 1
+    return tuple(out)
 
 
 def _with_swaps(base: tuple[int, ...], swappable: set[int], max_swaps: int) -> list[tuple[int, ...]]:
@@ -323,7 +354,7 @@ def construct(prob: Problem, lam: float) -> Chosen:
     for k, origin in enumerate(prob.origins):
         costs, paths = all_paths(prob, origin, prob.node_cost(load, lam))
         fits = _fits(prob, counts, len(prob.origins) - k - 1)
-        if fits.any():  # not when the template list was truncated (MAX_TEMPLATES)
+        if fits.any():  # may fail on a sampled template list (MAX_TEMPLATES): repaired below
             costs = np.where(fits, costs, np.inf)
         i = int(costs.argmin())
         counts += prob.members[i]
@@ -331,6 +362,41 @@ def construct(prob: Problem, lam: float) -> Chosen:
         for w, sec in _path_work(prob, template, workers):
             load[w] += sec
         chosen.append((template, workers))
+    return repair(prob, chosen)
+
+
+def _overflow(prob: Problem, counts: np.ndarray) -> np.ndarray:
+    """Visits over the caps, summed, for each row of `counts` (..., S)."""
+    return np.maximum(counts - prob.caps, 0).sum(axis=-1)
+
+
+def repair(prob: Problem, chosen: Chosen) -> Chosen:
+    """Bring a routing within the visit caps when the greedy could not (the b-matching test in
+    `_fits` is exact only for the full template list, not for a sample of it): re-route one
+    microbatch at a time to the template that lowers the overflow most, cheapest first."""
+    counts = stage_counts(prob, chosen)
+    over = int(_overflow(prob, counts))
+    if not over:
+        return chosen
+    chosen = list(chosen)
+    index = {t: i for i, t in enumerate(prob.templates)}
+    zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
+    paths = {o: all_paths(prob, o, zero) for o in set(prob.origins)}
+    while over:
+        best = None
+        for mb, (t, _) in enumerate(chosen):
+            rest = counts - prob.members[index[t]]
+            after = _overflow(prob, rest[None, :] + prob.members)
+            cost = paths[prob.origins[mb]][0]
+            i = int(np.lexsort((cost, after))[0])
+            if best is None or (after[i], cost[i]) < best[:2]:
+                best = (int(after[i]), float(cost[i]), mb, i)
+        assert best is not None
+        if best[0] >= over:
+            break  # no single move helps: leave it to the caller's note
+        over, _, mb, i = best
+        counts = counts - prob.members[index[chosen[mb][0]]] + prob.members[i]
+        chosen[mb] = (prob.templates[i], [int(w) for w in paths[prob.origins[mb]][1][i]])
     return chosen
 
 
@@ -470,6 +536,8 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
             if search.out_of_time():
                 return chosen, res, f"stopped at the work budget after {moves} moves"
             search.charge(2 * dp_cost(prob))
+            if (prob.caps < len(prob.origins)).any():  # exchanges: one DP per origin
+                search.charge(len(set(prob.origins)) * dp_cost(prob))
             for trial in trials(prob, chosen, int(mb), lam):
                 trial_res = simulate(prob, trial)
                 search.charge(sim_cost(prob))

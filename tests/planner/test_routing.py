@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -161,12 +162,11 @@ def _geo20_placed(balance: float | None) -> Program:
 
 def test_visit_caps_follow_the_balance_setting() -> None:
     prog = _geo20_placed(0.0)  # 30 microbatches, each visits 3 of the 5 skippable stages
-    members = problem_of(prog).members
-    assert list(visit_caps(prog, members)) == [30, 18, 18, 18, 18, 18]
+    assert list(visit_caps(prog)) == [30, 18, 18, 18, 18, 18]
     loose = replace(prog, skip=replace(prog.skip, balance=0.25))
-    assert list(visit_caps(loose, members)) == [30] + [23] * 5  # ceil(18 x 1.25)
+    assert list(visit_caps(loose)) == [30] + [23] * 5  # ceil(18 x 1.25)
     off = replace(prog, skip=replace(prog.skip, balance=None))
-    assert list(visit_caps(off, members)) == [30] * 6
+    assert list(visit_caps(off)) == [30] * 6
 
 
 def test_router_shares_skippable_stages_evenly_unless_balance_is_off() -> None:
@@ -196,3 +196,54 @@ def test_greedy_construction_always_fits_the_caps(seed: int) -> None:
     prob = problem_of(random_program(seed, True))
     for lam in LAMBDAS[::2]:
         assert within_caps(prob, construct(prob, lam))
+
+
+def test_many_templates_keep_every_stage_set_and_caps_hold() -> None:
+    """13 body stages, 7 visited, one swap: more than MAX_TEMPLATES legal sequences. Every
+    stage set is kept (swap variants are what gets cut), so the router meets the caps."""
+    from pgc.passes.route_skippipe import route
+    from pgc.planner.routing import MAX_TEMPLATES
+
+    prog = _wide_ring(13, 6, swaps=1, microbatches=13)
+    templates = legal_templates(prog)
+    assert len(templates) <= MAX_TEMPLATES
+    assert len({frozenset(t) for t in templates}) == math.comb(13, 7)
+    assert any(list(t) != sorted(t) for t in templates)  # some swap variants kept
+    prob = problem_of(prog)
+    assert list(prob.caps) == [13] + [7] * 13  # each path visits 7 of the 13: 13 x 7 / 13
+    routed = route(prog, budget_s=0.3, polish_s=0.1)
+    assert (_counts(routed) <= prob.caps).all()
+
+
+def test_too_many_stage_sets_are_sampled_evenly() -> None:
+    """20 body stages, 10 visited: 184,756 stage sets, an evenly spaced sample is kept; every
+    stage is in about its share of it (a lexicographic prefix would never skip stage 1)."""
+    from pgc.planner.routing import MAX_TEMPLATES, _unrank
+
+    assert [_unrank(r, 5, 3) for r in (0, 1, 9)] == [(0, 1, 2), (0, 1, 3), (2, 3, 4)]
+    prog = _wide_ring(20, 10, swaps=0, microbatches=20)
+    prob = problem_of(prog)
+    assert len(prob.templates) == MAX_TEMPLATES
+    share = prob.members[:, 1:].mean(axis=0)
+    assert share.min() > 0.4 and share.max() < 0.6, share  # 10 of 20: one half each
+    assert not prob.members[:, 1:].all(axis=0).any()
+
+
+def _wide_ring(body: int, skipped: int, swaps: int, microbatches: int) -> Program:
+    n = body + 1
+    workers = tuple(Worker(f"w{i}", 100e12, 1e10) for i in range(n))
+    prog = pipeline_program(
+        "wide", workers, (Link("default", "", "", 0.01, 1e9),), layout="ring",
+        replicas=(1,) * n, layers=(1,) * n, boundary=1e6, grad_bytes=1e7,
+        cost=CostModel(), microbatch_size=1, seq_len=64, microbatches=microbatches, inflight=3,
+        skip=(skipped, n), swaps=swaps, flops_per_layer=1e11, head_flops=1e10)
+    return replace(prog, placement=tuple((s.name, (f"w{i}",)) for i, s in enumerate(prog.stages)),
+                   auto_place=())
+
+
+def _counts(routed: Program) -> np.ndarray:
+    counts = np.zeros(len(routed.stages), dtype=int)
+    for p in routed.paths:
+        names = {routed.segment(h.segment).stage for h in p.hops}
+        counts[[i for i, s in enumerate(routed.stages) if s.name in names]] += 1
+    return counts
