@@ -50,6 +50,7 @@ def test_each_worker_holds_only_its_own_parameters(
     script, stdout = scripts[name]
     assert script.PLAN["model"]["init"] == "replay" and script.PLAN["model"]["verified"]
     assert "init: replay (each worker materialises only its own parameters" in stdout
+    assert script.init_description(None).startswith("init: replay under seed ")  # start-up line
     want = dict(initial_model(script).named_parameters(remove_duplicate=False))
     total = sum(p.numel() for p in unique(want.values()))
     for stage, names in stage_segments(script).items():
@@ -154,6 +155,7 @@ def test_full_build_is_named_and_trains(
     assert script.PLAN["model"]["init"] == "full-build" and not script.PLAN["model"]["skeleton"]
     assert ("init: full build (buffer `layers.0.ref` is computed from a parameter: it stays on "
             "meta when the parameters are)") in stdout
+    assert script.init_description(None).startswith("init: full build under seed 1 (buffer `")
     want = initial_model(script).state_dict()  # the model's own init, as before
     torch.save(want, tmp_path / "model.pt")
     for names in stage_segments(script).values():

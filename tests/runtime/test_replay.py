@@ -160,6 +160,7 @@ def test_other_threads_are_not_affected_and_patches_are_removed() -> None:
     meta = torch.empty(3, 3, device="meta")
     state = torch.get_rng_state()
     torch.nn.init.orthogonal_(meta)  # here torch's own behaviour: returns early, draws nothing
+    meta.normal_()  # and no dispatch mode: a random op on meta draws nothing either
     assert torch.equal(torch.get_rng_state(), state)
     # a second build that starts and ends inside the first (exits out of order)
     nested, _ = template.replay_build(lambda: nn.Linear(4, 4), {}, SEED)
