@@ -3,8 +3,8 @@ did not write: `model m = "examples.models.hf:llama" { dim = 64, layers = 8 }`.
 
 transformers is an optional dependency (`pip install pgc[hf]`); it is imported only when a
 factory is called. transformers 5 models defeat `torch.fx.symbolic_trace`; pgc captures them
-with `torch.export` (dynamic batch and sequence dims). Their initial state is made per module
-through transformers' own `_init_weights(module)` (each worker initialises only its part).
+with `torch.export` (dynamic batch and sequence dims). Their own initialisation (transformers'
+`post_init`) replays exactly per worker (docs/CONTRACTS.md "Initial state").
 """
 
 from __future__ import annotations

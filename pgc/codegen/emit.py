@@ -162,8 +162,8 @@ def runtime_plan(
 
 def init_decision(program: Program) -> dict[str, Any]:
     """How the generated script makes the initial state (the plan's `model` fields `init`,
-    `init_reason`, `skeleton`), decided by the runtime template's own `init_mode` on the model
-    built as the workers build it (docs/CONTRACTS.md "Initial state")."""
+    `init_reason`, `skeleton`, `verified`), decided by the runtime template's own `init_mode`
+    on the model built as the workers build it (docs/CONTRACTS.md "Initial state")."""
     args = json.dumps(model_args(program), sort_keys=True)
     return dict(_init_decision(program.model, program.file, args, program.train.seed))
 
@@ -188,7 +188,10 @@ def init_line(fields: dict[str, Any]) -> str:
     """`pgc compile`'s line on the initial state (`fields`: from `init_decision`)."""
     if fields["init"] == "full-build":
         return f"init: full build ({fields['init_reason']})"
-    return "init: per-module (each worker initialises only its own parameters)"
+    checked = ("verified against a full build" if fields.get("verified", True)
+               else fields["init_reason"])
+    return ("init: replay (each worker materialises only its own parameters, equal to the full "
+            f"build's; {checked})")
 
 
 def _train(program: Program) -> dict[str, Any]:

@@ -21,6 +21,8 @@ Data order (the documented function a reference can reproduce without pgc):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import datetime
 import hashlib
 import importlib
@@ -34,6 +36,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +46,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
 
 # pgc:begin-plan
 PLAN: dict[str, Any] = {}
@@ -251,144 +256,156 @@ def import_factory() -> Callable[..., torch.nn.Module]:
     return factory
 
 
-# Initial state (docs/CONTRACTS.md "Initial state"). In the per-module mode a worker builds the
-# model's skeleton (parameters on the meta device, buffers real), then materialises and
-# initialises only the parameters its segments hold, module by module, each module under a
-# seed drawn from (plan seed, module name): the values do not depend on which worker, or how
-# many, build them, and the full model is never resident. The full-build mode (models whose
-# modules cannot initialise themselves) builds the whole model under the plan's seed.
-INIT_HOOK = "_init_weights"  # the model-level hook, called as model._init_weights(module)
+# Initial state (docs/CONTRACTS.md "Initial state"): every worker's own parameters are exactly
+# those of `torch.manual_seed(seed); factory(**args)`, the model's own initialisation whatever
+# it is, while only they are ever materialised. The mechanism replays the constructor: a first
+# build puts every parameter on the meta device as it is registered and records the distinct
+# parameters in registration order; a second build under the same seed keeps the wanted ones
+# real. Random numbers are drawn in both exactly as in a full build, because every seeded op
+# aimed at a meta tensor runs once on a scratch CPU tensor of the same shape (`_ReplayMode`, and
+# `torch.nn.init`'s functions, which return early on meta tensors). Only the building thread
+# is affected. `init_mode` checks at compile time that a model replays exactly; if not, the
+# script builds the whole model and keeps its own part (the same values, more memory).
+_BUILD = threading.local()  # .stack: this thread's active `_Recorder`s (innermost last)
+_PATCH_LOCK = threading.Lock()
+_PATCH: dict[str, Any] = {"count": 0, "originals": {}}
+# torch.nn.init functions that draw random numbers; some return early on a meta tensor
+_RANDOM_INITS = ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
+                 "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_")
+VERIFY_LIMIT = 2 << 30  # bytes of parameters above which `init_mode` does not build 3 models
 
 
-class _ParametersOnMeta:
-    """While active, each parameter moves to the meta device as a module registers it (its
-    buffers keep their values): the model's structure and buffers without parameter storage.
-    A parameter already on meta (a tied weight assigned a second time) keeps its identity."""
-
-    def __enter__(self) -> None:
-        self.original = torch.nn.Module.register_parameter
-        original = self.original
-
-        def register(module: torch.nn.Module, name: str, param: Any) -> None:
-            original(module, name, param)
-            p = module._parameters.get(name)
-            if p is not None and p.device.type != "meta":
-                meta = torch.nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad)
-                module._parameters[name] = meta
-
-        setattr(torch.nn.Module, "register_parameter", register)  # noqa: B010
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(torch.nn.Module, "register_parameter", self.original)  # noqa: B010
+def _recorder() -> _Recorder | None:
+    stack = getattr(_BUILD, "stack", None)
+    return stack[-1] if stack else None
 
 
-def build_skeleton(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
-                   seed: int) -> torch.nn.Module:
-    """The user's model with every parameter on meta; buffers computed as usual (under `seed`,
-    so a random buffer is the same on every worker). The global RNG state is left as it was."""
-    with torch.random.fork_rng(devices=[]), _ParametersOnMeta():
-        torch.manual_seed(seed)
-        return factory(**args)
+def _scratch(t: torch.Tensor) -> torch.Tensor:
+    """A CPU tensor shaped like the meta `t` (zeros: an op reading it gets sane values)."""
+    return torch.zeros(t.shape, dtype=t.dtype)
+
+
+class _ReplayMode(TorchDispatchMode):
+    """Runs each random op whose tensors (or `device=`) are on meta once more on scratch CPU
+    tensors, so it consumes the global generator as it would on real tensors."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if torch.Tag.nondeterministic_seeded in func.tags:
+            found: list[object] = []
+
+            def real(x: Any) -> Any:
+                if isinstance(x, torch.Tensor) and x.is_meta:
+                    found.append(x)
+                    return _scratch(x)
+                if isinstance(x, torch.device) and x.type == "meta":
+                    found.append(x)
+                    return torch.device("cpu")
+                return x
+
+            scratch_args, scratch_kwargs = tree_map(real, (args, kwargs))
+            if found:
+                func(*scratch_args, **scratch_kwargs)
+        return func(*args, **kwargs)
+
+
+def _register(original: Callable[..., None]) -> Callable[..., None]:
+    def register_parameter(module: torch.nn.Module, name: str, param: Any) -> None:
+        rec = _recorder()
+        if rec is not None and isinstance(param, torch.nn.Parameter):
+            param = rec.place(param)
+        original(module, name, param)
+
+    return register_parameter
+
+
+def _random_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if _recorder() is None or not (isinstance(tensor, torch.Tensor) and tensor.is_meta):
+            return original(tensor, *args, **kwargs)
+        with torch.no_grad():
+            original(_scratch(tensor), *args, **kwargs)  # the draws a real tensor would take
+        return tensor
+
+    init.__wrapped__ = original  # type: ignore[attr-defined]
+    return init
+
+
+def _install() -> None:
+    """Wrap `Module.register_parameter` and torch.nn.init's random functions (once, however
+    many threads build); the wrappers act only in a thread with an active build."""
+    with _PATCH_LOCK:
+        if _PATCH["count"] == 0:
+            originals = {("module", "register_parameter"): torch.nn.Module.register_parameter}
+            originals.update({("init", n): getattr(torch.nn.init, n) for n in _RANDOM_INITS})
+            _PATCH["originals"] = originals
+            setattr(torch.nn.Module, "register_parameter",  # noqa: B010
+                    _register(originals[("module", "register_parameter")]))
+            for n in _RANDOM_INITS:
+                setattr(torch.nn.init, n, _random_init(originals[("init", n)]))
+        _PATCH["count"] += 1
+
+
+def _uninstall() -> None:
+    with _PATCH_LOCK:
+        _PATCH["count"] -= 1
+        if _PATCH["count"] == 0:
+            for (where, n), f in _PATCH["originals"].items():
+                setattr(torch.nn.Module if where == "module" else torch.nn.init, n, f)
+            _PATCH["originals"] = {}
+
+
+class _Recorder:
+    """One build's parameter registrations: the i-th distinct parameter registered stays real
+    iff i is in `keep`, else it goes to meta; a parameter registered again (a tie) is the same
+    object every time."""
+
+    def __init__(self, keep: frozenset[int]) -> None:
+        self.keep = keep
+        self.params: list[torch.nn.Parameter] = []  # as placed, by registration index
+        self.specs: list[tuple[tuple[int, ...], torch.dtype]] = []
+        self.seen: dict[int, tuple[Any, torch.nn.Parameter]] = {}  # id -> (weakref, placed)
+
+    def place(self, param: torch.nn.Parameter) -> torch.nn.Parameter:
+        hit = self.seen.get(id(param))
+        if hit is not None and hit[0]() is param:
+            return hit[1]
+        i = len(self.params)
+        placed = param if i in self.keep or param.is_meta else torch.nn.Parameter(
+            param.detach().to("meta"), requires_grad=param.requires_grad)
+        self.params.append(placed)
+        self.specs.append((tuple(param.shape), param.dtype))
+        for p in (param, placed):  # a weak reference: an id may be reused once freed
+            self.seen[id(p)] = (weakref.ref(p), placed)
+        return placed
+
+
+def replay_build(factory: Callable[..., torch.nn.Module], args: dict[str, Any], seed: int,
+                 keep: frozenset[int] = frozenset()) -> tuple[torch.nn.Module, _Recorder]:
+    """The model built under `seed` by its own code with only the parameters of registration
+    indices `keep` real (CPU), the others on meta; buffers as in a full build. The global RNG
+    state is left as it was; no other thread is affected."""
+    rec = _Recorder(keep)
+    _install()
+    stack = _BUILD.__dict__.setdefault("stack", [])
+    stack.append(rec)
+    try:
+        with torch.random.fork_rng(devices=[]), _ReplayMode():
+            torch.manual_seed(seed)
+            model = factory(**args)
+    finally:
+        stack.pop()
+        _uninstall()
+    return model, rec
 
 
 def build_full(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
                seed: int) -> torch.nn.Module:
-    """The full-build mode: the whole model built under `seed`, initialised by its own code."""
+    """`torch.manual_seed(seed); factory(**args)`: the whole initial model, by its own code
+    (the global RNG state is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory(**args)
-
-
-def init_mode(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
-              seed: int) -> dict[str, Any]:
-    """The plan's fields on the initial state (PLAN["model"]): `init` is "per-module" when the
-    model builds with its parameters on meta and every module that directly holds parameters
-    has `reset_parameters()` or the model defines `_init_weights(module)`, else "full-build"
-    with `init_reason` naming the first module that forces it; `skeleton` says whether the
-    model builds on meta at all (then `--init-from` never needs the full model)."""
-    try:
-        model = build_skeleton(factory, args, seed)
-    except Exception as exc:  # the model's own code needs real parameter values while building
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        why = f"the model does not build with its parameters on meta ({type(exc).__name__}: {first})"
-        return {"init": "full-build", "init_reason": why, "skeleton": False}
-    if not callable(getattr(model, INIT_HOOK, None)):
-        for name, m in model.named_modules():
-            if m._parameters and not callable(getattr(m, "reset_parameters", None)):
-                why = (f"{name or '(the model)'}: {type(m).__name__} has parameters but no "
-                       f"reset_parameters(); add one, or define {INIT_HOOK}(module) on the model, "
-                       "or use --init-from")
-                return {"init": "full-build", "init_reason": why, "skeleton": True}
-    return {"init": "per-module", "init_reason": "", "skeleton": True}
-
-
-def module_seed(seed: int, name: str) -> int:
-    """The RNG seed of module `name`'s initialisation: a stable hash of (plan seed, name)."""
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def _holders(model: torch.nn.Module) -> dict[int, list[tuple[torch.nn.Module, str]]]:
-    """id(parameter) -> every (module, attribute) holding it (a tied weight has several)."""
-    out: dict[int, list[tuple[torch.nn.Module, str]]] = {}
-    for m in model.modules():
-        for key, p in m._parameters.items():
-            if p is not None:
-                out.setdefault(id(p), []).append((m, key))
-    return out
-
-
-def _put(places: list[tuple[torch.nn.Module, str]], param: torch.nn.Parameter) -> None:
-    for m, key in places:
-        m._parameters[key] = param
-
-
-def _blank(p: torch.Tensor) -> torch.nn.Parameter:
-    """A CPU parameter shaped like the meta `p`, filled with NaN (zeros if not floating) so a
-    value no initialiser wrote is caught instead of trained."""
-    t = torch.empty(p.shape, dtype=p.dtype)
-    t.fill_(float("nan") if t.is_floating_point() else 0)
-    return torch.nn.Parameter(t, requires_grad=p.requires_grad)
-
-
-def init_parameters(model: torch.nn.Module, seed: int, wanted: set[int] | None = None) -> None:
-    """Materialise (on the CPU) and initialise, in place, the meta parameters of the skeleton
-    `model` whose id is in `wanted` (all when None), by the per-module rule: for each module
-    that directly holds a wanted parameter, in `model.named_modules()` order, with the RNG
-    seeded by `module_seed(seed, name)`: `module.reset_parameters()` if it has one, then
-    `model._init_weights(module)` if the model defines it. A parameter held by several modules
-    (tied) goes through the initialisation of each, in that order, on every worker holding it;
-    a module's other direct parameters are materialised for its initialisation and dropped.
-    Raises PlanError if a wanted parameter is left unset. The global RNG state is kept."""
-    holders, names = _holders(model), _param_names(model)
-    wanted = set(holders) if wanted is None else wanted
-    hook = getattr(model, INIT_HOOK, None)
-    plan = [(name, m, [p for p in m._parameters.values() if p is not None])
-            for name, m in model.named_modules()]
-    real: dict[int, torch.nn.Parameter] = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        for name, m, direct in plan:
-            if not any(id(p) in wanted for p in direct):
-                continue
-            transient = [p for p in direct if id(p) not in wanted and id(p) not in real]
-            for p in direct:
-                if id(p) not in real:
-                    real[id(p)] = _blank(p)
-                    _put(holders[id(p)], real[id(p)])
-            torch.manual_seed(module_seed(seed, name))
-            if callable(getattr(m, "reset_parameters", None)):
-                m.reset_parameters()
-            if callable(hook):
-                hook(m)
-            for p in transient:  # back to meta: only this module's initialisation needed it
-                _put(holders[id(p)], p)
-                del real[id(p)]
-    for key, group in names.items():  # model order: the first unset parameter is named
-        if key in wanted and real[key].is_floating_point() and bool(real[key].isnan().any()):
-            raise PlanError(
-                f"parameter `{group[0]}` is left unset by its module's reset_parameters() "
-                f"and the model's {INIT_HOOK}(); set it there, or start with --init-from"
-            )
 
 
 def _param_names(model: torch.nn.Module) -> dict[int, list[str]]:
@@ -397,6 +414,93 @@ def _param_names(model: torch.nn.Module) -> dict[int, list[str]]:
     for name, p in model.named_parameters(remove_duplicate=False):
         out.setdefault(id(p), []).append(name)
     return out
+
+
+def _meta_buffer(model: torch.nn.Module) -> str | None:
+    return next((n for n, b in model.named_buffers() if b.is_meta), None)
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def init_mode(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
+              seed: int) -> dict[str, Any]:
+    """The plan's fields on the initial state (PLAN["model"]). `init`: "replay" when the model
+    builds with its parameters on meta, no buffer is left on meta, and (models up to
+    VERIFY_LIMIT bytes) two replays owning the even- and the odd-indexed parameters each give
+    them equal to a full build; else "full-build", `init_reason` naming the first parameter or
+    buffer that failed and why. `skeleton`: the all-meta build has the full build's buffers
+    (then `--init-from` never needs the full model). `verified`: the comparison was made."""
+    def full_build(why: str, skeleton: bool) -> dict[str, Any]:
+        return {"init": "full-build", "init_reason": why, "skeleton": skeleton, "verified": True}
+
+    try:
+        skeleton, rec = replay_build(factory, args, seed)
+    except Exception as exc:  # the model's own code needs real parameter values while building
+        return full_build(f"the model does not build with its parameters on meta "
+                          f"({_first_line(exc)})", False)
+    meta = _meta_buffer(skeleton)
+    if meta is not None:
+        return full_build(f"buffer `{meta}` is computed from a parameter: it stays on meta "
+                          "when the parameters are", False)
+    size = sum(math.prod(shape) * torch.empty((), dtype=dt).element_size()
+               for shape, dt in rec.specs)
+    if size > VERIFY_LIMIT:
+        return {"init": "replay", "init_reason": f"not verified: {size / 2**30:.1f} GiB of "
+                "parameters, too big to build three times at compile time",
+                "skeleton": True, "verified": False}
+    full = build_full(factory, args, seed)
+    buffers = dict(full.named_buffers())
+    for name, b in skeleton.named_buffers():  # non-persistent ones too
+        if not _same(b, buffers.get(name)):
+            return full_build(f"buffer `{name}` differs when the parameters are on meta: the "
+                              "model's init reads parameters' values, or calls an init "
+                              "function pgc does not see?", False)
+    count = len(rec.params)
+    for part in (range(0, count, 2), range(1, count, 2)):
+        why = _replay_differs(factory, args, seed, frozenset(part), rec, full)
+        if why:
+            return full_build(why, True)
+    return {"init": "replay", "init_reason": "", "skeleton": True, "verified": True}
+
+
+def _same(a: torch.Tensor, b: torch.Tensor | None) -> bool:
+    return (b is not None and not a.is_meta and a.shape == b.shape and a.dtype == b.dtype
+            and torch.equal(a, b))
+
+
+def _replay_differs(factory: Callable[..., torch.nn.Module], args: dict[str, Any], seed: int,
+                    keep: frozenset[int], first: _Recorder, full: torch.nn.Module) -> str:
+    """Why the replay owning `keep` is not exactly `full` on those parameters ("" if it is)."""
+    try:
+        model, rec = replay_build(factory, args, seed, keep)
+    except Exception as exc:
+        return (f"the replay build raised ({_first_line(exc)}): the model's init reads other "
+                "parameters' values?")
+    if rec.specs != first.specs:
+        return "the model registers different parameters when built again"
+    want = dict(full.named_parameters(remove_duplicate=False))
+    got = dict(model.named_parameters(remove_duplicate=False))
+    index = {id(p): i for i, p in enumerate(rec.params)}
+    for pid, names in _param_names(model).items():
+        p = got[names[0]]
+        if index.get(pid) not in keep:
+            if not p.is_meta:
+                return f"{names[0]} is real though not owned"
+            continue
+        if p.is_meta:
+            return f"{names[0]} stays on meta when replayed"
+        if any(not _same(p, want.get(n)) for n in names):
+            return (f"{names[0]} differs when replayed: the model's init reads other "
+                    "parameters' values, or calls an init function pgc does not see?")
+    return ""
+
+
+def registration_indices(rec: _Recorder, params: Any) -> frozenset[int]:
+    """The registration indices (in the build `rec` recorded) of the parameters `params`."""
+    wanted = {id(p) for p in params}
+    return frozenset(i for i, p in enumerate(rec.params) if id(p) in wanted)
 
 
 def load_parameters(model: torch.nn.Module, wanted: set[int], buffers: set[str],
@@ -445,44 +549,114 @@ def _read(state: dict[str, torch.Tensor], name: str, like: torch.Tensor, where: 
     return out
 
 
-def initial_model(factory: Callable[..., torch.nn.Module], args: dict[str, Any], seed: int,
-                  mode: str) -> torch.nn.Module:
-    """The whole initial model in one process, exactly as the workers build their parts of it
-    (for `pgc init-model` and single-process references)."""
-    if mode == "full-build":
-        return build_full(factory, args, seed)
-    model = build_skeleton(factory, args, seed)
-    init_parameters(model, seed)
+def _holders(model: torch.nn.Module) -> dict[int, list[tuple[torch.nn.Module, str]]]:
+    """id(parameter) -> every (module, attribute) holding it (a tied weight has several)."""
+    out: dict[int, list[tuple[torch.nn.Module, str]]] = {}
+    for m in model.modules():
+        for key, p in m._parameters.items():
+            if p is not None:
+                out.setdefault(id(p), []).append((m, key))
+    return out
+
+
+def _put(places: list[tuple[torch.nn.Module, str]], param: torch.nn.Parameter) -> None:
+    for m, key in places:
+        m._parameters[key] = param
+
+
+def initial_model(factory: Callable[..., torch.nn.Module], args: dict[str, Any],
+                  seed: int) -> torch.nn.Module:
+    """The whole initial model in one process (`pgc init-model`): the full build, which every
+    worker's own parameters equal in either init mode."""
+    return build_full(factory, args, seed)
+
+
+def _replay_own(factory: Callable[..., torch.nn.Module], args: dict[str, Any], seed: int,
+                first: _Recorder, keep: frozenset[int], names: list[str]) -> torch.nn.Module:
+    """The replay build holding the parameters of registration indices `keep` (those of the
+    segments `names` on the all-meta build `first`) real; raises if the model does not replay
+    the same way on this worker."""
+    model, rec = replay_build(factory, args, seed, keep)
+    if rec.specs != first.specs:
+        raise RuntimeError("the model registers different parameters when built again")
+    for n in names:
+        for pname, p in SEGMENT_CLASSES[n](model).named_parameters():
+            if p.is_meta:
+                raise RuntimeError(f"{pname} stays on meta when replayed")
     return model
+
+
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+GLIBC_MMAP_THRESHOLD_MAX = 32 << 20  # where glibc's dynamic threshold ends up (64-bit)
+
+
+@contextlib.contextmanager
+def _freed_memory_returns() -> Any:
+    """While building, large blocks are mapped (so a freed transient parameter or scratch
+    tensor goes back to the system at once): with glibc's dynamic threshold, they land on the
+    heap once a large block has been freed, and the replay's alternation of freed transients
+    and kept parameters then fragments it (measured: peak RSS 5x higher). Afterwards the
+    threshold is fixed at glibc's dynamic maximum, the value training reaches anyway."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        yield
+        return
+    mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    try:
+        yield
+    finally:
+        mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD_MAX)
 
 
 def build_worker_model(names: list[str], init_from: str | None) -> torch.nn.Module:
     """The model as this worker holds it: the parameters the segments `names` read are real
-    (on the CPU), every other parameter stays on meta (full-build mode: all real)."""
+    (on the CPU), every other one stays on meta; equal to the full build's (`init_mode`). In the
+    full-build mode, or when the replay fails here, the whole model is built (the same values)."""
+    with _freed_memory_returns():
+        return _build_worker_model(names, init_from)
+
+
+def _build_worker_model(names: list[str], init_from: str | None) -> torch.nn.Module:
     factory, args = import_factory(), PLAN["model"]["args"]
     seed, mode = int(PLAN["train"]["seed"]), PLAN["model"].get("init", "full-build")
-    # a file to start from needs only the skeleton, whenever the model builds on meta
-    skeleton = mode == "per-module" or (bool(init_from) and PLAN["model"].get("skeleton", False))
-    model = (build_skeleton if skeleton else build_full)(factory, args, seed)
-    probe = [SEGMENT_CLASSES[n](model) for n in names]  # adopts the (meta) parameters it reads
-    wanted = {id(p) for seg in probe for p in seg.parameters()}
-    buffers = {k for seg in probe for k, b in seg.state_dict(keep_vars=True).items()
-               if not isinstance(b, torch.nn.Parameter)}
-    del probe
+    # a file to start from needs only the all-meta build, whenever its buffers are the full's
+    skeleton = init_from and PLAN["model"].get("skeleton", False)
+    model: torch.nn.Module | None = None
+    if mode == "replay" or skeleton:
+        try:
+            model, first = replay_build(factory, args, seed)
+            if mode == "replay" and not init_from:
+                own = [p for n in names for p in SEGMENT_CLASSES[n](model).parameters()]
+                keep = registration_indices(first, own)
+                del own
+                model = None  # the all-meta build is not needed past its record
+                model = _replay_own(factory, args, seed, first, keep, names)
+        except Exception as exc:  # noqa: BLE001 - the full build gives the same values
+            print(f"pgc: init: the replay failed on this worker ({_first_line(exc)}); "
+                  "building the whole model instead (the same values)", flush=True)
+            model = None
+    if model is None:
+        model = build_full(factory, args, seed)
     if init_from:
+        probe = [SEGMENT_CLASSES[n](model) for n in names]  # adopts the parameters it reads
+        wanted = {id(p) for seg in probe for p in seg.parameters()}
+        buffers = {k for seg in probe for k, b in seg.state_dict(keep_vars=True).items()
+                   if not isinstance(b, torch.nn.Parameter)}
+        del probe
         load_parameters(model, wanted, buffers, safe_load(Path(init_from), mmap=True), init_from)
-    elif mode != "full-build":
-        init_parameters(model, seed, wanted)
     return model
 
 
 def init_description(init_from: str | None) -> str:
     """How this run's initial state is made (printed at start-up)."""
+    seed = PLAN["train"]["seed"]
     if init_from:
         return f"init: from {init_from} (each worker reads its own tensors)"
     if PLAN["model"].get("init", "full-build") == "full-build":
-        return f"init: full build under seed {PLAN['train']['seed']} ({PLAN['model'].get('init_reason', '')})"
-    return f"init: per-module under seed {PLAN['train']['seed']} (each worker its own parameters)"
+        return f"init: full build under seed {seed} ({PLAN['model'].get('init_reason', '')})"
+    return (f"init: replay under seed {seed} (each worker materialises only its own "
+            "parameters, equal to the full build's)")
 
 
 def build_segments(names: list[str], init_from: str | None) -> dict[str, torch.nn.Module]:

@@ -23,17 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from pgc.capture.model import resolve_factory
     from pgc.codegen import template
     from pgc.codegen.emit import init_decision, init_line, model_args
-    from pgc.diagnostics import error
     from pgc.frontend import load_program
 
     program = load_program(args.file)
     fields = init_decision(program)
     factory, _ = resolve_factory(program.model, program.file)
-    try:
-        model = template.initial_model(factory, model_args(program), program.train.seed,
-                                       fields["init"])
-    except template.PlanError as exc:  # a parameter the model's initialisers leave unset
-        raise error(program.model.span, str(exc)) from exc
+    # one process by design: the full build, which every worker's own part equals
+    model = template.initial_model(factory, model_args(program), program.train.seed)
     state = model.state_dict()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)

@@ -30,12 +30,13 @@ def load_script(path: Path) -> ModuleType:
 
 
 def initial_model(script: ModuleType) -> torch.nn.Module:
-    """The plan's whole initial model, made by the script's own rule (its init mode and seed)."""
-    plan = script.PLAN
-    model: torch.nn.Module = script.initial_model(
-        script.import_factory(), plan["model"]["args"], int(plan["train"]["seed"]),
-        plan["model"]["init"],
-    )
+    """The plan's whole initial model: `torch.manual_seed(seed); factory(**args)`, the model's
+    own initialisation; then the global RNG is seeded again, as the runtime does after its
+    build (so dropout and other random ops start from the same state)."""
+    seed = int(script.PLAN["train"]["seed"])
+    torch.manual_seed(seed)
+    model: torch.nn.Module = script.import_factory()(**script.PLAN["model"]["args"])
+    torch.manual_seed(seed)
     return model
 
 

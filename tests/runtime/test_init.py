@@ -1,8 +1,9 @@
 """The initial state (docs/CONTRACTS.md "Initial state"): each worker materialises only its own
-stage's parameters, the values do not depend on which worker makes them, `pgc init-model`
-writes the same start for `--init-from`, and models that cannot initialise module by module
-fall back to a full build. Real specs, real `pgc compile`; the generated script's functions are
-called in this process for one worker at a time (no torchrun needed)."""
+stage's parameters, bit-identical to `torch.manual_seed(seed); factory(**args)` (the model's
+own initialisation), `pgc init-model` writes the same start for `--init-from`, and models that
+cannot be replayed compile to a full build with the reason. Real specs, real `pgc compile`; the
+generated script's functions are called in this process for one worker at a time (no torchrun
+needed). The replay mechanism on many model habits: test_replay.py."""
 
 from __future__ import annotations
 
@@ -47,9 +48,11 @@ def test_each_worker_holds_only_its_own_parameters(
     scripts: dict[str, tuple[ModuleType, str]], name: str
 ) -> None:
     script, stdout = scripts[name]
-    assert script.PLAN["model"]["init"] == "per-module"
-    assert "init: per-module" in stdout
-    total = sum(p.numel() for p in unique(initial_model(script).parameters()))
+    assert script.PLAN["model"]["init"] == "replay" and script.PLAN["model"]["verified"]
+    assert "init: replay (each worker materialises only its own parameters" in stdout
+    assert script.init_description(None).startswith("init: replay under seed ")  # start-up line
+    want = dict(initial_model(script).named_parameters(remove_duplicate=False))
+    total = sum(p.numel() for p in unique(want.values()))
     for stage, names in stage_segments(script).items():
         model = script.build_worker_model(names, None)
         own = unique(p for n in names for p in script.SEGMENT_CLASSES[n](model).parameters())
@@ -58,6 +61,8 @@ def test_each_worker_holds_only_its_own_parameters(
         held = sum(p.numel() * p.element_size() for p in own)
         assert sum(p.numel() * p.element_size() for p in real) == held
         assert sum(p.numel() for p in own) < total  # every stage holds a strict part
+        for key, p in model.named_parameters(remove_duplicate=False):
+            assert p.is_meta or torch.equal(p, want[key]), f"{stage}: {key}"
 
 
 @pytest.mark.parametrize("name", ["chain", "ring"])
@@ -84,7 +89,8 @@ def test_workers_together_hold_the_one_process_initial_state(
     if name == "chain":  # the tied weight is built by the first and the last stage alike
         assert holders["embed.weight"] == ["s0"] and holders["head.weight"] == ["s4"]
         assert torch.equal(union["embed.weight"], union["head.weight"])
-        assert abs(float(union["embed.weight"].detach().std()) - 0.02) < 0.005  # the model's own scale
+        # the model's own init loop gives the tied weight the embedding's scale
+        assert abs(float(union["embed.weight"].detach().std()) - 0.02) < 0.005
 
 
 def test_init_model_file_gives_the_default_start(
@@ -94,7 +100,7 @@ def test_init_model_file_gives_the_default_start(
     path = tmp_path / "model.pt"
     r = run_pgc("init-model", str(CHAIN_TIED), "-o", str(path))
     assert r.returncode == 0, r.stderr
-    assert "init: per-module" in r.stdout
+    assert "init: replay" in r.stdout
     state = torch.load(path, weights_only=True)
     want = initial_model(script).state_dict()
     assert sorted(state) == sorted(want)
@@ -136,36 +142,66 @@ def test_init_from_refuses_a_file_that_does_not_fit(
             script.build_segments(names, str(f))
 
 
-def test_full_build_fallback_is_named_and_trains(
+def toy_spec(tmp_path: Path, kind: str) -> Path:
+    spec = tmp_path / f"toy_{kind}.pgc"
+    spec.write_text(FULL_BUILD.read_text().replace('kind = "buffer"', f'kind = "{kind}"'))
+    return spec
+
+
+def test_full_build_is_named_and_trains(
     scripts: dict[str, tuple[ModuleType, str]], tmp_path: Path
 ) -> None:
     script, stdout = scripts["full"]
-    assert script.PLAN["model"]["init"] == "full-build" and script.PLAN["model"]["skeleton"]
-    assert ("init: full build (layers.0: Gated has parameters but no reset_parameters(); add "
-            "one, or define _init_weights(module) on the model, or use --init-from)") in stdout
-    from tests.runtime.init_models import build
-
-    torch.manual_seed(int(script.PLAN["train"]["seed"]))
-    want = build(vocab=32, dim=16, layers=2).state_dict()  # the model's own init, as before
+    assert script.PLAN["model"]["init"] == "full-build" and not script.PLAN["model"]["skeleton"]
+    assert ("init: full build (buffer `layers.0.ref` is computed from a parameter: it stays on "
+            "meta when the parameters are)") in stdout
+    assert script.init_description(None).startswith("init: full build under seed 1 (buffer `")
+    want = initial_model(script).state_dict()  # the model's own init, as before
     torch.save(want, tmp_path / "model.pt")
     for names in stage_segments(script).values():
-        for key, t in script.named_tensors(script.build_segments(names, None)).items():
-            assert torch.equal(t, want[key]), key
-        # starting from a file needs no full build: the model builds on meta
-        model = script.build_worker_model(names, str(tmp_path / "model.pt"))
-        own = unique(p for n in names for p in script.SEGMENT_CLASSES[n](model).parameters())
-        assert {id(p) for p in model.parameters() if not p.is_meta} == {id(p) for p in own}
-        for key, t in script.named_tensors(script.build_segments(names, str(tmp_path / "model.pt"))).items():
-            assert torch.equal(t, want[key]), key
+        for f in (None, str(tmp_path / "model.pt")):
+            for key, t in script.named_tensors(script.build_segments(names, f)).items():
+                assert torch.equal(t, want[key]), key
     losses = reference(script, 10).losses
     assert losses[-1] < 0.9 * losses[0], losses
 
 
-def test_initialiser_that_leaves_a_parameter_unset_is_refused(tmp_path: Path) -> None:
-    spec = tmp_path / "forgetful.pgc"
-    text = FULL_BUILD.read_text().replace("layers = 2 }", "layers = 2, forgetful = true }")
-    spec.write_text(text)
-    r = run_pgc("init-model", str(spec), "-o", str(tmp_path / "m.pt"), cwd=ROOT)
-    assert r.returncode == 2, r.stderr
-    assert "parameter `layers.0.scale` is left unset by its module's reset_parameters()" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_init_function_pgc_cannot_see_compiles_to_full_build(tmp_path: Path) -> None:
+    r = run_pgc("compile", str(toy_spec(tmp_path, "bound")), "-o", str(tmp_path / "b"), cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert ("init: full build (buffer `layers.1.noise` differs when the parameters are on meta: "
+            "the model's init reads parameters' values, or calls an init function pgc does not "
+            "see?)") in r.stdout
+    script = load_script(tmp_path / "b" / "train.py")
+    want = initial_model(script).state_dict()
+    for names in stage_segments(script).values():
+        for key, t in script.named_tensors(script.build_segments(names, None)).items():
+            assert torch.equal(t, want[key]), key
+
+
+def test_init_from_keeps_the_replayed_non_persistent_buffers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A random buffer outside the state_dict comes out of the constructor in an --init-from
+    start exactly as in the default start; a worker whose replay fails builds the whole model."""
+    r = run_pgc("compile", str(toy_spec(tmp_path, "plain")), "-o", str(tmp_path / "p"), cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    script = load_script(tmp_path / "p" / "train.py")
+    assert script.PLAN["model"]["init"] == "replay"
+    torch.save(initial_model(script).state_dict(), tmp_path / "model.pt")
+    for names in stage_segments(script).values():
+        default = script.build_worker_model(names, None)
+        loaded = script.build_worker_model(names, str(tmp_path / "model.pt"))
+        noise = {k: b for k, b in default.named_buffers() if k.endswith("noise")}
+        assert noise and all(torch.equal(b, loaded.get_buffer(k)) for k, b in noise.items())
+
+    def fails(*args: object) -> None:
+        raise RuntimeError("no replay here")
+
+    names = stage_segments(script)["s0"]
+    default = script.named_tensors(script.build_segments(names, None))
+    script._replay_own = fails
+    fallback = script.named_tensors(script.build_segments(names, None))
+    assert "the replay failed on this worker (RuntimeError: no replay here)" in capsys.readouterr().out
+    assert sorted(fallback) == sorted(default)
+    assert all(torch.equal(fallback[k], t) for k, t in default.items())
