@@ -7,9 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Property tests draw the same examples on every run by default, so a test run (and CI) is
+# reproducible; `PGC_HYPOTHESIS=explore` draws fresh ones (and more) to hunt for new bugs.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile("explore" if os.environ.get("PGC_HYPOTHESIS") == "explore" else "ci")
 
 
 def pgc_env() -> dict[str, str]:

@@ -37,6 +37,11 @@ from pgc.ir.types import Action, Hop, Path, Program
 from pgc.passes.base import Pass
 from pgc.sim.cost import CostTable, cost_table
 
+# A message that arrives within TIE seconds of the moment a worker frees counts as there: the
+# two are equal in exact arithmetic and only float rounding tells them apart, and the planner's
+# fast simulator (pgc.planner.fastsim) breaks such ties the same way.
+TIE = 1e-9
+
 Task = tuple[int, int, int]  # (1 if backward else 0, microbatch, hop index)
 
 
@@ -145,7 +150,7 @@ def _greedy(program: Program, costs: CostTable, paths: dict[int, tuple[Hop, ...]
         t, w = heapq.heappop(events)
         if free_at[w] > t:
             continue
-        while pending[w] and pending[w][0][0] <= t:
+        while pending[w] and pending[w][0][0] <= t + TIE:
             task = heapq.heappop(pending[w])[1]
             admits = task[0] == 0 and held.get((w, task[1]), 0) == 0
             # ranked (-b, m, j): backward first, then the lowest microbatch

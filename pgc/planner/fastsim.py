@@ -24,6 +24,7 @@ from pgc.planner.costs import Costs
 Route = tuple[tuple[str, int], ...]
 
 _ARRIVE, _DONE, _DISPATCH = 0, 1, 2
+TIE = 1e-9  # as pgc.passes.order.TIE
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
             heapq.heappush(ready[w], (0 if ops[a][b][2] else 1, a, b))
             push(now, _DISPATCH, w, 0)
         elif kind == _DISPATCH:
+            # arrivals equal to now up to float rounding count as there (pgc.passes.order.TIE)
+            while events and events[0][1] == _ARRIVE and events[0][0] <= now + TIE:
+                _, _, _, a2, b2 = heapq.heappop(events)
+                w2 = ops[a2][b2][0]
+                arrived[(a2, b2)] = now
+                heapq.heappush(ready[w2], (0 if ops[a2][b2][2] else 1, a2, b2))
+                push(now, _DISPATCH, w2, 0)
             if _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push, last_kind,
                          arrived):
                 collisions += 1

@@ -242,6 +242,17 @@ def _list_schedule_time(program: Program) -> float:
     return simulate_routes(costs, routes, program.inflight).makespan
 
 
+def test_a_gradient_arriving_as_the_worker_frees_is_a_tie_both_schedulers_break_alike() -> None:
+    """Found by the property below in CI: s1's second gradient reaches n2 exactly when n2
+    finishes the first backward (equal in exact arithmetic, 1e-15 apart in floats). The order
+    pass took the backward, the fast simulator the next forward, 2.34 s apart. Both now count
+    an arrival within TIE of the free moment as there."""
+    program = ring(2, 2, 2, f=2.3436634126065945, latency=0.0, bandwidth=1e9, nbytes=10**5,
+                   inflight=2, schedule="1f1b")
+    done = planned(program)
+    assert simulate(done).pipeline_time == pytest.approx(_list_schedule_time(done), abs=1e-9)
+
+
 @FAST
 @given(rings())
 def test_simulator_replays_the_list_schedule(program: Program) -> None:
