@@ -50,33 +50,28 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
     collisions = 0
     holding: set[tuple[int, int]] = set()
     ready: list[list[tuple[int, int, int]]] = [[] for _ in range(n_workers)]
-    events: list[tuple[float, int, int, int, int]] = []
+    events: list[tuple[int, int, int, float, int, int]] = []
     seq = 0
 
     def push(t: float, kind: int, a: int, b: int) -> None:
+        # ordered by time in TIE buckets, then kind: events equal up to float rounding run
+        # arrivals first, then completions, then dispatches, as in exact arithmetic
         nonlocal seq
         seq += 1
-        heapq.heappush(events, (t, kind, seq, a, b))
+        heapq.heappush(events, (round(t / TIE), kind, seq, t, a, b))
 
     for mb in range(len(routes)):
         push(0.0, _ARRIVE, mb, 0)
     done_count = 0
     now = 0.0
     while events:
-        now, kind, _, a, b = heapq.heappop(events)
+        _, kind, _, now, a, b = heapq.heappop(events)
         if kind == _ARRIVE:
             w = ops[a][b][0]
             arrived[(a, b)] = now
             heapq.heappush(ready[w], (0 if ops[a][b][2] else 1, a, b))
             push(now, _DISPATCH, w, 0)
         elif kind == _DISPATCH:
-            # arrivals equal to now up to float rounding count as there (pgc.passes.order.TIE)
-            while events and events[0][1] == _ARRIVE and events[0][0] <= now + TIE:
-                _, _, _, a2, b2 = heapq.heappop(events)
-                w2 = ops[a2][b2][0]
-                arrived[(a2, b2)] = now
-                heapq.heappush(ready[w2], (0 if ops[a2][b2][2] else 1, a2, b2))
-                push(now, _DISPATCH, w2, 0)
             if _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push, last_kind,
                          arrived):
                 collisions += 1
