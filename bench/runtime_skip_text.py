@@ -117,9 +117,18 @@ def main() -> int:
     ap.add_argument("--per-stage", type=int, default=2, help="layers per stage (6 stages)")
     ap.add_argument("--lrs", default="3e-3,6e-3", help="learning rates tried per arm")
     ap.add_argument("--eval-batches", type=int, default=16)
+    ap.add_argument("--include", type=Path, help="an earlier result of the same configuration "
+                    "whose runs join the choice of learning rate (a long run, split in two)")
     args = ap.parse_args()
     lrs = args.lrs.split(",")
     tried: dict[str, list[dict[str, Any]]] = {k: [] for k in POLICY}
+    if args.include:
+        earlier = json.loads(args.include.read_text())
+        same = (earlier["steps"], earlier["dim"], earlier["layers"])
+        assert same == (args.steps, args.dim, 6 * args.per_stage), f"{args.include}: {same}"
+        for k in POLICY:
+            tried[k] += earlier["tried"][k]
+        lrs = [x for x in lrs if float(x) not in {r["lr"] for r in tried["skip"]}]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         text = corpus(work / "stdlib.txt")
@@ -137,7 +146,7 @@ def main() -> int:
         "steps": args.steps,
         "dim": args.dim,
         "layers": 6 * args.per_stage,
-        "lrs": [float(x) for x in lrs],
+        "lrs": sorted({r["lr"] for r in tried["skip"]}),
         "tried": tried,
         "runs": rows,
         "half_removed_skip_better": skip["eval_half_removed"] < full["eval_half_removed"],
