@@ -182,11 +182,14 @@ def problem_of(program: Program, costs: Costs | None = None,
 
 def visit_caps(program: Program) -> np.ndarray:
     """Most microbatches per iteration that may visit each stage: SkipPipe's stage-load
-    constraint (its "type 2"), here as a training-quality rule. The planner alone, chasing
-    time, starves stages (geo-20: one stage got 2 of 30 microbatches), and a stage that sees
-    few samples learns little, so the skip-trained model degrades. A skippable stage gets at
-    most ceil((1 + balance) x M x k / n) visits, k skippable stages per path out of n; the
-    others are visited by every path anyway. From the policy, not the template list."""
+    constraint (its "type 2"), the conditions its convergence results were obtained under.
+    The planner alone, chasing time, starves stages (geo-20: one stage got 2 of 30
+    microbatches, so it trains on a fifteenth of the data the others see). A small-model
+    measurement (bench/runtime_skip_balance.py) found no loss from starving one stage at 300
+    steps, so this is a conservative default, not a measured gain; `balance = off` drops it.
+    A skippable stage gets at most ceil((1 + balance) x M x k / n) visits, k skippable stages
+    per path out of n; the others are visited by every path anyway. From the policy, not the
+    template list."""
     m = program.microbatches
     caps = np.full(len(program.stages), m, dtype=int)
     optional, _, take = skip_sets(program)
