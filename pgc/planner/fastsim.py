@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pgc.passes.order import TIE
 from pgc.planner.costs import Costs
 
 # A route: the hops of one microbatch as (segment name, worker index), forward order.
 Route = tuple[tuple[str, int], ...]
 
 _ARRIVE, _DONE, _DISPATCH = 0, 1, 2
-TIE = 1e-9  # as pgc.passes.order.TIE
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class Problem:
     origin_pos: dict[int, int]  # origin worker -> its position in groups[0]
     caps: np.ndarray  # (S,) most microbatches per iteration that may visit each stage
     members: np.ndarray  # (T, S) template t visits stage s
+    row: dict[tuple[int, ...], int]  # template -> its index in `templates`
     _pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False)
     _batch: list[Batch] = field(default_factory=list, compare=False)
 
@@ -177,7 +178,7 @@ def problem_of(program: Program, costs: Costs | None = None,
     return Problem(costs, ring, stages, segs, groups, templates, origins,
                    program.inflight, msgm, work,
                    {int(w): i for i, w in enumerate(origin_workers)},
-                   visit_caps(program), members)
+                   visit_caps(program), members, {t: i for i, t in enumerate(templates)})
 
 
 def visit_caps(program: Program) -> np.ndarray:
@@ -203,8 +204,7 @@ def visit_caps(program: Program) -> np.ndarray:
 
 def stage_counts(prob: Problem, chosen: Chosen) -> np.ndarray:
     """(S,) microbatches visiting each stage."""
-    index = {t: i for i, t in enumerate(prob.templates)}
-    return prob.members[[index[t] for t, _ in chosen]].sum(axis=0)
+    return prob.members[[prob.row[t] for t, _ in chosen]].sum(axis=0)
 
 
 def within_caps(prob: Problem, chosen: Chosen) -> bool:
@@ -382,13 +382,12 @@ def repair(prob: Problem, chosen: Chosen) -> Chosen:
     if not over:
         return chosen
     chosen = list(chosen)
-    index = {t: i for i, t in enumerate(prob.templates)}
     zero = prob.node_cost(np.zeros(prob.work.shape[1]), 0.0)
     paths = {o: all_paths(prob, o, zero) for o in set(prob.origins)}
     while over:
         best = None
         for mb, (t, _) in enumerate(chosen):
-            rest = counts - prob.members[index[t]]
+            rest = counts - prob.members[prob.row[t]]
             after = _overflow(prob, rest[None, :] + prob.members)
             cost = paths[prob.origins[mb]][0]
             i = int(np.lexsort((cost, after))[0])
@@ -398,7 +397,7 @@ def repair(prob: Problem, chosen: Chosen) -> Chosen:
         if best[0] >= over:
             break  # no single move helps: leave it to the caller's note
         over, _, mb, i = best
-        counts = counts - prob.members[index[chosen[mb][0]]] + prob.members[i]
+        counts = counts - prob.members[prob.row[chosen[mb][0]]] + prob.members[i]
         chosen[mb] = (prob.templates[i], [int(w) for w in paths[prob.origins[mb]][1][i]])
     return chosen
 
@@ -571,9 +570,8 @@ def alternatives(prob: Problem, chosen: Chosen, mb: int, lam: float) -> Chosen:
                 options[key] = path_cost(prob, t, list(key[1]), loaded)
     current = (chosen[mb][0], tuple(chosen[mb][1]))
     room = prob.caps - stage_counts(prob, chosen[:mb] + chosen[mb + 1:])
-    index = {t: i for i, t in enumerate(prob.templates)}
     ranked = sorted((c, k) for k, c in options.items()
-                    if k != current and (prob.members[index[k[0]]] <= room).all())
+                    if k != current and (prob.members[prob.row[k[0]]] <= room).all())
     return [(t, list(ws)) for _, (t, ws) in ranked[:12]]
 
 
@@ -587,8 +585,7 @@ def exchanges(prob: Problem, chosen: Chosen, mb: int, lam: float, limit: int = 6
         for w, sec in _path_work(prob, t, ws):
             load[w] += sec
     node = prob.node_cost(load, max(lam, 0.05))
-    index = {t: i for i, t in enumerate(prob.templates)}
-    best = {o: all_paths(prob, o, node) for o in {prob.origins[mb]} | set(prob.origins)}
+    best = {o: all_paths(prob, o, node) for o in set(prob.origins)}
     mine = chosen[mb][0]
     options = []
     for other, (theirs, _) in enumerate(chosen):
@@ -596,7 +593,7 @@ def exchanges(prob: Problem, chosen: Chosen, mb: int, lam: float, limit: int = 6
             continue
         a_cost, a_ws = best[prob.origins[mb]]
         b_cost, b_ws = best[prob.origins[other]]
-        ta, tb = index[theirs], index[mine]
+        ta, tb = prob.row[theirs], prob.row[mine]
         cost = float(a_cost[ta] + b_cost[tb])
         trial = list(chosen)
         trial[mb] = (theirs, [int(w) for w in a_ws[ta]])

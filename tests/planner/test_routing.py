@@ -29,7 +29,6 @@ from pgc.planner.routing import (
     route_of,
     simulate,
     solve,
-    stage_counts,
     to_program,
     visit_caps,
     within_caps,
@@ -115,10 +114,7 @@ def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring
     assert [p.mb for p in routed.paths] == list(range(prog.microbatches))
     for p in routed.paths:
         check_path(routed, p, policy=True)  # raises UserError on any policy break
-    caps = problem_of(prog).caps
-    for i, stage in enumerate(prog.stages):  # the stage-load balance is part of the policy
-        assert sum(stage.name in {prog.segment(h.segment).stage for h in p.hops}
-                   for p in routed.paths) <= caps[i]
+    assert (_counts(routed) <= problem_of(prog).caps).all()  # balance is part of the policy
     if any("no candidate can be ordered" in n for n in routed.notes):
         with pytest.raises(UserError, match="inflight"):  # said so, and the compiler says why
             order(routed)
@@ -177,12 +173,9 @@ def test_router_shares_skippable_stages_evenly_unless_balance_is_off() -> None:
 
     def visits(balance: float | None) -> list[int]:
         prog = _geo20_placed(balance)
-        routed = route(prog, budget_s=0.5, polish_s=0.3)
-        prob = problem_of(prog)
-        chosen = [(tuple(prob.stages.index(prog.segment(h.segment).stage) for h in p.hops[:-1]),
-                   [prob.costs.index[h.worker] for h in p.hops[:-1]]) for p in routed.paths]
-        assert within_caps(prob, chosen) or balance is None
-        return [int(c) for c in stage_counts(prob, chosen)[1:]]
+        counts = _counts(route(prog, budget_s=0.5, polish_s=0.3))
+        assert (counts <= problem_of(prog).caps).all() or balance is None
+        return [int(c) for c in counts[1:]]
 
     assert visits(0.0) == [18] * 5
     free = visits(None)
