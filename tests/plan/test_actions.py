@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgc.ir.actions import ActionSyntaxError, format_action, parse_action, parse_actions
+from pgc.runtime.actions import ActionSyntaxError, format_action, parse_action, parse_actions
 from pgc.ir.types import Action
 
 EXAMPLES = [
