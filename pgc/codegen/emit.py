@@ -138,9 +138,23 @@ def init_line(fields: dict[str, Any]) -> str:
 
 
 def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:
-    """What plan.json carries for the generated script beyond the plan itself (`runtime`)."""
+    """plan.json's `runtime` section: what the generated script needs beyond the plan (the
+    segments' calling conventions, the initial-state decision, the import root relative to
+    the folder, gradient buckets, the predicted times that a rehearsal pads to)."""
     args = model_args(program)
+    root = program.model.import_root or find_import_root(program)
+    rel = None if root is None else Path(os.path.relpath(Path(root).resolve(), out_dir.resolve()))
+    init = init_decision(program)
     return {
+        "import_root": None if rel is None else rel.as_posix(),
+        "init": {"mode": init["init"], "reason": init["init_reason"],
+                 "skeleton": init["skeleton"], "verified": init["verified"]},
+        "segments": [
+            {"name": s.name, "first": code[s.name].first, "loss": code[s.name].loss,
+             "outputs": [{"shape": list(shape), "dtype": dtype}
+                         for shape, dtype in code[s.name].outputs]}
+            for s in program.segments
+        ],
         "launch": launch_command(program, "train.py"),
         "vocab": int(args.get("vocab", args.get("vocab_size", 256))),
         "buckets": buckets(program, code),
@@ -151,18 +165,9 @@ def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) 
 
 
 def compiled_plan(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:
-    """plan.json of a compiled folder: the plan, completed with what the script needs (the
-    segments' boundary signatures, the initial-state decision, the import root relative to the
-    folder, the `runtime` section), validated before it is written."""
+    """plan.json of a compiled folder: the plan with its `runtime` section, validated before
+    it is written."""
     plan = plan_to_dict(program)
-    for seg in plan["segments"]:
-        c = code[seg["name"]]
-        seg.update(first=c.first, loss=c.loss,
-                   outputs=[{"shape": list(shape), "dtype": dtype} for shape, dtype in c.outputs])
-    root = program.model.import_root or find_import_root(program)
-    rel = None if root is None else Path(os.path.relpath(Path(root).resolve(), out_dir.resolve()))
-    plan["model"].update(import_root=None if rel is None else rel.as_posix(),
-                         **init_decision(program))
     plan["runtime"] = runtime_fields(program, code, out_dir)
     validate_plan(json.loads(json.dumps(plan)))
     return plan

@@ -63,7 +63,7 @@ Schedule: {program.schedule}, {mb['count']} microbatches of {mb['size']} x {mb['
 inflight {program.inflight}{predicted}.
 Training: {t['steps']} steps, {t['optimizer']}({_args_text(t['optimizer_args'])}), \
 {t['lr_schedule']} schedule, clip {t['clip']}, data {plan['data']['kind']}({_args_text(plan['data']['args'])}).
-Initial state: {plan['model']['init']} of `{plan['model']['target']}` under seed {plan['seeds']['train']}.
+Initial state: {plan['runtime']['init']['mode']} of `{plan['model']['target']}` under seed {plan['seeds']['train']}.
 
 Beside this file: plan.json (the plan, validated at start-up; docs/plan_schema.md in pgc) and
 {RUNTIME_PACKAGE}/ (pgc's runtime, copied verbatim; needs only torch and the standard library).

@@ -1,4 +1,5 @@
-"""Write plan.json (the schema lives in `pgc.runtime.schema`, with its validator)."""
+"""Write plan.json from a program (the schema lives in `pgc.runtime.schema`, with its
+validator; `pgc compile` adds the `runtime` section, pgc.codegen.emit)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
         ],
         "actions": {w: [format_action(a) for a in acts] for w, acts in program.actions},
         "eval": {"every": program.eval.every, "batches": program.eval.batches},
+        "runtime": None,  # filled by `pgc compile` (pgc.codegen.emit)
         "prediction": prediction_dict(program),
     }
 

@@ -65,6 +65,7 @@ class ModelInfo:
     init: str  # replay | full-build
     init_reason: str
     skeleton: bool
+    verified: bool
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,12 @@ def load_plan(path: Path) -> Plan:
 
 
 def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
-    """The typed view of a validated plan.json object."""
+    """The typed view of a validated plan.json object of a compiled folder."""
     model, train, rt = obj["model"], obj["train"], obj["runtime"]
+    if rt is None:
+        raise PlanError("plan.json has no `runtime` section: it is a plan, not a compiled folder "
+                        "(`pgc compile SPEC -o DIR` writes one)")
+    calls = {s["name"]: s for s in rt["segments"]}
     return Plan(
         folder=folder,
         name=obj["pipeline"],
@@ -164,8 +169,9 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         workers=tuple(w["name"] for w in obj["workers"]),
         hosts=tuple(w["host"] for w in obj["workers"]),
         segments=tuple(
-            Segment(s["name"], s["stage"], s["first"], s["loss"], bool(s["skippable"]),
-                    tuple((tuple(o["shape"]), o["dtype"]) for o in s["outputs"]),
+            Segment(s["name"], s["stage"], calls[s["name"]]["first"], calls[s["name"]]["loss"],
+                    bool(s["skippable"]),
+                    tuple((tuple(o["shape"]), o["dtype"]) for o in calls[s["name"]]["outputs"]),
                     tuple(s["param_names"]))
             for s in obj["segments"]
         ),
@@ -182,8 +188,9 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         seq_len=obj["microbatch"]["seq_len"],
         microbatches=obj["microbatch"]["count"],
         vocab=rt["vocab"],
-        model=ModelInfo(model["target"], dict(model["args"]), model["import_root"],
-                        model["init"], model["init_reason"], model["skeleton"]),
+        model=ModelInfo(model["target"], dict(model["args"]), rt["import_root"],
+                        rt["init"]["mode"], rt["init"]["reason"], rt["init"]["skeleton"],
+                        rt["init"]["verified"]),
         train=Train(
             steps=train["steps"], optimizer=train["optimizer"],
             optimizer_args=dict(train["optimizer_args"]), lr_schedule=train["lr_schedule"],

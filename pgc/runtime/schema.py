@@ -60,14 +60,6 @@ SCHEMA: Type = _obj(
             ("name", "str", "model name in the spec"),
             ("target", "str", "`module:function` factory"),
             ("args", ("map", "any"), "factory keyword arguments"),
-            ("import_root", ("nullable", "str"),
-             "folder the model's module imports from, relative to this plan's folder (null: "
-             "importable as installed); `--import-root` or PGC_IMPORT_ROOT override it"),
-            ("init", ("enum", ("replay", "full-build")),
-             "how a worker makes its initial state (docs/CONTRACTS.md \"Initial state\")"),
-            ("init_reason", "str", "why the full build, or why the replay is not verified"),
-            ("skeleton", "bool", "the all-meta build has the full build's buffers"),
-            ("verified", "bool", "the replay was compared with a full build at compile time"),
         ),
         "the user's model",
     ),
@@ -92,13 +84,6 @@ SCHEMA: Type = _obj(
             ("layers", "int", "transformer blocks in the segment"),
             ("param_names", ("list", "str"), "parameters the segment reads (state_dict names)"),
             ("skippable", ("nullable", "bool"), "input and output signatures match"),
-            ("first", "bool", "takes the token ids (the model's first segment)"),
-            ("loss", "bool", "takes the labels last and returns the token-mean loss"),
-            ("outputs", ("list", _obj(
-                ("shape", ("list", "any"), "sizes; `B` and `T` stand for microbatch size and "
-                 "sequence length"),
-                ("dtype", "str", "torch dtype name"),
-            )), "boundary tensors it returns, in order (empty for the loss segment)"),
         )),
         "segments in model execution order",
     ),
@@ -183,7 +168,27 @@ SCHEMA: Type = _obj(
     ),
     (
         "runtime",
-        _obj(
+        ("nullable", _obj(
+            ("import_root", ("nullable", "str"),
+             "folder the model's module imports from, relative to this plan's folder (null: "
+             "importable as installed); `--import-root` or PGC_IMPORT_ROOT override it"),
+            ("init", _obj(
+                ("mode", ("enum", ("replay", "full-build")),
+                 "how a worker makes its initial state (docs/CONTRACTS.md \"Initial state\")"),
+                ("reason", "str", "why the full build, or why the replay is not verified"),
+                ("skeleton", "bool", "the all-meta build has the full build's buffers"),
+                ("verified", "bool", "the replay was compared with a full build at compile time"),
+            ), "the initial state"),
+            ("segments", ("list", _obj(
+                ("name", "str", "segment name, as in `segments`"),
+                ("first", "bool", "takes the token ids (the model's first segment)"),
+                ("loss", "bool", "takes the labels last and returns the token-mean loss"),
+                ("outputs", ("list", _obj(
+                    ("shape", ("list", "any"), "sizes; `B` and `T` stand for microbatch size "
+                     "and sequence length"),
+                    ("dtype", "str", "torch dtype name"),
+                )), "boundary tensors it returns, in order (empty for the loss segment)"),
+            )), "each segment's calling convention, in model execution order"),
             ("launch", "str", "the torchrun command line(s) that run this plan"),
             ("vocab", "int", "vocabulary size (synthetic data draws below it)"),
             ("buckets", ("list", _obj(
@@ -199,8 +204,9 @@ SCHEMA: Type = _obj(
              "`segment@worker` -> [forward s, backward s] (compute emulation)"),
             ("allreduce_times", ("map", "number"), "group -> predicted all-reduce seconds"),
             ("step_times", ("map", "number"), "worker -> predicted optimizer-step seconds"),
-        ),
-        "what the generated script needs beyond the plan itself",
+        )),
+        "what the generated script needs beyond the plan (null until `pgc compile` writes a "
+        "runnable folder)",
     ),
     (
         "prediction",
@@ -323,6 +329,17 @@ def _check_references(obj: dict[str, Any]) -> None:
                 _names_in([a.segment], known_s, where)
             elif a.kind == "ALLREDUCE":
                 _names_in([a.segment], groups, where)
+    _check_runtime(obj, known_w)
+
+
+def _check_runtime(obj: dict[str, Any], known_w: set[str]) -> None:
+    rt = obj["runtime"]
+    if rt is None:
+        return
+    if [s["name"] for s in rt["segments"]] != [s["name"] for s in obj["segments"]]:
+        raise PlanSchemaError("plan.json: runtime.segments: expected the segments, in order")
+    for i, b in enumerate(rt["buckets"]):
+        _names_in(b["workers"], known_w, f"runtime.buckets[{i}].workers")
 
 
 def _names_in(names: list[str], known: set[str], where: str) -> None:
