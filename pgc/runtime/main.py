@@ -169,7 +169,7 @@ def train(run: Run) -> None:
         found = newest_checkpoint(plan, root)
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device)
-            run.log.say(f"resumed from {found[0]} (step {start})")
+            run.log.say(f"resumed from {found[0]} (step {start})", always=True)
     schedule = make_schedule(opt, plan.train, args.steps, start)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
@@ -207,7 +207,7 @@ def train(run: Run) -> None:
             if w.rank == 0:
                 prune_checkpoints(plan, root, args.keep)
         if stop:
-            run.log.say(f"stopped by SIGTERM after step {done}")
+            run.log.say(f"stopped by SIGTERM after step {done}", always=True)
             break
     if w.tracer is not None:
         w.tracer.write(args.trace)

@@ -38,9 +38,10 @@ class RunLog:
         if not self.quiet and self.file is not None:
             print(line, flush=True)
 
-    def say(self, text: str) -> None:
-        """A start-up or status line (`pgc: ...`), printed unless quiet."""
-        if not self.quiet and self.file is not None:
+    def say(self, text: str, always: bool = False) -> None:
+        """A start-up line (`pgc: ...`), printed unless quiet; `always`: an event the user must
+        see even then (a resume, a stop)."""
+        if (always or not self.quiet) and self.file is not None:
             print(f"pgc: {text}", flush=True)
 
     def close(self) -> None:

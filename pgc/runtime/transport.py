@@ -70,6 +70,17 @@ class Watchdog:
                 os._exit(3)
 
 
+class DistComm:
+    """Point-to-point calls of torch.distributed (the transport's default); an in-process
+    stand-in with the same two methods serves the unit tests."""
+
+    def isend(self, tensor: torch.Tensor, dst: int) -> Any:
+        return dist.isend(tensor, dst)
+
+    def irecv(self, tensor: torch.Tensor, src: int) -> Any:
+        return dist.irecv(tensor, src)
+
+
 @dataclass
 class Transport:
     plan: Plan
@@ -80,6 +91,7 @@ class Transport:
     clock: Clock
     emulate: bool = False
     scale: float = 1.0
+    comm: Any = field(default_factory=DistComm)
     nic_free: float = 0.0
     pending: list[tuple[Any, torch.Tensor, str, str]] = field(default_factory=list)
 
@@ -89,7 +101,7 @@ class Transport:
         except RuntimeError as exc:
             raise PlanError(
                 f"worker {self.me} failed in `{what}` after waiting up to {self.timeout:g} s "
-                f"({str(exc).splitlines()[0]}); {blame(self.me, peer, what)}"
+                f"({str(exc).splitlines()[0]}); {blame(default_store(), self.me, peer, what)}"
             ) from exc
 
     def message_time(self, peer: str, nbytes: int) -> tuple[float, float]:
@@ -112,10 +124,10 @@ class Transport:
             ready = max(self.clock.now(), self.nic_free)
             self.nic_free = ready + busy
             stamp = torch.tensor([ready, busy, lat], dtype=torch.float64, device=self.device)
-            self.pending.append((dist.isend(stamp, dst), stamp, peer, what))
+            self.pending.append((self.comm.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
             t = t.detach().contiguous()
-            self.pending.append((dist.isend(t, dst), t, peer, what))
+            self.pending.append((self.comm.isend(t, dst), t, peer, what))
         while len(self.pending) > MAX_PENDING:
             work, _, peer_, what_ = self.pending.pop(0)
             self._wait(work, what_, peer_)
@@ -124,10 +136,10 @@ class Transport:
         """Post the receive buffers now; the consumer waits for them (`Incoming.get`)."""
         src = self.rank_of[peer]
         stamp = torch.zeros(3, dtype=torch.float64, device=self.device) if self.emulate else None
-        works = [] if stamp is None else [dist.irecv(stamp, src)]
+        works = [] if stamp is None else [self.comm.irecv(stamp, src)]
         out = tuple(torch.empty(self.plan.dims(s), dtype=getattr(torch, d),
                                 device=self.device) for s, d in shapes)
-        works += [dist.irecv(t, src) for t in out]
+        works += [self.comm.irecv(t, src) for t in out]
         return Incoming(self, out, works, stamp, peer, what, self.clock.now())
 
     def recv(self, shapes: Shapes, peer: str, what: str) -> Tensors:
@@ -180,7 +192,7 @@ FAILED_KEY = "pgc/failed"
 def publish_failure(line: str) -> None:
     """Tell every worker that this one failed (they stop at once instead of timing out)."""
     with contextlib.suppress(Exception):  # best effort: the failure itself is printed anyway
-        dist.distributed_c10d._get_default_store().set(FAILED_KEY, line)
+        default_store().set(FAILED_KEY, line)
 
 
 def peer_failure(store: Any) -> str:
@@ -193,14 +205,21 @@ def peer_failure(store: Any) -> str:
         return ""
 
 
-def blame(me: str, peer: str, what: str) -> str:
+def default_store() -> Any:
+    """The rendezvous store (it lives in the torchrun agent, not in a worker), or None."""
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except Exception:  # noqa: BLE001 - no process group: no diagnosis
+        return None
+
+
+def blame(store: Any, me: str, peer: str, what: str, settle: float = 2.0) -> str:
     """Which worker is stuck: each worker that times out publishes whom it waits on in the
     rendezvous store (which lives in the torchrun agent, not in a worker); following the waits
     from `peer` ends at a worker that waits on nobody: the one not responding."""
     try:
-        store = dist.distributed_c10d._get_default_store()
         store.set(f"pgc/wait/{me}", f"{peer}\t{what}")
-        time.sleep(2.0)  # let the other workers that time out publish their waits
+        time.sleep(settle)  # let the other workers that time out publish their waits
         chain, waits = [me], {me: what}
         while peer not in chain:
             chain.append(peer)
@@ -226,7 +245,7 @@ def collective_error(me: str, members: list[str] | tuple[str, ...], what: str,
     member of the group that published nothing is the one not responding."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     try:
-        store = dist.distributed_c10d._get_default_store()
+        store = default_store()
         store.set(f"pgc/wait/{me}", f"*\t{what}")
         time.sleep(2.0)  # let the other workers that time out publish their waits
         silent = [m for m in members if m != me and not store.check([f"pgc/wait/{m}"])]
