@@ -142,11 +142,9 @@ def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) 
     segments' calling conventions, the initial-state decision, the import root relative to
     the folder, gradient buckets, the predicted times that a rehearsal pads to)."""
     args = model_args(program)
-    root = program.model.import_root or find_import_root(program)
-    rel = None if root is None else Path(os.path.relpath(Path(root).resolve(), out_dir.resolve()))
     init = init_decision(program)
     return {
-        "import_root": None if rel is None else rel.as_posix(),
+        "import_root": relative_import_root(program, out_dir),
         "init": {"mode": init["init"], "reason": init["init_reason"],
                  "skeleton": init["skeleton"], "verified": init["verified"]},
         "segments": [
@@ -162,6 +160,19 @@ def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) 
         "message_overhead": program.cost.message_overhead,
         **predicted_times(program),
     }
+
+
+def relative_import_root(program: Program, out_dir: Path) -> str | None:
+    """The model's import root relative to the compiled folder, when the folder lies inside it
+    (a project's `build/x`, copied along with the project); else None, and the model's module
+    must be importable at run time (installed, PYTHONPATH, `--import-root`, PGC_IMPORT_ROOT)."""
+    root = program.model.import_root or find_import_root(program)
+    if root is None:
+        return None
+    root, out = Path(root).resolve(), out_dir.resolve()
+    if root != out and root not in out.parents:
+        return None
+    return Path(os.path.relpath(root, out)).as_posix()
 
 
 def compiled_plan(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:

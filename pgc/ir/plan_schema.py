@@ -3,6 +3,7 @@ validator; `pgc compile` adds the `runtime` section, pgc.codegen.emit)."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from pgc.ir.types import Action, Program, Value
@@ -38,7 +39,7 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
     return {
         "version": SCHEMA_VERSION,
         "spec_hash": program.spec_hash,
-        "spec_file": program.file,
+        "spec_file": PurePath(program.file).name,
         "pipeline": program.name,
         "layout": program.layout,
         "schedule": program.schedule,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import math
 import os
 import signal
@@ -33,7 +34,7 @@ from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, s
 from .data import Source
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
-from .model import ModelBuilder, StageClass, import_root, init_description
+from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
 from .report import Clock, RunLog, Tracer
@@ -112,8 +113,10 @@ def map_workers(plan: Plan, labels: list[tuple[str, int]]) -> list[str]:
     return [n for n in names if n is not None]
 
 
-def init_distributed(timeout: float) -> tuple[int, int, torch.device]:
+def init_distributed(plan: Plan, timeout: float) -> tuple[int, int, torch.device]:
     """gloo on CPU, nccl (one GPU per worker) when CUDA is there."""
+    if "RANK" not in os.environ:
+        raise PlanError(f"train.py runs under torchrun, one process per worker: {plan.launch}")
     backend, device = "gloo", torch.device("cpu")
     if torch.cuda.is_available():
         backend = "nccl"
@@ -134,7 +137,7 @@ class Run:
 
 
 def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
-    rank, world, device = init_distributed(args.timeout)
+    rank, world, device = init_distributed(plan, args.timeout)
     check_world(plan, world)
     labels: list[Any] = [None] * world
     dist.all_gather_object(labels, (host_label(), int(os.environ.get("LOCAL_RANK", 0))))
@@ -256,7 +259,21 @@ def prepare(plan_path: Path, argv: list[str] | None = None) -> Plan:
     root = import_root(plan, given)
     if root is not None and str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    module = plan.model.target.partition(":")[0]
+    if not module_exists(module):
+        where = f"under {root}" if root is not None else "on sys.path"
+        print(f"pgc: error (rank {os.environ.get('RANK', '?')}): cannot find the model module "
+              f"`{module}` {where}; give the folder it imports from with --import-root DIR or "
+              f"{IMPORT_ROOT_ENV}=DIR", file=sys.stderr, flush=True)
+        sys.exit(2)
     return plan
+
+
+def module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or the name is not one
+        return False
 
 
 def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None = None) -> int:

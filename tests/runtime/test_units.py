@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import queue
+import re
 import shutil
 import threading
 from collections import defaultdict
