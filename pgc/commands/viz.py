@@ -55,13 +55,13 @@ def _baselines(program: Program) -> list[tuple[str, float]]:
     """gpipe and 1f1b re-planned on the drawn plan's own placement, exactly as `pgc plan`
     does (re-running `pgc plan` on the file could place differently: auto placement is a
     time-budgeted search). Schedules that cannot be planned for this spec are left out."""
-    from pgc.commands.plan import _baseline
     from pgc.diagnostics import UserError
+    from pgc.planner.baselines import replan
 
     out: list[tuple[str, float]] = []
     for schedule in ("gpipe", "1f1b"):
         try:
-            prediction = _baseline(program, schedule).prediction
+            prediction = replan(program, schedule).prediction
         except UserError:
             continue
         if prediction is not None:
