@@ -23,6 +23,7 @@ from pgc.ir.types import (
     EvalConfig,
     Layout,
     ModelRef,
+    Objective,
     Path,
     Program,
     ScheduleKind,
@@ -35,7 +36,8 @@ from pgc.ir.types import (
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
-PIPELINE_KEYS = ("model", "layout", "inflight")
+OBJECTIVES: tuple[Objective, ...] = ("iteration", "pipeline")
+PIPELINE_KEYS = ("model", "layout", "inflight", "objective")
 PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "train", "eval")
 
 
@@ -120,6 +122,7 @@ class _Settings:
     max_swaps: int
     swap_span: Span
     schedule: ScheduleKind
+    objective: Objective
     cost: CostModel
     train: TrainConfig
     evaluation: EvalConfig
@@ -180,6 +183,7 @@ class _Pipeline:
                             balance=st.balance),
             swap=SwapPolicy(st.max_swaps, span=st.swap_span),
             schedule=st.schedule,
+            objective=st.objective,
             cost=st.cost,
             train=st.train,
             eval=st.evaluation,
@@ -207,11 +211,12 @@ class _Pipeline:
         train = LS.train(block(found, "train"), errors)
         evaluation = LS.evaluation(block(found, "eval"), errors)
         schedule = errors.run(self._schedule, decl, ratio)
+        objective = errors.run(_objective, value(found, "objective")) or "iteration"
         if model is None or split is None or mb is None or schedule is None:
             return None
         return _Settings(
             model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), balance, max_swaps,
-            swap_span or decl.span, schedule, cost, train, evaluation, value(found, "inflight"),
+            swap_span or decl.span, schedule, objective, cost, train, evaluation, value(found, "inflight"),
         )  # fmt: skip
 
     def _placement(self, decl: ast.PipelineDecl, st: _Settings, errors: Collector) -> _Placed:
@@ -284,6 +289,17 @@ class _Pipeline:
         for ref in refs:
             never.update(errors.run(stage_names, ref, names) or [])
         return never
+
+
+def _objective(v: ast.Value | None) -> Objective:
+    """`objective = iteration | pipeline`; the default is the whole iteration."""
+    if v is None:
+        return "iteration"
+    name = V.name(v, "objective")
+    if name not in OBJECTIVES:
+        raise error(v.span, f"unknown objective `{name}`",
+                    hint=did_you_mean(name, OBJECTIVES) or "objectives: iteration, pipeline")
+    return name  # type: ignore[return-value]
 
 
 def _layer_count(model: ModelRef | None) -> int | None:

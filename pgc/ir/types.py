@@ -275,6 +275,9 @@ class Prediction:
 
 Layout = Literal["ring", "chain"]
 ScheduleKind = Literal["gpipe", "1f1b", "skippipe", "explicit"]
+# what automatic placement minimises: the whole iteration (pipeline phase, all-reduces and
+# step) or the pipeline phase alone (SkipPipe's measure, which leaves the all-reduce out)
+Objective = Literal["iteration", "pipeline"]
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,7 @@ class Program:
     skip: SkipPolicy
     swap: SwapPolicy
     schedule: ScheduleKind
+    objective: Objective = "iteration"
     cost: CostModel = CostModel()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
