@@ -31,7 +31,7 @@ def is_plan(path: Path) -> bool:
 
 def read_plan(path: Path) -> tuple[Path, dict[str, Any]]:
     """The plan file and its validated object; a UserError says what is wrong and where."""
-    from pgc.ir.plan_schema import PlanSchemaError, validate_plan
+    from pgc.runtime.schema import PlanSchemaError, validate_plan
 
     file = path / "plan.json" if path.is_dir() else path
     try:

@@ -12,7 +12,7 @@ from pgc.frontend.blocks import Collector, block, settings, value
 from pgc.ir.types import DTYPE_BYTES, CostModel, EvalConfig, Span, TrainConfig, Value
 
 # Callable settings: name -> allowed keyword arguments. These are exactly what the generated
-# training script reads (pgc/codegen/template.py), so `pgc check` rejects what it would not run.
+# training script reads (pgc/runtime/), so `pgc check` rejects what it would not run.
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("lr", "momentum", "weight_decay"),
     "adamw": ("lr", "betas", "eps", "weight_decay"),
