@@ -143,3 +143,13 @@ def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None
     variance = sum((v - mean) ** 2 for v in sample) / len(sample)
     assert variance > 100, f"blank screenshot (variance {variance:.1f})"
     assert len(set(sample)) > 20
+
+
+def test_the_256_worker_picture_spec_lowers() -> None:
+    """bench/specs/geo256.pgc, the scale docs/geo256_view.png shows, stays a valid spec."""
+    from pgc.frontend import load_program
+
+    program = load_program(str(Path(__file__).resolve().parents[2] / "bench" / "specs" /
+                                "geo256.pgc"))
+    assert len(program.workers) == 256 and len(program.stages) == 16
+    assert len({w.region for w in program.workers}) == 16
