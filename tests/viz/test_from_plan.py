@@ -64,7 +64,7 @@ def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> No
     done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
     assert done.returncode == 2 and "is not a JSON plan" in done.stderr
     plan = json.loads((compiled / "plan.json").read_text())
-    plan["spec_file"] = "gone/nowhere.pgc"
+    plan["spec_file"] = "nowhere_to_be_found.pgc"
     bad.write_text(json.dumps(plan))
     done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
     assert done.returncode == 2 and "which is not found from here" in done.stderr
