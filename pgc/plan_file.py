@@ -1,7 +1,7 @@
 """A compiled plan read back as a Program, without planning again.
 
 `program_from_plan(path)` takes a `plan.json` (or the folder `pgc compile` wrote it to), checks
-it against the schema, lowers the spec it names (parse, lower, capture and partition: no
+it against the schema, lowers the spec it names (found by name, its hash checked; parse, lower, capture and partition: no
 placement or routing search), checks that the spec is the one compiled (spec hash), puts the
 plan's placement, paths and action lists in, and runs the cheap passes after them (`verified`,
 `simulated`: O(actions)). The pictures drawn from it are the compiled plan's, even when placing
@@ -47,32 +47,53 @@ def read_plan(path: Path) -> tuple[Path, dict[str, Any]]:
     return file, obj
 
 
-def spec_of(file: Path, obj: dict[str, Any], spec: Path | None) -> Path:
-    """The spec the plan was compiled from: `spec` when given, else the plan's `spec_file`
-    as written (relative to the working folder) or relative to the plan's folder."""
+SEARCHED = 50  # at most this many same-named files under the working folder are tried
+
+
+def spec_candidates(file: Path, obj: dict[str, Any], spec: Path | None) -> list[Path]:
+    """Where the spec may be: `spec` when given; else the plan records only the spec's file
+    name (a plan holds no path of the compiling machine), so: next to the plan, in the working
+    folder, then same-named files under the working folder (hidden folders skipped)."""
     if spec is not None:
-        return spec
-    named = Path(obj["spec_file"])
-    for candidate in (named, file.parent / named, file.parent / named.name):
-        if candidate.is_file():
-            return candidate
-    raise _fail(f"`{file}` was compiled from `{named}`, which is not found from here",
-                "pass the spec with --spec FILE")
+        return [spec]
+    name = Path(obj["spec_file"]).name
+    found = [file.parent / name, Path(name)]
+    for i, candidate in enumerate(sorted(Path.cwd().rglob(name))):
+        if i >= SEARCHED:
+            break
+        if not any(part.startswith(".") for part in candidate.relative_to(Path.cwd()).parts):
+            found.append(candidate)
+    return [c for c in dict.fromkeys(found) if c.is_file()]
+
+
+def _matching_spec(file: Path, obj: dict[str, Any], spec: Path | None) -> Program:
+    """The lowered spec whose hash is the plan's; a UserError says what was found instead."""
+    from pgc.frontend import load_program
+
+    candidates = spec_candidates(file, obj, spec)
+    if not candidates:
+        raise _fail(f"`{file}` was compiled from `{obj['spec_file']}`, which is not found from "
+                    "here", "pass the spec with --spec FILE")
+    for candidate in candidates:
+        try:
+            program = load_program(str(candidate))
+        except UserError:
+            if spec is not None:
+                raise
+            continue
+        if program.spec_hash == obj["spec_hash"]:
+            return program
+    raise _fail(f"`{candidates[0]}` has changed since `{file}` was compiled (spec hash differs)",
+                "compile it again, or pass the spec it was compiled from with --spec")
 
 
 def program_from_plan(path: Path, spec: Path | None = None) -> Program:
     """The simulated Program of a compiled plan (module docstring). O(spec lowering + actions)."""
-    from pgc.frontend import load_program
     from pgc.ir.plan_schema import actions_from_dict
     from pgc.pipeline import load_pass, run_passes
 
     file, obj = read_plan(path)
-    source = spec_of(file, obj, spec)
-    program = load_program(str(source))
-    if program.spec_hash != obj["spec_hash"]:
-        raise _fail(f"`{source}` has changed since `{file}` was compiled (spec hash differs)",
-                    "compile it again, or pass the spec it was compiled from with --spec")
-    program = run_passes(program, until="partitioned")
+    program = run_passes(_matching_spec(file, obj, spec), until="partitioned")
     placement = tuple((st["name"], tuple(st["workers"])) for st in obj["stages"])
     paths = tuple(MbPath(p["mb"], p["origin"], tuple(Hop(s, w) for s, w in p["hops"]))
                   for p in obj["paths"])

@@ -65,7 +65,7 @@ def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> No
     done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
     assert done.returncode == 2 and "is not a JSON plan" in done.stderr
     plan = json.loads((compiled / "plan.json").read_text())
-    plan["spec_file"] = "gone/nowhere.pgc"
+    plan["spec_file"] = "nowhere_to_be_found.pgc"
     bad.write_text(json.dumps(plan))
     done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
     assert done.returncode == 2 and "which is not found from here" in done.stderr
@@ -144,3 +144,13 @@ def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None
     variance = sum((v - mean) ** 2 for v in sample) / len(sample)
     assert variance > 100, f"blank screenshot (variance {variance:.1f})"
     assert len(set(sample)) > 20
+
+
+def test_the_256_worker_picture_spec_lowers() -> None:
+    """bench/specs/geo256.pgc, the scale docs/geo256_view.png shows, stays a valid spec."""
+    from pgc.frontend import load_program
+
+    program = load_program(str(Path(__file__).resolve().parents[2] / "bench" / "specs" /
+                                "geo256.pgc"))
+    assert len(program.workers) == 256 and len(program.stages) == 16
+    assert len({w.region for w in program.workers}) == 16
