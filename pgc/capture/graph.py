@@ -85,9 +85,30 @@ def _drop_checks(gm: fx.GraphModule) -> None:
     gm.graph.lint()
 
 
-def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, str]:
+class _LeafTracer(fx.Tracer):
+    """symbolic_trace that keeps the named modules as calls (`call_module`), not their ops."""
+
+    def __init__(self, leaves: frozenset[str]) -> None:
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(
+            m, module_qualified_name)
+
+
+def _symbolic_trace(model: torch.nn.Module, leaves: frozenset[str]) -> fx.GraphModule:
+    if not leaves:
+        return fx.symbolic_trace(model)
+    tracer = _LeafTracer(leaves)
+    graph = tracer.trace(model)
+    return fx.GraphModule(tracer.root, graph, model.__class__.__name__)
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor,
+           leaves: frozenset[str] = frozenset()) -> tuple[fx.GraphModule, str]:
     try:
-        return fx.symbolic_trace(model), "fx"
+        return _symbolic_trace(model, leaves), "fx"
     except Exception as fx_error:  # any tracing failure: fall back to export
         batch = torch.export.Dim("B", min=1, max=4096)
         seq = torch.export.Dim("T", min=2, max=1 << 16)
@@ -147,12 +168,15 @@ def _flatten(x: Any) -> Any:
             yield from _flatten(y)
 
 
-def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
-    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes."""
+def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8,
+            leaves: frozenset[str] = frozenset()) -> Captured:
+    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes.
+    `leaves`: module paths kept as calls of the module (symbolic tracing only; export inlines
+    every module)."""
     model.eval()  # export bakes the mode into dropout nodes; stages run what the graph says
     shapes = ((batch, seq), (batch + 1, seq + 2))
     example = torch.zeros(shapes[0], dtype=torch.long, device="meta")
-    gm, method = _trace(model, example)
+    gm, method = _trace(model, example, leaves)
     _drop_checks(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     data = placeholders[0]
