@@ -30,13 +30,14 @@ from pgc.ir.types import (
     Span,
     Stage,
     SwapPolicy,
+    SyncConfig,
     TrainConfig,
 )
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
 PIPELINE_KEYS = ("model", "layout", "inflight")
-PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "train", "eval")
+PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "sync", "train", "eval")
 
 
 def _decls(sources: Sources) -> list[ast.Decl]:
@@ -121,6 +122,7 @@ class _Settings:
     swap_span: Span
     schedule: ScheduleKind
     cost: CostModel
+    sync: SyncConfig
     train: TrainConfig
     evaluation: EvalConfig
     inflight: ast.Value | None
@@ -181,6 +183,7 @@ class _Pipeline:
             swap=SwapPolicy(st.max_swaps, span=st.swap_span),
             schedule=st.schedule,
             cost=st.cost,
+            sync=st.sync,
             train=st.train,
             eval=st.evaluation,
             placement=tuple((s.name, placed.placement[s.name]) for s in placed.stages if s.name in placed.placement),
@@ -204,6 +207,7 @@ class _Pipeline:
                                              or (Fraction(0), [], None, 0.0))
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
         cost = LS.cost(block(found, "cost"), errors)
+        sync = LS.sync(block(found, "sync"), errors)
         train = LS.train(block(found, "train"), errors)
         evaluation = LS.evaluation(block(found, "eval"), errors)
         schedule = errors.run(self._schedule, decl, ratio)
@@ -211,7 +215,7 @@ class _Pipeline:
             return None
         return _Settings(
             model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), balance, max_swaps,
-            swap_span or decl.span, schedule, cost, train, evaluation, value(found, "inflight"),
+            swap_span or decl.span, schedule, cost, sync, train, evaluation, value(found, "inflight"),
         )  # fmt: skip
 
     def _placement(self, decl: ast.PipelineDecl, st: _Settings, errors: Collector) -> _Placed:

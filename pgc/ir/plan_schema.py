@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgc.ir.actions import ActionSyntaxError, format_action, parse_action
-from pgc.ir.types import Action, Program, Value
+from pgc.ir.types import INT8_CHUNK, Action, Program, Value
 
 SCHEMA_VERSION = 1
 
@@ -145,6 +145,23 @@ SCHEMA: Type = _obj(
         "training settings",
     ),
     (
+        "sync",
+        _obj(
+            ("compress", ("enum", ("none", "bf16", "int8")),
+             "how synced values travel: fp32 as they are, bf16, or int8 with one fp32 scale "
+             "per chunk"),
+            ("int8_chunk", "int", "values per int8 scale"),
+            ("every", "int", "steps between syncs (1: every step)"),
+            ("outer", ("enum", ("sgd", "nesterov")), "outer optimizer on the averaged "
+             "pseudo-gradient"),
+            ("outer_lr", "number", "outer learning rate"),
+            ("outer_momentum", "number", "outer (Nesterov) momentum; 0 for sgd"),
+            ("synchronous", "bool", "gradients summed every step, no outer optimizer "
+             "(every = 1, outer = sgd(lr = 1))"),
+        ),
+        "how replica and shared groups synchronise (DESIGN.md §4b)",
+    ),
+    (
         "paths",
         ("list", _obj(
             ("mb", "int", "microbatch index 0..M-1"),
@@ -166,6 +183,12 @@ SCHEMA: Type = _obj(
             ("busy", ("map", "number"), "worker -> compute seconds"),
             ("peak_inflight", ("map", "int"), "worker -> peak microbatches held"),
             ("memory", ("map", _MEMORY), "worker -> memory estimate"),
+            ("step_time", "number", "seconds of a step that does not sync"),
+            ("amortised_time", "number",
+             "mean seconds per step over `sync.every` steps, the last of which syncs"),
+            ("amortised_lower_bound", "number", "lower bound on amortised_time"),
+            ("sync_bytes", ("map", "number"),
+             "collective group -> bytes each member puts on the wire per sync"),
         )),
         "simulated times (null before simulation)",
     ),
@@ -244,6 +267,12 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             "log_every": t.log_every, "checkpoint_every": t.checkpoint_every,
             "checkpoint_dir": t.checkpoint_dir, "checkpoint_keep": t.checkpoint_keep,
         },
+        "sync": {
+            "compress": program.sync.compress, "int8_chunk": INT8_CHUNK,
+            "every": program.sync.every, "outer": program.sync.outer,
+            "outer_lr": program.sync.outer_lr, "outer_momentum": program.sync.outer_momentum,
+            "synchronous": program.sync.synchronous,
+        },
         "paths": [
             {"mb": p.mb, "origin": p.origin, "origin_index": origins.index(p.origin),
              "hops": [[h.segment, h.worker] for h in p.hops]}
@@ -271,6 +300,10 @@ def prediction_dict(program: Program) -> dict[str, Any] | None:
                 "activations": m.activations, "total": m.total}
             for w, m in p.memory
         },
+        "step_time": p.step_time,
+        "amortised_time": p.amortised_time,
+        "amortised_lower_bound": p.amortised_lower_bound,
+        "sync_bytes": dict(p.sync_bytes),
     }
 
 
