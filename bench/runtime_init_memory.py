@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from bench.rt_common import (  # noqa: E402
     run,
     write_results,
 )
+from pgc.runtime.model import ModelBuilder, named_params  # noqa: E402
 
 SPEC = SPECS / "init300m.pgc"
 ARMS = ("full-build", "replay", "init-from")
@@ -65,15 +67,18 @@ def child(script: Path, stage: str, arm: str, init_from: str | None) -> dict[str
         torch.nn.Embedding(8, 8, device="meta")
         return {"stage": stage, "arm": arm, "build_mib": round(peak_mib() - before, 1),
                 "seconds": round(time.perf_counter() - start, 2)}
+    plan = mod.PLAN
     if arm == "full-build":
-        mod.PLAN["model"]["init"] = "full-build"
-    names = next(list(s["segments"]) for s in mod.PLAN["stages"] if s["name"] == stage)
+        plan = replace(plan, model=replace(plan.model, init="full-build"))
+    names = next(list(s.segments) for s in plan.stages if s.name == stage)
+    builder = ModelBuilder(plan, mod.STAGES)
     before = peak_mib()
     start = time.perf_counter()
-    segments = mod.build_segments(names, init_from if arm == "init-from" else None)
+    segments = builder.segments(names, init_from if arm == "init-from" else None,
+                                torch.device("cpu"))
     seconds = time.perf_counter() - start
     after = peak_mib()
-    params = mod.named_params(segments)
+    params = named_params(segments)
     own = sum(p.numel() * p.element_size() for p in params.values())
     digest = hashlib.sha256()
     for name in sorted(params):

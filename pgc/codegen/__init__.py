@@ -1,4 +1,4 @@
-"""Code generation: the standalone `train.py` (runtime template + plan + stage code)."""
+"""Code generation: a compiled folder (train.py, plan.json, the runtime package)."""
 
 from pgc.codegen.emit import emit, launch_command
 

@@ -1,31 +1,38 @@
-"""Emit the standalone training script: the runtime template with the plan and stage code filled in.
+"""Emit a compiled folder: `train.py`, `plan.json` and the runtime package beside them.
 
-`emit(program, out_dir)` writes `train.py` and `plan.json`. The template
-(`pgc/codegen/template.py`) is a real Python module (linted and type-checked with pgc); the
-emitter replaces its two marked regions: the embedded runtime plan and the stage classes.
+    DIR/train.py       a summary (rank -> worker -> stage -> blocks, schedule, flags), then the
+                       stage classes and a call of the runtime's `main`
+    DIR/plan.json      the one plan contract (docs/plan_schema.md), read and validated at start-up
+    DIR/pgc_runtime/   the runtime package `pgc/runtime/`, its source copied verbatim
+
+The folder holds no path of the compiling machine: the model's import root is written relative
+to the folder (and can be given at run time, `--import-root` or PGC_IMPORT_ROOT).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pgc.runtime
 from pgc.diagnostics import error
-from pgc.ir.actions import format_action
-from pgc.ir.plan_schema import prediction_dict
+from pgc.ir.plan_schema import plan_to_dict
 from pgc.ir.topology import link_table
 from pgc.ir.types import ModelRef, Program
+from pgc.runtime.schema import validate_plan
 
-TEMPLATE = Path(__file__).with_name("template.py")
-RUNTIME_VERSION = 1
+RUNTIME_DIR = Path(pgc.runtime.__file__).parent
+RUNTIME_PACKAGE = "pgc_runtime"  # its name in a compiled folder
 
 
 @dataclass(frozen=True)
 class StageCode:
-    """A segment's module source as the template embeds it (from capture's `SegmentCode`).
+    """A segment's module source as the generated script embeds it (from capture's `SegmentCode`).
 
     `outputs` lists (shape, dtype) per boundary tensor, shapes symbolic in "B" and "T"
     (empty for the loss segment); `shared` maps a local parameter name to its shared group."""
@@ -38,6 +45,7 @@ class StageCode:
     imports: tuple[str, ...] = ()
     shared: tuple[tuple[str, str], ...] = ()
     param_names: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()  # the spec's module selectors, for the summary
 
 
 def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]]:
@@ -95,74 +103,9 @@ def predicted_times(program: Program) -> dict[str, Any]:
     }
 
 
-def runtime_plan(
-    program: Program, code: dict[str, StageCode], import_root: str | None
-) -> dict[str, Any]:
-    """The plan as the generated script reads it (embedded in train.py)."""
-    from pgc.ir.plan_schema import SCHEMA_VERSION
-
-    origins: list[str] = []
-    for p in program.paths:
-        if p.origin not in origins:
-            origins.append(p.origin)
-    args = dict(program.model.args)
-    return {
-        "runtime_version": RUNTIME_VERSION,
-        "schema_version": SCHEMA_VERSION,
-        "spec_hash": program.spec_hash,
-        "name": program.name,
-        "launch": launch_command(program, "train.py"),
-        "model": {
-            "target": program.model.target,
-            "args": args,
-            "import_root": import_root,
-            **init_decision(program),
-        },
-        "vocab": args.get("vocab", args.get("vocab_size", 256)),
-        "layout": program.layout,
-        "workers": [{"name": w.name, "host": w.host} for w in program.workers],
-        "segments": [
-            {
-                "name": s.name,
-                "stage": s.stage,
-                "first": code[s.name].first,
-                "loss": code[s.name].loss,
-                "skippable": bool(s.skippable),
-                "outputs": [[list(shape), dtype] for shape, dtype in code[s.name].outputs],
-            }
-            for s in program.segments
-        ],
-        "stages": [
-            {
-                "name": st.name,
-                "segments": list(st.segments),
-                "replicas": list(program.replicas(st.name)),
-                "never_skip": st.never_skip,
-            }
-            for st in program.stages
-        ],
-        "buckets": buckets(program, code),
-        "microbatch_size": program.microbatch_size,
-        "seq_len": program.seq_len,
-        "microbatches": program.microbatches,
-        "origins": origins,
-        "paths": [
-            {"mb": p.mb, "origin": p.origin, "hops": [[h.segment, h.worker] for h in p.hops]}
-            for p in program.paths
-        ],
-        "actions": {w: [format_action(a) for a in acts] for w, acts in program.actions},
-        "train": _train(program),
-        "eval": {"every": program.eval.every, "batches": program.eval.batches},
-        "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},
-        "message_overhead": program.cost.message_overhead,
-        **predicted_times(program),
-        "prediction": prediction_dict(program),
-    }
-
-
 def init_decision(program: Program) -> dict[str, Any]:
     """How the generated script makes the initial state (the plan's `model` fields `init`,
-    `init_reason`, `skeleton`, `verified`), decided by the runtime template's own `init_mode`
+    `init_reason`, `skeleton`, `verified`), decided by the runtime's own `init_mode`
     on the model built as the workers build it (docs/CONTRACTS.md "Initial state")."""
     args = json.dumps(model_args(program), sort_keys=True)
     return dict(_init_decision(program.model, program.file, args, program.train.seed))
@@ -172,10 +115,10 @@ def init_decision(program: Program) -> dict[str, Any]:
 def _init_decision(model: ModelRef, file: str, args: str, seed: int) -> tuple[tuple[str, Any], ...]:
     # cached: emit and `pgc compile`'s report ask once each, and building a model costs
     from pgc.capture.model import resolve_factory
-    from pgc.codegen import template
+    from pgc.runtime.init_replay import init_mode
 
     factory, _ = resolve_factory(model, file)
-    return tuple(template.init_mode(factory, json.loads(args), seed).items())
+    return tuple(init_mode(factory, json.loads(args), seed).items())
 
 
 def model_args(program: Program) -> dict[str, Any]:
@@ -194,46 +137,77 @@ def init_line(fields: dict[str, Any]) -> str:
             f"build's; {checked})")
 
 
-def _train(program: Program) -> dict[str, Any]:
-    t = program.train
+def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:
+    """plan.json's `runtime` section: what the generated script needs beyond the plan (the
+    segments' calling conventions, the initial-state decision, the import root relative to
+    the folder, gradient buckets, the predicted times that a rehearsal pads to)."""
+    args = model_args(program)
+    init = init_decision(program)
     return {
-        "steps": t.steps,
-        "optimizer": t.optimizer,
-        "optimizer_args": [list(kv) for kv in t.optimizer_args],
-        "lr_schedule": t.lr_schedule,
-        "lr_schedule_args": [list(kv) for kv in t.lr_schedule_args],
-        "clip": t.clip,
-        "data": t.data,
-        "data_args": dict(t.data_args),
-        "seed": t.seed,
-        "checkpoint_every": t.checkpoint_every,
-        "checkpoint_dir": t.checkpoint_dir,
-        "checkpoint_keep": t.checkpoint_keep,
+        "import_root": relative_import_root(program, out_dir),
+        "init": {"mode": init["init"], "reason": init["init_reason"],
+                 "skeleton": init["skeleton"], "verified": init["verified"]},
+        "segments": [
+            {"name": s.name, "first": code[s.name].first, "loss": code[s.name].loss,
+             "outputs": [{"shape": list(shape), "dtype": dtype}
+                         for shape, dtype in code[s.name].outputs]}
+            for s in program.segments
+        ],
+        "launch": launch_command(program, "train.py"),
+        "vocab": int(args.get("vocab", args.get("vocab_size", 256))),
+        "buckets": buckets(program, code),
+        "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},
+        "message_overhead": program.cost.message_overhead,
+        **predicted_times(program),
     }
 
 
-def render(plan: dict[str, Any], code: dict[str, StageCode]) -> str:
-    """The template with the plan and the stage classes filled in."""
-    text = TEMPLATE.read_text(encoding="utf-8")
-    plan_src = "PLAN: dict[str, Any] = json.loads(\n    r'''\n" + json.dumps(
-        plan, indent=1, sort_keys=True
-    ) + "\n'''\n)\n"
-    imports = sorted({line for c in code.values() for line in c.imports})
-    stages = "\n".join(imports) + "\n\n\n" + "\n\n".join(c.source.strip() + "\n" for c in code.values())
-    table = "".join(f"    {name!r}: {c.class_name},\n" for name, c in code.items())
-    stage_src = (
-        f"{stages}\n\nSEGMENT_CLASSES: dict[str, Callable[[torch.nn.Module], torch.nn.Module]]"
-        f" = {{\n{table}}}\n"
-    )
-    text = _replace_region(text, "plan", plan_src)
-    return _replace_region(text, "stages", stage_src)
+def relative_import_root(program: Program, out_dir: Path) -> str | None:
+    """The model's import root relative to the compiled folder, when the folder lies inside it
+    (a project's `build/x`, copied along with the project); else None, and the model's module
+    must be importable at run time (installed, PYTHONPATH, `--import-root`, PGC_IMPORT_ROOT)."""
+    root = program.model.import_root or find_import_root(program)
+    if root is None:
+        return None
+    root, out = Path(root).resolve(), out_dir.resolve()
+    if root != out and root not in out.parents:
+        return None
+    return Path(os.path.relpath(root, out)).as_posix()
 
 
-def _replace_region(text: str, name: str, body: str) -> str:
-    begin, end = f"# pgc:begin-{name}\n", f"# pgc:end-{name}\n"
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return head + begin + body + end + tail
+def compiled_plan(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:
+    """plan.json of a compiled folder: the plan with its `runtime` section, validated before
+    it is written."""
+    plan = plan_to_dict(program)
+    plan["runtime"] = runtime_fields(program, code, out_dir)
+    validate_plan(json.loads(json.dumps(plan)))
+    return plan
+
+
+def copy_runtime(out_dir: Path) -> Path:
+    """The runtime package's source, verbatim, as `DIR/pgc_runtime/` (stale files removed)."""
+    dest = out_dir / RUNTIME_PACKAGE
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for src in sorted(RUNTIME_DIR.glob("*.py")):
+        shutil.copyfile(src, dest / src.name)
+    return dest
+
+
+def emit(program: Program, out_dir: Path, code: dict[str, StageCode] | None = None) -> list[Path]:
+    """Write the compiled folder (see the module docstring); returns the written paths."""
+    from pgc.codegen.script import render
+
+    if code is None:
+        code = stage_code(program)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = compiled_plan(program, code, out_dir)
+    plan_file = out_dir / "plan.json"
+    plan_file.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n")
+    script = out_dir / "train.py"
+    script.write_text(render(program, plan, code), encoding="utf-8")
+    return [script, plan_file, copy_runtime(out_dir)]
 
 
 def launch_command(program: Program, script: str) -> str:
@@ -251,9 +225,9 @@ def launch_command(program: Program, script: str) -> str:
     return "\n".join(lines)
 
 
-def find_import_root(program: Program) -> str | None:
-    """The directory from which the model's module imports: the spec's directory or one of its
-    parents, else the current directory; None when it is importable without help (installed)."""
+def find_import_root(program: Program) -> Path | None:
+    """The folder from which the model's module imports: the spec's folder or one of its
+    parents, else the current folder; None when it is importable without help (installed)."""
     import importlib.util
 
     module = program.model.target.partition(":")[0]
@@ -261,7 +235,7 @@ def find_import_root(program: Program) -> str | None:
     start = Path(program.file).resolve().parent
     for d in [start, *start.parents, Path.cwd()]:
         if (d / rel).with_suffix(".py").exists() or (d / rel / "__init__.py").exists():
-            return str(d)
+            return d
     if importlib.util.find_spec(module.split(".")[0]) is not None:
         return None
     raise error(
@@ -271,23 +245,8 @@ def find_import_root(program: Program) -> str | None:
     )
 
 
-def emit(program: Program, out_dir: Path, code: dict[str, StageCode] | None = None) -> list[Path]:
-    """Write `train.py` and `plan.json` into `out_dir`; returns the written paths."""
-    from pgc.ir.plan_schema import plan_to_dict
-
-    if code is None:
-        code = stage_code(program)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plan = runtime_plan(program, code, program.model.import_root or find_import_root(program))
-    script = out_dir / "train.py"
-    script.write_text(render(plan, code), encoding="utf-8")
-    plan_file = out_dir / "plan.json"
-    plan_file.write_text(json.dumps(plan_to_dict(program), indent=1, sort_keys=True) + "\n")
-    return [script, plan_file]
-
-
 def stage_code(program: Program) -> dict[str, StageCode]:
-    """Capture's stage code for every segment, in the form the template embeds."""
+    """Capture's stage code for every segment, in the form the generated script embeds."""
     from pgc.capture import stage_code as capture_stage_code
 
     return {
@@ -300,6 +259,7 @@ def stage_code(program: Program) -> dict[str, StageCode]:
             imports=sc.imports,
             shared=sc.shared,
             param_names=sc.param_names,
+            selectors=tuple(program.segment(name).selectors),
         )
         for name, sc in capture_stage_code(program).items()
     }

@@ -21,15 +21,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pgc.capture.model import resolve_factory
-    from pgc.codegen import template
     from pgc.codegen.emit import init_decision, init_line, model_args
     from pgc.frontend import load_program
+    from pgc.runtime.init_replay import initial_model
 
     program = load_program(args.file)
     fields = init_decision(program)
     factory, _ = resolve_factory(program.model, program.file)
     # one process by design: the full build, which every worker's own part equals
-    model = template.initial_model(factory, model_args(program), program.train.seed)
+    model = initial_model(factory, model_args(program), program.train.seed)
     state = model.state_dict()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)

@@ -7,11 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
-from pgc.diagnostics import UserError
-from pgc.ir.types import Program, ScheduleKind
+from pgc.ir.types import Path, Program
 
 HELP = "predict iteration time: the spec's schedule, gpipe and 1f1b baselines, bound, memory"
 EXAMPLES = "  pgc plan examples/chain4.pgc\n  pgc plan examples/skippipe_ring.pgc --json\n"
@@ -24,46 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print what the planning passes tried (Program.notes)")
 
 
-def _after_placement(placed: Program) -> Program:
-    """Run the pipeline's passes that follow `placed`, through `simulated`."""
-    from pgc.pipeline import PASS_MODULES, load_pass
-
-    names = [name for name, _ in PASS_MODULES]
-    program = placed
-    for name in names[names.index("placed") + 1 : names.index("simulated") + 1]:
-        program = load_pass(name)(program)
-    return program
-
-
-def _baseline(placed: Program, schedule: ScheduleKind) -> Program:
-    """The placed program re-planned with a full-pipeline schedule on the same workers; GPipe
-    holds every microbatch at once, so its inflight is M."""
-    program = replace(placed, schedule=schedule, explicit_paths=(), paths=(), actions=(),
-                      prediction=None)
-    if schedule == "gpipe":
-        program = replace(program, inflight=program.microbatches)
-    return _after_placement(program)
-
-
 def plan(file: str) -> dict[str, Any]:
     """Everything `pgc plan` reports, as a JSON-ready dict."""
     from pgc.frontend import load_program
     from pgc.pipeline import run_passes
+    from pgc.planner.baselines import Row, after_placement, baselines, verdict
     from pgc.sim.bound import lower_bound
+    from pgc.sim.explain import bottlenecks
 
     started = time.perf_counter()
     placed = run_passes(load_program(file), until="placed")
-    planned = _after_placement(placed)
+    planned = after_placement(placed)
     plan_time = time.perf_counter() - started
-    rows = [_row(f"{planned.schedule} (spec)", planned)]
-    baselines: tuple[ScheduleKind, ...] = ("gpipe", "1f1b")
-    for schedule in baselines:
-        if schedule == planned.schedule:
-            continue  # the spec's own row already shows it
-        try:
-            rows.append(_row(schedule, _baseline(placed, schedule)))
-        except UserError as exc:
-            rows.append({"schedule": schedule, "error": exc.diagnostics[0].message})
+    spec_row = Row(f"{planned.schedule} (spec)", planned, inflight_limit=planned.inflight)
+    others = baselines(placed, planned.schedule)
+    said = verdict(spec_row, [r for r in others if r.program], planned.objective)
     bound = lower_bound(planned)
     pred = planned.prediction
     assert pred is not None
@@ -77,25 +50,56 @@ def plan(file: str) -> dict[str, Any]:
         "pipeline": planned.name,
         "workers": len(planned.workers),
         "microbatches": planned.microbatches,
-        "schedules": rows,
+        "objective": planned.objective,
+        "inflight": planned.inflight,
+        "schedules": [_row(r) for r in [spec_row, *others]],
         "sync": _sync(planned),
+        "verdict": said,
+        "placement": placement_table(planned),
+        "paths": [{"mb": p.mb, "origin": p.origin, "route": route_text(planned, p),
+                   "hops": [[h.segment, h.worker] for h in p.hops]} for p in planned.paths],
         "bound": {name: {"seconds": v, "at": where} for name, v, where in bound.components},
+        "bottlenecks": bottlenecks(planned),
         "per_worker": workers,
-        "notes": list(planned.notes),
+        "notes": [*planned.notes, *(f"plan: {line}" for line in said)],
         "plan_time": plan_time,
     }
 
 
-def _row(label: str, program: Program) -> dict[str, Any]:
-    p = program.prediction
+def placement_table(program: Program) -> list[dict[str, Any]]:
+    """Stage -> its replica group, each worker with its region, in pipeline order."""
+    return [{"stage": stage, "workers": [{"name": w, "region": program.worker(w).region}
+                                         for w in group]}
+            for stage, group in program.placement]
+
+
+def route_text(program: Program, path: Path) -> str:
+    """A path in the spec's `path` syntax: `stage@worker` hops, a stage with several segments
+    (the ring origin) as its bare worker, so the line can be pasted into a spec."""
+    several = {st.name for st in program.stages if len(st.segments) > 1}
+    hops = []
+    for h in path.hops:
+        stage = program.segment(h.segment).stage
+        hops.append(h.worker if stage in several else f"{stage}@{h.worker}")
+    return " -> ".join(hops)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    if r.program is None:
+        return {"schedule": r.label, "error": r.error}
+    p = r.program.prediction
     assert p is not None
     return {
-        "schedule": label,
+        "schedule": r.label,
         "pipeline_time": p.pipeline_time,
+        "pipeline_lower_bound": p.pipeline_lower_bound,
+        "pipeline_gap": p.pipeline_time / p.pipeline_lower_bound - 1
+        if p.pipeline_lower_bound > 0 else 0.0,
         "iteration_time": p.iteration_time,
         "lower_bound": p.lower_bound,
         "gap": p.gap,
-        "peak_inflight": max((n for _, n in p.peak_inflight), default=0),
+        "peak_inflight": r.peak_inflight,
+        "within_inflight": r.within_limit,
     }
 
 
@@ -151,6 +155,10 @@ def _bytes(x: float) -> str:
     return f"{x:.0f} B"
 
 
+def _percent(x: float) -> str:
+    return f"{100 * x:.1f}%" if abs(x) >= 5e-4 else "0.0%"  # no "-0.0%" from rounding
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
@@ -160,17 +168,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def render(report: dict[str, Any], explain: bool = False) -> str:
     out = [f"pipeline {report['pipeline']}: {report['workers']} workers, "
-           f"{report['microbatches']} microbatches per iteration", ""]
-    rows = []
-    for r in report["schedules"]:
-        if "error" in r:
-            rows.append([r["schedule"], "not plannable: " + r["error"], "", "", "", ""])
-            continue
-        rows.append([r["schedule"], _seconds(r["pipeline_time"]), _seconds(r["iteration_time"]),
-                     _seconds(r["lower_bound"]), f"{100 * r['gap']:.1f}%",
-                     str(r["peak_inflight"])])
-    out += _table(["schedule", "pipeline", "iteration", "bound", "gap", "inflight"], rows)
+           f"{report['microbatches']} microbatches per iteration; objective: "
+           f"{report['objective']} time; inflight = {report['inflight']}", ""]
+    out += _schedules(report)
     out += [""] + _sync_lines(report["sync"])
+    out += ["", *report["verdict"]]
+    out += ["", "placement (stage: replica group by region):"]
+    out += [f"  {p['stage']}: " + _by_region(p["workers"]) for p in report["placement"]]
+    out += ["", "paths (forward; backward retraces each):"]
+    out += [f"  path mb{p['mb']} = {p['route']}" for p in report["paths"]]
     out += ["", "lower bound of the spec's schedule (placement and paths fixed):"]
     out += _table(["component", "seconds", "at"],
                   [[k, _seconds(v["seconds"]), v["at"]] for k, v in report["bound"].items()])
@@ -184,10 +190,61 @@ def render(report: dict[str, Any], explain: bool = False) -> str:
                      _bytes(m["capacity"]) + over])
     out += _table(["worker", "busy", "bubble", "inflight", "weights", "grads", "optimizer",
                    "activations", "total", "memory"], rows)
-    if explain and report["notes"]:
-        out += ["", "planner notes:"] + [f"  {n}" for n in report["notes"]]
+    if explain:
+        out += ["", *_why(report)]
+        if report["notes"]:
+            out += ["", "planner notes:"] + [f"  {n}" for n in report["notes"]]
     out += ["", f"plan time: {report['plan_time']:.3f} s"]
     return "\n".join(out) + "\n"
+
+
+def _schedules(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for r in report["schedules"]:
+        if "error" in r:
+            rows.append([r["schedule"], "not plannable: " + r["error"], *[""] * 6])
+            continue
+        inflight = str(r["peak_inflight"])
+        if not r["within_inflight"]:
+            inflight += f" (over {report['inflight']})"
+        rows.append([r["schedule"], _seconds(r["pipeline_time"]),
+                     _seconds(r["pipeline_lower_bound"]), _percent(r["pipeline_gap"]),
+                     _seconds(r["iteration_time"]), _seconds(r["lower_bound"]),
+                     _percent(r["gap"]), inflight])
+    return _table(["schedule", "pipeline", "bound", "gap", "iteration", "bound", "gap",
+                   "inflight"], rows)
+
+
+def _by_region(workers: list[dict[str, str]]) -> str:
+    regions: dict[str, list[str]] = {}
+    for w in workers:
+        regions.setdefault(w["region"] or "-", []).append(w["name"])
+    return "; ".join(f"{region} {', '.join(names)}" for region, names in regions.items())
+
+
+def _why(report: dict[str, Any]) -> list[str]:
+    """What decided the plan: the binding bounds, the critical path, the busiest resources."""
+    b = report["bottlenecks"]
+    cp = b["critical_path"]
+    out = [f"why this plan (objective: {report['objective']} time):"]
+    for phase in ("pipeline", "iteration"):
+        c = b[phase]
+        out.append(f"  the {phase} {'phase ' if phase == 'pipeline' else ''}is bound by "
+                   f"`{c['bound']}` at {c['at']}: {_seconds(c['seconds'])} ({c['meaning']})")
+    slowest = (f" (slowest {cp['slowest_message']}: {_seconds(cp['slowest_message_s'])})"
+               if cp["slowest_message"] else "")
+    out.append(f"  simulated critical path: {_seconds(cp['compute'])} compute, "
+               f"{_seconds(cp['messages'])} messages{slowest}, {_seconds(cp['allreduce'])} "
+               f"all-reduce, {_seconds(cp['waiting'])} waiting")
+    if report["objective"] == "pipeline" and b["iteration"]["bound"] == "allreduce":
+        out.append("  placement minimised the pipeline phase (`objective = pipeline`); the "
+                   "all-reduce after it is not weighed: `objective = iteration` weighs it")
+    for kind in ("compute", "nic"):
+        x = b[f"busiest_{kind}"]
+        if x["worker"]:
+            out.append(f"  busiest {'NIC' if kind == 'nic' else 'compute'}: {x['worker']} "
+                       f"{_seconds(x['seconds'])} ({100 * x['share']:.0f}% of the pipeline phase)")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

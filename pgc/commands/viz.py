@@ -1,4 +1,8 @@
-"""`pgc viz FILE --what graph|paths|timeline|report -o OUT`: pictures of the plan."""
+"""`pgc viz SPEC|PLAN --what graph|paths|timeline|report|view|all -o OUT`: pictures of the plan.
+
+From a spec it plans (the passes each view needs); from a compiled `plan.json`, or the folder
+`pgc compile` wrote, it draws that plan without planning again (`pgc.plan_file`). `--what all`
+writes every view of one plan into the folder `-o DIR`."""
 
 from __future__ import annotations
 
@@ -15,53 +19,86 @@ EXAMPLES = """\
   pgc viz examples/skippipe_ring.pgc --what timeline -o timeline.svg   # + timeline.trace.json
   pgc viz examples/skippipe_ring.pgc --what timeline -o trace.json     # Perfetto only
   pgc viz examples/skippipe_ring.pgc --what report -o report.html --measured run/trace
+  pgc viz examples/skippipe_ring.pgc --what view -o view.html     # interactive, zoom and hover
+  pgc compile examples/skippipe_ring.pgc -o build/ring
+  pgc viz build/ring/plan.json --what all -o pictures/            # every view, no re-planning
 formats by suffix: .svg .png .pdf .dot .html (graphviz's `dot` makes svg, png and pdf)"""
 
 # The passes each view needs: graph and paths only need routing, pictures of time need the
 # simulated plan.
-_UNTIL = {"graph": "routed", "paths": "routed", "timeline": "simulated", "report": "simulated"}
+_UNTIL = {"graph": "routed", "paths": "routed", "timeline": "simulated", "report": "simulated",
+          "view": "simulated", "all": "simulated"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from pgc.viz import WHATS
 
-    p.add_argument("file", type=Path, help="the .pgc spec")
-    p.add_argument("--what", choices=WHATS, default="graph", help="which picture (default graph)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output file; suffix = format")
+    p.add_argument("file", type=Path,
+                   help="the .pgc spec, a compiled plan.json, or the folder holding it")
+    p.add_argument("--what", choices=(*WHATS, "all"), default="graph",
+                   help="which picture (default graph); all: every view into the folder -o DIR")
+    p.add_argument("-o", "--out", type=Path, required=True,
+                   help="output file, its suffix the format (with --what all: a folder)")
+    p.add_argument("--format", default="svg", choices=("svg", "png", "pdf", "dot"),
+                   help="--what all only: format of the pictures (default svg)")
     p.add_argument("--measured", type=Path, default=None, metavar="DIR",
                    help="report only: Chrome traces written by train.py --trace DIR")
+    p.add_argument("--spec", type=Path, default=None,
+                   help="with a plan: the spec it was compiled from, when not where it names")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pgc.frontend import load_program
-    from pgc.pipeline import run_passes
-    from pgc.viz import check_output, render
+    from pgc.viz import check_output, render, render_all
     from pgc.viz.output import INSTALL_HINT, dot_binary
 
-    check_output(args.what, args.out, args.measured)
-    program = run_passes(load_program(args.file), until=_UNTIL[args.what])
-    if args.out.parent and not args.out.parent.exists():
-        args.out.parent.mkdir(parents=True)
-    baselines = _baselines(program) if args.what == "report" else []
-    for path in render(program, args.what, args.out, args.measured, baselines):
+    if args.what == "all":
+        if args.out.suffix:
+            from pgc.diagnostics import Diagnostic, UserError
+            from pgc.ir.types import NO_SPAN
+
+            raise UserError(Diagnostic(NO_SPAN, f"--what all writes a folder, not `{args.out}`",
+                                       hint="give a folder: -o pictures/"))
+    else:
+        check_output(args.what, args.out, args.measured)
+    program = load(args.file, _UNTIL[args.what], args.spec)
+    if args.what == "all":
+        written = render_all(program, args.out, args.format, _baselines(program))
+    else:
+        if args.out.parent and not args.out.parent.exists():
+            args.out.parent.mkdir(parents=True)
+        baselines = _baselines(program) if args.what == "report" else []
+        written = render(program, args.what, args.out, args.measured, baselines)
+    for path in written:
         print(f"wrote {path}")
-    if args.what == "report" and dot_binary() is None:
+    if args.what in ("report", "all") and dot_binary() is None:
         print(f"pgc: warning: graphviz's `dot` is not on PATH, so the report shows DOT source "
               f"instead of pictures; {INSTALL_HINT}", file=sys.stderr)
     return 0
+
+
+def load(file: Path, until: str, spec: Path | None = None) -> Program:
+    """The program to draw: a compiled plan read back, or the spec planned through `until`."""
+    from pgc.plan_file import is_plan, program_from_plan
+
+    if is_plan(file):
+        return program_from_plan(file, spec)
+    from pgc.frontend import load_program
+    from pgc.pipeline import run_passes
+
+    return run_passes(load_program(str(file)), until=until)
 
 
 def _baselines(program: Program) -> list[tuple[str, float]]:
     """gpipe and 1f1b re-planned on the drawn plan's own placement, exactly as `pgc plan`
     does (re-running `pgc plan` on the file could place differently: auto placement is a
     time-budgeted search). Schedules that cannot be planned for this spec are left out."""
-    from pgc.commands.plan import _baseline
     from pgc.diagnostics import UserError
+    from pgc.planner.baselines import replan
 
     out: list[tuple[str, float]] = []
     for schedule in ("gpipe", "1f1b"):
         try:
-            prediction = _baseline(program, schedule).prediction
+            prediction = replan(program, schedule).prediction
         except UserError:
             continue
         if prediction is not None:

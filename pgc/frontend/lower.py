@@ -23,6 +23,7 @@ from pgc.ir.types import (
     EvalConfig,
     Layout,
     ModelRef,
+    Objective,
     Path,
     Program,
     ScheduleKind,
@@ -36,7 +37,8 @@ from pgc.ir.types import (
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
-PIPELINE_KEYS = ("model", "layout", "inflight")
+OBJECTIVES: tuple[Objective, ...] = ("iteration", "pipeline")
+PIPELINE_KEYS = ("model", "layout", "inflight", "objective")
 PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "sync", "train", "eval")
 
 
@@ -121,6 +123,7 @@ class _Settings:
     max_swaps: int
     swap_span: Span
     schedule: ScheduleKind
+    objective: Objective
     cost: CostModel
     sync: SyncConfig
     train: TrainConfig
@@ -182,6 +185,7 @@ class _Pipeline:
                             balance=st.balance),
             swap=SwapPolicy(st.max_swaps, span=st.swap_span),
             schedule=st.schedule,
+            objective=st.objective,
             cost=st.cost,
             sync=st.sync,
             train=st.train,
@@ -211,11 +215,12 @@ class _Pipeline:
         train = LS.train(block(found, "train"), errors)
         evaluation = LS.evaluation(block(found, "eval"), errors)
         schedule = errors.run(self._schedule, decl, ratio)
+        objective = errors.run(_objective, value(found, "objective")) or "iteration"
         if model is None or split is None or mb is None or schedule is None:
             return None
         return _Settings(
             model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), balance, max_swaps,
-            swap_span or decl.span, schedule, cost, sync, train, evaluation, value(found, "inflight"),
+            swap_span or decl.span, schedule, objective, cost, sync, train, evaluation, value(found, "inflight"),
         )  # fmt: skip
 
     def _placement(self, decl: ast.PipelineDecl, st: _Settings, errors: Collector) -> _Placed:
@@ -288,6 +293,17 @@ class _Pipeline:
         for ref in refs:
             never.update(errors.run(stage_names, ref, names) or [])
         return never
+
+
+def _objective(v: ast.Value | None) -> Objective:
+    """`objective = iteration | pipeline`; the default is the whole iteration."""
+    if v is None:
+        return "iteration"
+    name = V.name(v, "objective")
+    if name not in OBJECTIVES:
+        raise error(v.span, f"unknown objective `{name}`",
+                    hint=did_you_mean(name, OBJECTIVES) or "objectives: iteration, pipeline")
+    return name  # type: ignore[return-value]
 
 
 def _layer_count(model: ModelRef | None) -> int | None:

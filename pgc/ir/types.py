@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from pgc.runtime.actions import Action
+
 # A literal argument value as written in the spec (after unit normalisation).
 Value = Union[int, float, str, bool, tuple["Value", ...]]
 
@@ -214,24 +216,6 @@ class Path:
     span: Span = span_field()
 
 
-ActionKind = Literal["F", "B", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "ALLREDUCE", "STEP"]
-
-
-@dataclass(frozen=True)
-class Action:
-    """One step of a worker's program. Text form (round-trips, see pgc.ir.actions):
-    ``F s2 m5``, ``B origin.epi m5``, ``SEND_F m5 ->w7``, ``RECV_B m5 <-w7``,
-    ``ALLREDUCE s2``, ``STEP``."""
-
-    kind: ActionKind
-    segment: str = ""  # F, B, ALLREDUCE (stage or shared-group name for ALLREDUCE)
-    mb: int = -1  # F, B, SEND_*, RECV_*
-    peer: str = ""  # SEND_*, RECV_* (worker name)
-
-    def __str__(self) -> str:  # the text form, so IR dumps print `F s2 m5`
-        from pgc.ir.actions import format_action
-
-        return format_action(self)
 
 
 @dataclass(frozen=True)
@@ -336,6 +320,9 @@ class Prediction:
 
 Layout = Literal["ring", "chain"]
 ScheduleKind = Literal["gpipe", "1f1b", "skippipe", "explicit"]
+# what automatic placement minimises: the whole iteration (pipeline phase, all-reduces and
+# step) or the pipeline phase alone (SkipPipe's measure, which leaves the all-reduce out)
+Objective = Literal["iteration", "pipeline"]
 
 
 @dataclass(frozen=True)
@@ -358,6 +345,7 @@ class Program:
     skip: SkipPolicy
     swap: SwapPolicy
     schedule: ScheduleKind
+    objective: Objective = "iteration"
     cost: CostModel = CostModel()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()

@@ -20,11 +20,13 @@ PLACE_BUDGET_S = 4.5
 
 
 def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
-               objective: str = "iteration") -> Program:
+               objective: str | None = None) -> Program:
     """Place the `on auto` stages of `program`; explicit placements are kept as written.
-    `objective`: "iteration" (pipeline phase + all-reduce, the default) or "pipeline"."""
+    `objective`: "iteration" (pipeline phase + all-reduce) or "pipeline"; default: the spec's
+    `objective` setting (Program.objective)."""
     if not program.auto_place:
         return program
+    objective = objective or program.objective
     search = Search("place", budget_s)
     assign = plan_placement(program, search, seed=program.train.seed, objective=objective)
     workers = [w.name for w in program.workers]

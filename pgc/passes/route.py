@@ -191,7 +191,7 @@ def _skippipe(program: Program) -> Program:
     """SkipPipe routing by the planner (imported here: it imports this pass)."""
     from pgc.passes.route_skippipe import route
 
-    return route(program, objective="iteration")
+    return route(program)
 
 
 def run(program: Program) -> Program:

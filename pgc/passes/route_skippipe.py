@@ -35,10 +35,12 @@ POLISH_BUDGET_S = 1.5  # simulator-judged search afterwards
 
 
 def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
-          polish_s: float = POLISH_BUDGET_S, objective: str = "pipeline") -> Program:
-    """Route every microbatch of a placed program. The simulator judges candidates by the
-    pipeline phase, or with `objective="iteration"` by the iteration time amortised over
-    `sync { every = H }` steps (each group's all-reduce starts when its members are done)."""
+          polish_s: float = POLISH_BUDGET_S, objective: str | None = None) -> Program:
+    """Route every microbatch of a placed program. The searches minimise the pipeline phase,
+    or under the iteration objective (default: the spec's `objective`) the iteration time
+    amortised over `sync { every = H }` steps (each group's all-reduce starts when its members
+    are done)."""
+    objective = objective or program.objective
     measure = _measure(objective)
     search = Search("route", budget_s)
     prob = problem_of(program, objective=objective)

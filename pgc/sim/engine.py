@@ -28,8 +28,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pgc.ir.actions import format_action
 from pgc.ir.types import Action, MemoryEstimate, Program
+from pgc.runtime.actions import format_action
 from pgc.sim.cost import CostTable, cost_table
 
 Ref = tuple[int, int]  # (worker index, action index)

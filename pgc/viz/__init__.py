@@ -15,7 +15,7 @@ from pathlib import Path
 from pgc.diagnostics import Diagnostic, UserError
 from pgc.ir.types import NO_SPAN, Program
 
-WHATS = ("graph", "paths", "timeline", "report")
+WHATS = ("graph", "paths", "timeline", "report", "view")
 PICTURE_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".html")
 
 
@@ -33,7 +33,8 @@ def check_output(what: str, out: Path, measured: Path | None = None) -> None:
                                    hint="choose one of " + ", ".join(WHATS)))
     if measured is not None and what != "report":
         raise UserError(Diagnostic(NO_SPAN, "--measured only applies to --what report"))
-    allowed = {"report": (".html",), "timeline": PICTURE_SUFFIXES + (".json",)}.get(
+    allowed = {"report": (".html",), "view": (".html",),
+               "timeline": PICTURE_SUFFIXES + (".json",)}.get(
         what, PICTURE_SUFFIXES)
     if out.suffix.lower() not in allowed:
         raise _bad_output(out, allowed, what)
@@ -60,8 +61,36 @@ def render(
         return [_write_report(program, out, measured, baselines)]
     if what == "timeline":
         return _write_timeline(program, out)
+    if what == "view":
+        from pgc.viz.view import view_html
+
+        out.write_text(view_html(program), encoding="utf-8")
+        return [out]
     dot = pipeline_graph(program).source if what == "graph" else paths_graph(program).source
     return [write_picture(dot, out, f"{program.name}: {what}")]
+
+
+def render_all(program: Program, folder: Path, fmt: str = "svg",
+               baselines: Sequence[tuple[str, float]] = ()) -> list[Path]:
+    """Every view of one simulated program into `folder`: graph, paths and timeline as `fmt`
+    (+ the timeline's Chrome trace), report.html and the interactive view.html. Without
+    graphviz the pictures fall back to .dot and the first DotMissing is raised at the end,
+    after every other view is written."""
+    from pgc.viz.output import DotMissing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    missing: DotMissing | None = None
+    for what in ("graph", "paths", "timeline"):
+        try:
+            written += render(program, what, folder / f"{what}.{fmt}")
+        except DotMissing as exc:
+            missing = missing or exc
+    written += render(program, "report", folder / "report.html", baselines=baselines)
+    written += render(program, "view", folder / "view.html")
+    if missing is not None:
+        raise missing
+    return written
 
 
 def _write_timeline(program: Program, out: Path) -> list[Path]:

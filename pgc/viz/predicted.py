@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pgc.ir.actions import format_action
 from pgc.ir.types import Program
+from pgc.runtime.actions import format_action
 from pgc.viz.layout import origins, stages_of_worker
 from pgc.viz.timeline import Bar, Timeline
 

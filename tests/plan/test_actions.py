@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgc.ir.actions import ActionSyntaxError, format_action, parse_action, parse_actions
 from pgc.ir.types import Action
+from pgc.runtime.actions import ActionSyntaxError, format_action, parse_action, parse_actions
 
 EXAMPLES = [
     ("F s2 m5", Action("F", segment="s2", mb=5)),

@@ -43,6 +43,18 @@ def test_plan_json() -> None:
     assert set(rows) == {"explicit (spec)", "gpipe", "1f1b"}
     for r in rows.values():  # every prediction stands next to a bound it respects
         assert r["lower_bound"] <= r["iteration_time"]
+    # placement (stage -> workers with region) and one path per microbatch, as the spec wrote
+    assert report["placement"] == [
+        {"stage": "origin", "workers": [{"name": "n0", "region": "east"},
+                                        {"name": "n1", "region": "east"}]},
+        {"stage": "s1", "workers": [{"name": "n2", "region": "west"}]},
+        {"stage": "s2", "workers": [{"name": "n3", "region": "west"}]},
+        {"stage": "s3", "workers": [{"name": "n4", "region": "west"}]}]
+    assert [p["route"] for p in report["paths"]] == [
+        "n0 -> s1@n2 -> s2@n3 -> n0", "n1 -> s2@n3 -> s3@n4 -> n1",
+        "n0 -> s2@n3 -> s1@n2 -> n0", "n1 -> s1@n2 -> s3@n4 -> n1"]
+    assert report["paths"][0]["hops"] == [["origin.pro", "n0"], ["s1", "n2"], ["s2", "n3"],
+                                          ["origin.epi", "n0"]]
     _golden("explicit_ring.plan.json", json.dumps(report, indent=2) + "\n")
 
 

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from pgc.ir.plan_schema import (
-    SCHEMA_VERSION,
-    PlanSchemaError,
-    actions_from_dict,
-    plan_to_dict,
-    schema_markdown,
-    validate_plan,
-)
+from pgc.ir.plan_schema import actions_from_dict, plan_to_dict
+from pgc.runtime.schema import SCHEMA_VERSION, PlanSchemaError, schema_markdown, validate_plan
 from tests.plan.builders import chain, planned, ring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +55,7 @@ def _broken(plan: dict[str, Any], edit: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "edit,message",
     [
-        (lambda d: d.update(version=0), "version: this pgc reads schema version 1, got 0"),
+        (lambda d: d.update(version=0), "version: this pgc reads schema version 2, got 0"),
         (lambda d: d.pop("seeds"), "top level: missing seeds"),
         (lambda d: d.update(extra=1), "unknown extra"),
         (lambda d: d["workers"][1].update(host=3), "workers[1].host: expected a string"),
@@ -84,4 +78,4 @@ def test_broken_plans_name_the_field(plan: dict[str, Any], edit: Any, message: s
 
 def test_documentation_is_generated_from_the_schema() -> None:
     doc = (ROOT / "docs" / "plan_schema.md").read_text()
-    assert doc == schema_markdown(), "regenerate: python -m pgc.ir.plan_schema > docs/plan_schema.md"
+    assert doc == schema_markdown(), "regenerate: python -m pgc.runtime.schema > docs/plan_schema.md"

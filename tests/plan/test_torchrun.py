@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pgc.ir.plan_schema import validate_plan
+from pgc.runtime.schema import validate_plan
 from tests.conftest import ROOT, pgc_env, run_pgc
 
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from pgc.diagnostics import UserError
-from pgc.ir.actions import format_action, parse_action
 from pgc.ir.types import Program, Span
 from pgc.passes.verify import PlanError, verify_plan
+from pgc.runtime.actions import format_action, parse_action
 from tests.plan.builders import chain, planned, ring, worker_path
 
 SPEC = Span("spec.pgc", 12, 3, 12, 30)

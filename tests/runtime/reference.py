@@ -1,7 +1,7 @@
 """Single-process reference training for the runtime equivalence tests (DESIGN.md §4).
 
-It imports a generated `train.py` only for its plan, its data-order function and its stage
-classes; the training loop, gradient scaling, clipping and optimizer are written here again,
+It imports a generated `train.py` only for its plan and its stage classes, and uses the
+runtime's data-order function; the training loop, gradient scaling, clipping and optimizer are written here again,
 plainly, in one process: each microbatch runs through its path's segments, the loss is divided
 by M, gradients accumulate, the norm is clipped globally, the optimizer steps.
 """
@@ -19,6 +19,11 @@ from typing import Any
 
 import torch
 
+from pgc.runtime.data import Source, batch
+from pgc.runtime.main import parse_args, with_overrides
+from pgc.runtime.model import ModelBuilder, import_factory
+from pgc.runtime.optim import lr_factor
+
 
 def load_script(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"pgc_train_{abs(hash(str(path)))}", path)
@@ -33,9 +38,9 @@ def initial_model(script: ModuleType) -> torch.nn.Module:
     """The plan's whole initial model: `torch.manual_seed(seed); factory(**args)`, the model's
     own initialisation; then the global RNG is seeded again, as the runtime does after its
     build (so dropout and other random ops start from the same state)."""
-    seed = int(script.PLAN["train"]["seed"])
+    seed = script.PLAN.train.seed
     torch.manual_seed(seed)
-    model: torch.nn.Module = script.import_factory()(**script.PLAN["model"]["args"])
+    model: torch.nn.Module = import_factory(script.PLAN)(**script.PLAN.model.args)
     torch.manual_seed(seed)
     return model
 
@@ -47,10 +52,14 @@ class Reference:
     params: dict[str, torch.Tensor]
 
 
-def _optimizer(plan: dict[str, Any], params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    train = plan["train"]
-    args = dict(train["optimizer_args"])
-    if train["optimizer"] == "sgd":
+def builder(script: ModuleType) -> ModelBuilder:
+    """The runtime's model builder for the script's plan and stage classes."""
+    return ModelBuilder(script.PLAN, script.STAGES)
+
+
+def _optimizer(plan: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    args = dict(plan.train.optimizer_args)
+    if plan.train.optimizer == "sgd":
         return torch.optim.SGD(params, lr=float(args["lr"]),
                                momentum=float(args.get("momentum", 0.0)),
                                weight_decay=float(args.get("weight_decay", 0.0)))
@@ -61,25 +70,26 @@ def _optimizer(plan: dict[str, Any], params: list[torch.nn.Parameter]) -> torch.
 def reference(script: ModuleType, steps: int, *overrides: str) -> Reference:
     """Train the plan's model for `steps` iterations in this process; `overrides` are the
     script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`)."""
-    script.apply_overrides(script.parse_args(list(overrides)))
-    plan = script.PLAN
+    plan = with_overrides(script.PLAN, parse_args(script.PLAN, list(overrides)))
     model = initial_model(script)
-    segments = {s["name"]: script.SEGMENT_CLASSES[s["name"]](model) for s in plan["segments"]}
-    loss_seg = next(s["name"] for s in plan["segments"] if s["loss"])
+    segments = {s.name: script.STAGES[s.name](model) for s in plan.segments}
+    loss_seg = next(s.name for s in plan.segments if s.loss)
     unique = list({id(p): p for p in model.parameters()}.values())
     opt = _optimizer(plan, unique)
-    m_total = plan["microbatches"]
-    clip = plan["train"]["clip"]
+    m_total = plan.microbatches
+    clip = plan.train.clip
+    source = None if plan.train.data == "synthetic" else Source(plan)
+    base_lr = float(plan.train.optimizer_args["lr"])
     losses: list[float] = []
     first: dict[str, torch.Tensor] = {}
     for step in range(steps):
         for p in unique:
             p.grad = torch.zeros_like(p)
         total = 0.0
-        for path in plan["paths"]:
-            ids, labels = script.batch(step, 0, path["mb"])
+        for path in plan.paths:
+            ids, labels = batch(plan, source, step, 0, path.mb)
             x: tuple[torch.Tensor, ...] = (ids,)
-            for seg, _worker in path["hops"]:
+            for seg, _worker in path.hops:
                 if seg == loss_seg:
                     loss = segments[seg](*x, labels)
                 else:
@@ -93,7 +103,7 @@ def reference(script: ModuleType, steps: int, *overrides: str) -> Reference:
         if clip:
             torch.nn.utils.clip_grad_norm_(unique, float(clip))
         for g in opt.param_groups:
-            g["lr"] = script.lr_at(step)
+            g["lr"] = base_lr * lr_factor(plan.train, steps, step)
         opt.step()
     params = {n: p.detach().clone() for n, p in model.named_parameters(remove_duplicate=False)}
     return Reference(losses, first, params)

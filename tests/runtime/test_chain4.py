@@ -23,6 +23,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from pgc.runtime.checkpoint import newest_checkpoint
+from pgc.runtime.files import safe_load
+from pgc.runtime.main import check_world
+from pgc.runtime.plan import PlanError
 from tests.conftest import ROOT, pgc_env, run_pgc
 from tests.runtime.reference import load_script, read_log
 
@@ -176,37 +180,43 @@ def test_eval_with_stages_removed(main_job: Path) -> None:
     assert abs(rec["perplexity"] - math.exp(rec["eval_loss"])) < 1e-6 * rec["perplexity"]
 
 
-def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Path) -> None:
-    script = main_job / "train.py"
-    tree = ast.parse(script.read_text())
+def imported_roots(path: Path) -> set[str]:
+    """Top-level names of the absolute imports of a Python file."""
+    tree = ast.parse(path.read_text())
     roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
              for a in n.names}
-    roots |= {n.module.split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, ast.ImportFrom) and n.module}
-    assert "pgc" not in roots
-    assert roots - {"torch", "__future__"} <= set(sys.stdlib_module_names), roots
+    return roots | {n.module.split(".")[0] for n in ast.walk(tree)
+                    if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+
+
+def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Path) -> None:
+    script = main_job / "train.py"
+    allowed = {"torch", "__future__", *sys.stdlib_module_names}
+    assert imported_roots(script) - allowed == {"pgc_runtime"}  # llama's stages need nothing else
+    runtime = sorted((main_job / "pgc_runtime").glob("*.py"))
+    assert runtime and all(imported_roots(f) <= allowed for f in runtime), "runtime imports pgc?"
     mod = load_script(script)
-    with pytest.raises(mod.PlanError, match="the plan has 4 workers but torchrun started 3"):
-        mod.check_plan(3)
+    with pytest.raises(PlanError, match="the plan has 4 workers but torchrun started 3"):
+        check_world(mod.PLAN, 3)
     # a checkpoint file that holds pickled code is refused, not executed
     evil = tmp_path / "n0.pt"
     torch.save({"tensors": {}, "hook": os.system}, evil)
-    with pytest.raises(mod.PlanError, match="refused: not a plain tensor file"):
-        mod.safe_load(evil)
+    with pytest.raises(PlanError, match="refused: not a plain tensor file"):
+        safe_load(evil)
     step = tmp_path / "ck" / "step_00000040"
     step.mkdir(parents=True)
     for w in ("n0", "n1", "n2", "n3"):
         shutil.copy(evil, step / f"{w}.pt")
     files = {f"{w}.pt": hashlib.sha256((step / f"{w}.pt").read_bytes()).hexdigest()
              for w in ("n0", "n1", "n2", "n3")}
-    manifest = {"step": 40, "spec_hash": mod.PLAN["spec_hash"], "model": mod.PLAN["model"],
-                "files": files}
+    model = {"target": mod.PLAN.model.target, "args": mod.PLAN.model.args, "import_root": None}
+    manifest = {"step": 40, "spec_hash": mod.PLAN.spec_hash, "model": model, "files": files}
     (step / "manifest.json").write_text(json.dumps(manifest))
     r = run_pgc("export-model", str(tmp_path / "ck"), "-o", str(tmp_path / "m.pt"))
     assert r.returncode == 2 and "refused" in r.stderr and "Traceback" not in r.stderr
     # a manifest from another spec is not a checkpoint of this plan
     (step / "manifest.json").write_text(json.dumps({**manifest, "spec_hash": "other"}))
-    assert mod.newest_checkpoint(tmp_path / "ck") is None
+    assert newest_checkpoint(mod.PLAN, tmp_path / "ck") is None
 
 
 def test_stuck_peer_fails_within_timeout_naming_it(main_job: Path) -> None:

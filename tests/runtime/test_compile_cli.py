@@ -3,14 +3,13 @@ files and launch line it writes."""
 
 from __future__ import annotations
 
-import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ROOT, run_pgc
-from tests.runtime.reference import load_script
+from pgc.runtime.schema import validate_plan
+from tests.conftest import ROOT, pgc_env, run_pgc
 
 CHAIN4 = str(ROOT / "examples" / "chain4.pgc")
 
@@ -26,33 +25,34 @@ def test_emit_prints_ir_after_a_pass_and_between_passes() -> None:
     assert "after" not in ir.stdout
 
 
-def test_compile_writes_script_plan_and_command(tmp_path: Path) -> None:
+def test_compile_writes_script_plan_runtime_and_command(tmp_path: Path) -> None:
     r = run_pgc("compile", CHAIN4, "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert f"torchrun --nproc-per-node 4 {tmp_path / 'out' / 'train.py'}" in r.stdout
     plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    validate_plan(plan)
+    assert plan["world_size"] == 4 and plan["runtime"]["init"]["mode"] == "replay"
     script = (tmp_path / "out" / "train.py").read_text()
-    assert plan["world_size"] == 4 and plan["spec_hash"] in script
     assert "class Stage_s0(torch.nn.Module):" in script
+    shipped = sorted(p.name for p in (tmp_path / "out" / "pgc_runtime").glob("*.py"))
+    assert shipped == sorted(p.name for p in (ROOT / "pgc" / "runtime").glob("*.py"))
+    for name in shipped:  # verbatim
+        assert (tmp_path / "out" / "pgc_runtime" / name).read_bytes() == \
+            (ROOT / "pgc" / "runtime" / name).read_bytes()
 
 
-def test_script_refuses_a_stale_plan_json_and_fractional_skip_counts(tmp_path: Path) -> None:
-    """train.py compares its embedded plan with the plan.json beside it (plan.json calls the
-    schema version `version`), and `--skip-ratio` must give whole stages (DESIGN.md §4)."""
+def test_script_refuses_a_plan_that_does_not_match(tmp_path: Path) -> None:
+    """train.py validates plan.json before anything else: a plan of another schema version or
+    a damaged one ends the run with the field named, exit 2, no traceback."""
     out = tmp_path / "out"
     assert run_pgc("compile", CHAIN4, "-o", str(out)).returncode == 0
-    mod = load_script(out / "train.py")
-    mod.check_plan(4)  # the plan.json written with it agrees
     plan = json.loads((out / "plan.json").read_text())
-    for key, value in (("version", 999), ("spec_hash", "0" * 64)):
-        (out / "plan.json").write_text(json.dumps({**plan, key: value}))
-        with pytest.raises(mod.PlanError, match=f"{key} {value!r} differs from the embedded"):
-            mod.check_plan(4)
-    ratio = argparse.Namespace(skip_stages="", skip_ratio="1/3")
-    with pytest.raises(mod.PlanError, match="1/3 of 4 stages is 1.33333 stages, not a whole"):
-        mod.skipped_stages(ratio, 0)
-    with pytest.raises(mod.PlanError, match="not a fraction"):
-        mod.skipped_stages(argparse.Namespace(skip_stages="", skip_ratio="half"), 0)
+    for edit, message in ((dict(version=999), "this pgc reads schema version 2, got 999"),
+                          (dict(world_size=3), "world_size is 3 but the worker table has 4")):
+        (out / "plan.json").write_text(json.dumps({**plan, **edit}))
+        r = subprocess.run([sys.executable, str(out / "train.py")], capture_output=True,
+                           text=True, timeout=60, env=pgc_env())
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_bad_spec_is_a_diagnostic(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def compile_spec(name: str, out: Path) -> Path:
 
 def run_plan(out: Path, tag: str, steps: int, *flags: str) -> Path:
     """Train under torchrun; dumps go to out/tag.*; returns the run's log."""
-    nproc = len(load_script(out / "train.py").PLAN["workers"])
+    nproc = len(load_script(out / "train.py").PLAN.workers)
     log = out / f"{tag}.jsonl"
     r = launch(out, nproc, "--steps", str(steps), "--log-file", str(log), "--timeout", "60",
                "--dump-grads", str(out / f"{tag}-grads"), "--dump-params",

@@ -14,8 +14,12 @@ from types import ModuleType
 import pytest
 import torch
 
+from pgc.runtime.model import init_description, named_tensors
+from pgc.runtime.plan import PlanError
 from tests.conftest import ROOT, run_pgc
-from tests.runtime.reference import initial_model, load_script, reference
+from tests.runtime.reference import builder, initial_model, load_script, reference
+
+CPU = torch.device("cpu")
 
 SPECS = Path(__file__).parent / "specs"
 CHAIN_TIED = SPECS / "tied_skip_swap.pgc"  # embed on s0, the tied head on s4
@@ -36,7 +40,7 @@ def scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ModuleT
 
 
 def stage_segments(script: ModuleType) -> dict[str, list[str]]:
-    return {st["name"]: list(st["segments"]) for st in script.PLAN["stages"]}
+    return {st.name: list(st.segments) for st in script.PLAN.stages}
 
 
 def unique(params: object) -> list[torch.nn.Parameter]:
@@ -48,14 +52,14 @@ def test_each_worker_holds_only_its_own_parameters(
     scripts: dict[str, tuple[ModuleType, str]], name: str
 ) -> None:
     script, stdout = scripts[name]
-    assert script.PLAN["model"]["init"] == "replay" and script.PLAN["model"]["verified"]
+    assert script.PLAN.model.init == "replay" and script.PLAN.model.verified
     assert "init: replay (each worker materialises only its own parameters" in stdout
-    assert script.init_description(None).startswith("init: replay under seed ")  # start-up line
+    assert init_description(script.PLAN, None).startswith("init: replay under seed ")  # start-up line
     want = dict(initial_model(script).named_parameters(remove_duplicate=False))
     total = sum(p.numel() for p in unique(want.values()))
     for stage, names in stage_segments(script).items():
-        model = script.build_worker_model(names, None)
-        own = unique(p for n in names for p in script.SEGMENT_CLASSES[n](model).parameters())
+        model = builder(script).worker_model(names, None)
+        own = unique(p for n in names for p in script.STAGES[n](model).parameters())
         real = [p for p in unique(model.parameters()) if not p.is_meta]
         assert own and {id(p) for p in real} == {id(p) for p in own}, stage
         held = sum(p.numel() * p.element_size() for p in own)
@@ -70,15 +74,15 @@ def test_workers_together_hold_the_one_process_initial_state(
     scripts: dict[str, tuple[ModuleType, str]], name: str
 ) -> None:
     script, _ = scripts[name]
-    seed = int(script.PLAN["train"]["seed"])
+    seed = script.PLAN.train.seed
     want = initial_model(script).state_dict()
     union: dict[str, torch.Tensor] = {}
     holders: dict[str, list[str]] = {}
     for stage, names in stage_segments(script).items():
-        segments = script.build_segments(names, None)
+        segments = builder(script).segments(names, None, CPU)
         # every worker leaves the global RNG in the same, plan-seeded state
         assert torch.equal(torch.get_rng_state(), torch.manual_seed(seed).get_state())
-        for key, t in script.named_tensors(segments).items():
+        for key, t in named_tensors(segments).items():
             union.setdefault(key, t)
             holders.setdefault(key, []).append(stage)
             assert torch.equal(union[key], t), f"{key} differs between workers"
@@ -112,9 +116,9 @@ def test_init_model_file_gives_the_default_start(
     one_name = tmp_path / "one_name.pt"
     torch.save({k: v for k, v in state.items() if k != "head.weight"}, one_name)
     for stage, names in stage_segments(script).items():
-        default = script.named_tensors(script.build_segments(names, None))
+        default = named_tensors(builder(script).segments(names, None, CPU))
         for f in (path, legacy, one_name):
-            loaded = script.named_tensors(script.build_segments(names, str(f)))
+            loaded = named_tensors(builder(script).segments(names, str(f), CPU))
             assert sorted(loaded) == sorted(default)
             for key, t in default.items():
                 assert torch.equal(loaded[key], t), f"{stage} {f.name}: {key}"
@@ -138,8 +142,8 @@ def test_init_from_refuses_a_file_that_does_not_fit(
     for k, (message, bad) in enumerate(cases.items()):
         f = tmp_path / f"bad{k}.pt"
         torch.save(bad, f)
-        with pytest.raises(script.PlanError, match=message):
-            script.build_segments(names, str(f))
+        with pytest.raises(PlanError, match=message):
+            builder(script).segments(names, str(f), CPU)
 
 
 def toy_spec(tmp_path: Path, kind: str) -> Path:
@@ -152,15 +156,15 @@ def test_full_build_is_named_and_trains(
     scripts: dict[str, tuple[ModuleType, str]], tmp_path: Path
 ) -> None:
     script, stdout = scripts["full"]
-    assert script.PLAN["model"]["init"] == "full-build" and not script.PLAN["model"]["skeleton"]
+    assert script.PLAN.model.init == "full-build" and not script.PLAN.model.skeleton
     assert ("init: full build (buffer `layers.0.ref` is computed from a parameter: it stays on "
             "meta when the parameters are)") in stdout
-    assert script.init_description(None).startswith("init: full build under seed 1 (buffer `")
+    assert init_description(script.PLAN, None).startswith("init: full build under seed 1 (buffer `")
     want = initial_model(script).state_dict()  # the model's own init, as before
     torch.save(want, tmp_path / "model.pt")
     for names in stage_segments(script).values():
         for f in (None, str(tmp_path / "model.pt")):
-            for key, t in script.named_tensors(script.build_segments(names, f)).items():
+            for key, t in named_tensors(builder(script).segments(names, f, CPU)).items():
                 assert torch.equal(t, want[key]), key
     losses = reference(script, 10).losses
     assert losses[-1] < 0.9 * losses[0], losses
@@ -175,7 +179,7 @@ def test_init_function_pgc_cannot_see_compiles_to_full_build(tmp_path: Path) -> 
     script = load_script(tmp_path / "b" / "train.py")
     want = initial_model(script).state_dict()
     for names in stage_segments(script).values():
-        for key, t in script.named_tensors(script.build_segments(names, None)).items():
+        for key, t in named_tensors(builder(script).segments(names, None, CPU)).items():
             assert torch.equal(t, want[key]), key
 
 
@@ -187,11 +191,11 @@ def test_init_from_keeps_the_replayed_non_persistent_buffers(
     r = run_pgc("compile", str(toy_spec(tmp_path, "plain")), "-o", str(tmp_path / "p"), cwd=ROOT)
     assert r.returncode == 0, r.stderr
     script = load_script(tmp_path / "p" / "train.py")
-    assert script.PLAN["model"]["init"] == "replay"
+    assert script.PLAN.model.init == "replay"
     torch.save(initial_model(script).state_dict(), tmp_path / "model.pt")
     for names in stage_segments(script).values():
-        default = script.build_worker_model(names, None)
-        loaded = script.build_worker_model(names, str(tmp_path / "model.pt"))
+        default = builder(script).worker_model(names, None)
+        loaded = builder(script).worker_model(names, str(tmp_path / "model.pt"))
         noise = {k: b for k, b in default.named_buffers() if k.endswith("noise")}
         assert noise and all(torch.equal(b, loaded.get_buffer(k)) for k, b in noise.items())
 
@@ -199,9 +203,10 @@ def test_init_from_keeps_the_replayed_non_persistent_buffers(
         raise RuntimeError("no replay here")
 
     names = stage_segments(script)["s0"]
-    default = script.named_tensors(script.build_segments(names, None))
-    script._replay_own = fails
-    fallback = script.named_tensors(script.build_segments(names, None))
+    default = named_tensors(builder(script).segments(names, None, CPU))
+    broken = builder(script)
+    broken._replay_own = fails  # type: ignore[method-assign]
+    fallback = named_tensors(broken.segments(names, None, CPU))
     assert "the replay failed on this worker (RuntimeError: no replay here)" in capsys.readouterr().out
     assert sorted(fallback) == sorted(default)
     assert all(torch.equal(fallback[k], t) for k, t in default.items())

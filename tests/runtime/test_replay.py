@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from pgc.codegen import template
+from pgc.runtime import init_replay as template
 from tests.runtime import init_models as im
 
 SEED = 5

@@ -1,4 +1,7 @@
-"""The text form of actions (DESIGN.md §5): one action per line, round-trips exactly.
+"""Actions, the unit of a worker's program, and their text form: one action per line, round-trips.
+
+This module is the one definition of the action text form: the compiler writes it into
+plan.json and the runtime parses it back (standard library only, like the whole runtime).
 
     F s2 m5            forward of segment s2 for microbatch 5
     B origin.epi m5    backward of segment origin.epi for microbatch 5
@@ -17,8 +20,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
-from pgc.ir.types import Action
+ActionKind = Literal["F", "B", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "ALLREDUCE", "STEP"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a worker's program (text forms above)."""
+
+    kind: ActionKind
+    segment: str = ""  # F, B, ALLREDUCE (stage or shared-group name for ALLREDUCE)
+    mb: int = -1  # F, B, SEND_*, RECV_*
+    peer: str = ""  # SEND_*, RECV_* (worker name)
+
+    def __str__(self) -> str:  # the text form, so IR dumps print `F s2 m5`
+        return format_action(self)
+
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -1,0 +1,91 @@
+"""`pgc viz` from a compiled plan against planning again, on SkipPipe's geo-20 example.
+
+Side by side in one run, repeated (median of ROUNDS), CPU seconds of this process plus its
+`dot` children (the figure that does not depend on what else the machine runs):
+- plan: the spec lowered and planned through `simulated`, what `pgc viz SPEC` does before
+  drawing (placement and routing searches included);
+- load: the compiled plan.json read back (`pgc.plan_file.program_from_plan`: schema check,
+  spec lowered and hash-checked, the plan's placement, paths and action lists put in,
+  verified and simulated), what `pgc viz PLAN` does instead;
+- draw: every view of one plan (`--what all`: graph, paths, timeline + trace, report, view).
+Targets: load at least 10x cheaper than plan; `viz PLAN --what all` (load + draw) cheaper than
+planning alone.
+
+    python bench/viz_from_plan.py     # writes bench/results/viz_from_plan.{json,md}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pgc.codegen.emit import emit  # noqa: E402
+from pgc.frontend import load_program  # noqa: E402
+from pgc.pipeline import run_passes  # noqa: E402
+from pgc.plan_file import program_from_plan  # noqa: E402
+from pgc.viz import render_all  # noqa: E402
+
+SPEC = ROOT / "examples" / "skippipe_geo20.pgc"
+ROUNDS = 3
+RESULTS = ROOT / "bench" / "results"
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = _cpu()
+    out = fn()
+    return _cpu() - start, out
+
+
+def main() -> None:
+    rounds: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        build, pictures = Path(tmp) / "build", Path(tmp) / "pictures"
+        planned = run_passes(load_program(str(SPEC)))
+        emit(planned, build)  # plan.json as `pgc compile` writes it
+        for _ in range(ROUNDS):
+            plan_s, _ = timed(lambda: run_passes(load_program(str(SPEC))))
+            load_s, program = timed(lambda: program_from_plan(build / "plan.json"))
+            draw_s, _ = timed(lambda p=program: render_all(p, pictures))  # type: ignore[misc]
+            rounds.append({"plan_s": plan_s, "load_s": load_s, "draw_s": draw_s})
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    payload = {
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "spec": str(SPEC.relative_to(ROOT)), "rounds": rounds,
+        "median": {k: round(v, 3) for k, v in med.items()},
+        "plan_over_load": round(med["plan_s"] / med["load_s"], 1),
+        "plan_and_draw_over_load_and_draw": round(
+            (med["plan_s"] + med["draw_s"]) / (med["load_s"] + med["draw_s"]), 2),
+    }
+    md = (f"# pgc viz from a compiled plan vs planning again ({payload['spec']})\n\n"
+          f"CPU seconds (process + dot children), median of {ROUNDS} rounds, side by side:\n\n"
+          "| step | CPU s |\n|---|---|\n"
+          f"| plan the spec (through simulated) | {med['plan_s']:.3f} |\n"
+          f"| load the compiled plan.json | {med['load_s']:.3f} |\n"
+          f"| draw every view (--what all) | {med['draw_s']:.3f} |\n\n"
+          f"load is **{payload['plan_over_load']}x** cheaper than planning again "
+          f"(target >= 10x); `viz PLAN --what all` as a whole (load + draw) against "
+          f"`viz SPEC --what all` (plan + draw): "
+          f"**{payload['plan_and_draw_over_load_and_draw']}x**.\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "viz_from_plan.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / "viz_from_plan.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

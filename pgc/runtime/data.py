@@ -1,0 +1,105 @@
+"""The data order: a documented function (seed, step, origin, microbatch) -> samples.
+
+    batch(plan, step, origin, mb, split) -> (input_ids, labels), both [B, T] int64.
+
+Microbatch `mb` (global number in 0..M-1) of iteration `step` draws B windows of T + 1 tokens.
+Window i starts at an offset drawn from a `torch.Generator` seeded with
+`sample_seed(seed, step, mb) = (seed * 1_000_003 + step * 10_007 + mb) mod (2^63 - 1)`, where
+`seed` is the plan's data seed, plus 7919 for the validation split. Synthetic data generates the
+window's tokens from that generator instead (`synthetic`). `origin` (index of the microbatch's
+origin worker in the plan's `data.origins`) is part of the signature for sources sharded per
+origin; the built-in sources do not depend on it, so a plan with other placements sees the same
+batches. Any reference can reproduce the batches from this docstring alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .plan import Plan, PlanError
+
+VAL_SEED_OFFSET = 7919
+
+
+def generator(seed: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def sample_seed(seed: int, step: int, mb: int) -> int:
+    return (seed * 1_000_003 + step * 10_007 + mb) % (2**63 - 1)
+
+
+def synthetic(g: torch.Generator, rows: int, length: int, vocab: int, seed: int) -> torch.Tensor:
+    """Learnable synthetic tokens: each sequence follows one of four fixed successor tables
+    (table k is `randperm(vocab)` under seed `seed * 31 + k`), chosen by its first token (drawn
+    from `g`) modulo 4, so the next token is predictable."""
+    tables = torch.stack([torch.randperm(vocab, generator=generator(seed * 31 + k))
+                          for k in range(4)])
+    out = torch.empty(rows, length, dtype=torch.int64)
+    out[:, 0] = torch.randint(vocab, (rows,), generator=g)
+    which = out[:, 0] % 4
+    for t in range(1, length):
+        out[:, t] = tables[which, out[:, t - 1]]
+    return out
+
+
+class Source:
+    """The token stream of a plan's data source, split into train and validation parts: text
+    files as bytes (vocabulary 256), or a nanoGPT-style token file memory-mapped. Relative
+    paths start at the current directory."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._parts: dict[str, torch.Tensor] = {}
+
+    def part(self, split: str) -> torch.Tensor:
+        if not self._parts:
+            data = self._read()
+            cut = int(len(data) * (1.0 - float(self.plan.train.data_args.get("val_fraction", 0.1))))
+            self._parts = {"train": data[:cut], "val": data[cut:]}
+        return self._parts[split]
+
+    def _read(self) -> torch.Tensor:
+        kind, args = self.plan.train.data, self.plan.train.data_args
+        if kind == "text":
+            files = args.get("files") or args.get("path")
+            paths = [files] if isinstance(files, str) else list(files or [])
+            raw = b"".join(_read_text(Path(str(p))) for p in paths)
+            return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        if kind == "tokens":
+            wide = str(args.get("dtype", "uint16")) == "uint32"
+            path = Path(str(args["path"]))
+            count = os.path.getsize(path) // (4 if wide else 2)
+            return torch.from_file(str(path), shared=False, size=count,
+                                   dtype=torch.uint32 if wide else torch.uint16)
+        raise PlanError(f"unknown data source `{kind}` (synthetic, text, tokens)")
+
+
+def _read_text(path: Path) -> bytes:
+    if path.is_dir():
+        return b"".join(p.read_bytes() for p in sorted(path.rglob("*.py")))
+    return path.read_bytes()
+
+
+def batch(plan: Plan, source: Source | None, step: int, origin: int, mb: int,
+          split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Microbatch `mb` of iteration `step` (see the module docstring): (input_ids, labels)."""
+    del origin  # the built-in sources are not sharded per origin
+    rows, length = plan.microbatch_size, plan.seq_len
+    seed = plan.train.data_seed
+    g = generator(sample_seed(seed + (VAL_SEED_OFFSET if split == "val" else 0), step, mb))
+    if plan.train.data == "synthetic":
+        vocab = int(plan.train.data_args.get("vocab", plan.vocab))
+        windows = synthetic(g, rows, length + 1, vocab, seed)
+    else:
+        if source is None:
+            raise PlanError("a file data source needs its `Source`")
+        data = source.part(split)
+        starts = torch.randint(len(data) - length - 1, (rows,), generator=g).tolist()
+        windows = torch.stack([data[s : s + length + 1].to(torch.int64) for s in starts])
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()

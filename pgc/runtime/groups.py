@@ -1,0 +1,72 @@
+"""Gradient groups: one process group per bucket of two or more workers, and the sum over it.
+
+A bucket is a stage's parameters that no other stage reads (over its replica group), or one
+shared parameter such as a tied embedding and head (over every worker holding an owning
+segment); every parameter is thus summed exactly once over exactly its holders
+(docs/CONTRACTS.md "Gradient").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .plan import Bucket, Plan
+
+
+def held(bucket: Bucket, have: Mapping[str, torch.nn.Parameter]) -> list[torch.nn.Parameter]:
+    """The bucket's tensors this worker holds (each under the one name it has here)."""
+    return [have[n] for names in bucket.params for n in names if n in have]
+
+
+def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int]) -> dict[str, tuple[Bucket, Any]]:
+    """This worker's buckets with their process groups (None for a bucket of one worker).
+    Every rank creates every group in the same order (torch.distributed requires it)."""
+    mine: dict[str, tuple[Bucket, Any]] = {}
+    for bucket in plan.buckets:
+        if len(bucket.workers) < 2:
+            if me in bucket.workers:
+                mine[bucket.name] = (bucket, None)
+            continue
+        group = dist.new_group(sorted(rank_of[w] for w in bucket.workers))
+        if me in bucket.workers:
+            mine[bucket.name] = (bucket, group)
+    return mine
+
+
+def all_reduce_bucket(bucket: Bucket, group: Any,
+                      params: Mapping[str, torch.nn.Parameter]) -> None:
+    """Sum the gradients of `bucket` over its workers, as one flat tensor (each microbatch's
+    contribution is already divided by M at the loss, so the sum is the exact gradient)."""
+    if group is None:
+        return
+    grads = [p.grad for p in held(bucket, params) if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def norm_owners(plan: Plan, me: str, params: Mapping[str, torch.nn.Parameter]
+                ) -> list[torch.nn.Parameter]:
+    """The parameters whose gradient this worker counts in the global norm: those of the
+    buckets it leads (each bucket's first worker), so each parameter counts once."""
+    out: list[torch.nn.Parameter] = []
+    for b in plan.buckets:
+        if b.workers[0] == me:
+            out.extend(params[n] for alias in b.params for n in alias if n in params)
+    return out
+
+
+def orphans(plan: Plan, me: str, params: Mapping[str, torch.nn.Parameter]) -> list[str]:
+    """This worker's parameters in no bucket it belongs to: their gradient would never be
+    summed (the runtime refuses to train them)."""
+    mine = {n for b in plan.buckets if me in b.workers for alias in b.params for n in alias}
+    return sorted(set(params) - mine)

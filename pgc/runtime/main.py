@@ -1,0 +1,304 @@
+"""The generated script's entry point: flags, start-up, the training loop, the exit codes.
+
+`train.py` calls `prepare(plan_path)` first (it reads and validates plan.json and puts the
+model's import root on sys.path, before the stage code imports the model's module), then
+`main(plan, stage_classes)`, which joins the process group (gloo on CPU, nccl with one GPU per
+worker when CUDA is there), maps ranks to the plan's workers by host label, builds this
+worker's stage, and trains (or evaluates).
+Exit codes: 0 done; 2 a refusal with a message for the user (bad plan, flags, files); 1 an
+error inside an action (the line names worker, rank, step, action, microbatch and stage, then
+the original traceback follows; every other worker stops at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import math
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
+from .data import Source
+from .evaluate import evaluate, perplexity
+from .groups import make_groups
+from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
+from .optim import make_optimizer, make_schedule
+from .plan import Plan, PlanError, load_plan
+from .report import Clock, RunLog, Tracer
+from .transport import STOP, Transport, Watchdog, collective_error, publish_failure
+from .worker import ActionError, Emulation, Worker
+
+
+def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
+    t = plan.train
+    p = argparse.ArgumentParser(description=f"pgc pipeline `{plan.name}`: {plan.launch}")
+    p.add_argument("--steps", type=int, default=t.steps, help="total steps of the run")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--init-from", help="start from this state_dict (model parameter names)")
+    p.add_argument("--import-root", help="folder the model's module imports from "
+                   "(default: PGC_IMPORT_ROOT, else the plan's, relative to plan.json)")
+    p.add_argument("--ckpt-dir", default=t.checkpoint_dir)
+    p.add_argument("--ckpt-every", type=int, default=t.checkpoint_every)
+    p.add_argument("--keep", type=int, default=t.checkpoint_keep)
+    p.add_argument("--log-file", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
+    p.add_argument("--emulate-network", action="store_true")
+    p.add_argument("--emulate-compute", action="store_true")
+    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--trace", help="directory for per-worker Chrome traces")
+    p.add_argument("--eval", action="store_true", help="evaluate instead of training")
+    p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
+    p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
+    p.add_argument("--eval-batches", type=int, default=plan.eval_batches)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
+    p.add_argument("--lr", type=float, help="override the spec's learning rate")
+    p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
+    p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
+    p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
+    p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
+    return plan.with_optimizer(args.optimizer, args.lr, args.clip)
+
+
+# ----------------------------------------------------------------------------- start-up
+def check_world(plan: Plan, world: int) -> None:
+    """Refuse a run whose process count differs from the plan's worker count."""
+    if world != len(plan.workers):
+        raise PlanError(f"the plan has {len(plan.workers)} workers but torchrun started {world} "
+                        f"processes; run: {plan.launch}")
+
+
+def host_label() -> str:
+    return os.environ.get("PGC_HOST") or socket.gethostname()
+
+
+def map_workers(plan: Plan, labels: list[tuple[str, int]]) -> list[str]:
+    """rank -> plan worker name. `labels[rank] = (host label, local rank)`.
+
+    Plan workers with a host label go to ranks with that label (in plan order, ranks ordered by
+    local rank); workers without one take the remaining ranks in rank order. torchrun does not
+    fix which host gets which rank range, so the mapping must come from the labels."""
+    free = sorted(range(len(labels)), key=lambda r: (labels[r][0], labels[r][1]))
+    names: list[str | None] = [None] * len(labels)
+    for name, host in zip(plan.workers, plan.hosts):
+        if host:
+            match = [r for r in free if labels[r][0] == host]
+            if not match:
+                have = sorted({label for label, _ in labels})
+                raise PlanError(f"worker {name} needs host `{host}` but the hosts are {have} "
+                                "(set PGC_HOST on each host, or fix the spec's host labels)")
+            names[match[0]] = name
+            free.remove(match[0])
+    rest = iter(sorted(free))
+    for name, host in zip(plan.workers, plan.hosts):
+        if not host:
+            names[next(rest)] = name
+    return [n for n in names if n is not None]
+
+
+def init_distributed(plan: Plan, timeout: float) -> tuple[int, int, torch.device]:
+    """gloo on CPU, nccl (one GPU per worker) when CUDA is there."""
+    if "RANK" not in os.environ:
+        raise PlanError(f"train.py runs under torchrun, one process per worker: {plan.launch}")
+    backend, device = "gloo", torch.device("cpu")
+    if torch.cuda.is_available():
+        backend = "nccl"
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+@dataclass
+class Run:
+    """One worker's run: the plan, its flags and its built worker."""
+
+    plan: Plan
+    args: argparse.Namespace
+    worker: Worker
+    log: RunLog
+
+
+def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
+    rank, world, device = init_distributed(plan, args.timeout)
+    check_world(plan, world)
+    labels: list[Any] = [None] * world
+    dist.all_gather_object(labels, (host_label(), int(os.environ.get("LOCAL_RANK", 0))))
+    names = map_workers(plan, labels)
+    me = names[rank]
+    rank_of = {n: r for r, n in enumerate(names)}
+    log = RunLog(args.log_file if rank == 0 else None, args.quiet)
+    log.say("workers: " + ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names)))
+    log.say(init_description(plan, args.init_from))
+    builder = ModelBuilder(plan, classes, args.import_root)
+    segments = builder.segments(list(plan.stage_of(me).segments), args.init_from, device)
+    groups = make_groups(plan, me, rank_of)
+    dist.barrier()
+    clock = Clock(time.perf_counter())
+    emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
+    transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
+                          emulation.scale)
+    store = dist.distributed_c10d._get_default_store()
+    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout, store),
+                    device, emulation, Tracer(me, rank, clock) if args.trace else None,
+                    None if plan.train.data == "synthetic" else Source(plan))
+    return Run(plan, args, worker, log)
+
+
+# ----------------------------------------------------------------------------- training
+def train(run: Run) -> None:
+    plan, args, w = run.plan, run.args, run.worker
+    opt = make_optimizer(plan.train, w.params)
+    root = Path(args.ckpt_dir)
+    start = 0
+    if args.resume:
+        found = newest_checkpoint(plan, root)
+        if found is not None:
+            start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device)
+            run.log.say(f"resumed from {found[0]} (step {start})", always=True)
+    schedule = make_schedule(opt, plan.train, args.steps, start)
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
+    for step in range(start, args.steps):
+        t0 = time.perf_counter()
+        loss_sum, _ = w.run_step(step)
+        if step == start and args.dump_grads:
+            torch.save({n: p.grad.clone() for n, p in w.params.items() if p.grad is not None},
+                       f"{args.dump_grads}.{w.me}.pt")
+        stats = end_of_step(w, step, loss_sum)
+        norm = math.sqrt(stats[0])
+        if plan.train.clip:
+            coef = min(1.0, float(plan.train.clip) / (norm + 1e-6))
+            for p in w.params.values():
+                p.grad.mul_(coef)  # type: ignore[union-attr]
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        schedule.step()
+        dt = time.perf_counter() - t0
+        loss, done = stats[1] / plan.microbatches, step + 1
+        run.log.record(
+            {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
+             "tokens_per_s": tokens / dt, "time": dt},
+            f"step {done:>5}/{args.steps}  loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  "
+            f"{tokens / dt:,.0f} tok/s  {dt * 1e3:.0f} ms")
+        if args.dump_params and done == (args.dump_after or args.steps):
+            torch.save({n: p.detach().clone() for n, p in w.params.items()},
+                       f"{args.dump_params}.{w.me}.pt")
+        stop = stats[2] > 0
+        if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
+            found_root = import_root(plan, args.import_root)
+            model = {"target": plan.model.target, "args": plan.model.args,
+                     "import_root": str(found_root) if found_root else None}
+            save_checkpoint(plan, root, done, w.me, w.segments, opt, model)
+            if w.rank == 0:
+                prune_checkpoints(plan, root, args.keep)
+        if stop:
+            run.log.say(f"stopped by SIGTERM after step {done}", always=True)
+            break
+    if w.tracer is not None:
+        w.tracer.write(args.trace)
+
+
+def end_of_step(w: Worker, step: int, loss_sum: float) -> list[float]:
+    """Summed over every worker: squared gradient norm, loss, and whether any was told to stop."""
+    stats = torch.tensor([w.norm_sq(), loss_sum, float(STOP.is_set())], dtype=torch.float64,
+                         device=w.device)
+    try:
+        dist.all_reduce(stats)
+    except RuntimeError as exc:
+        raise collective_error(w.me, w.plan.workers, f"end-of-step all-reduce of step {step}",
+                               exc) from exc
+    return [float(x) for x in stats.tolist()]
+
+
+def run_eval(run: Run) -> None:
+    plan, args, w = run.plan, run.args, run.worker
+    if args.resume:
+        found = newest_checkpoint(plan, Path(args.ckpt_dir))
+        if found is None:
+            raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
+        load_checkpoint(found[0], found[1], w.me, w.segments, make_optimizer(plan.train, w.params),
+                        w.device)
+    loss = evaluate(w, args.eval_batches, args.skip_stages, args.skip_ratio)
+    if loss is not None:
+        run.log.record(
+            {"eval_loss": loss, "perplexity": perplexity(loss), "batches": args.eval_batches,
+             "skip_stages": args.skip_stages, "skip_ratio": args.skip_ratio},
+            f"eval  loss {loss:.4f}  ppl {perplexity(loss):.2f}  "
+            f"skip {args.skip_stages or args.skip_ratio}")
+
+
+def prepare(plan_path: Path, argv: list[str] | None = None) -> Plan:
+    """Before the stage code imports anything of the model's module: the validated plan, and
+    the model's import root on sys.path. A plan that cannot be read ends the process (exit 2)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--import-root")
+    given = early.parse_known_args(argv)[0].import_root
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        print(f"pgc: error (rank {os.environ.get('RANK', '?')}): {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    root = import_root(plan, given)
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = plan.model.target.partition(":")[0]
+    if not module_exists(module):
+        where = f"under {root}" if root is not None else "on sys.path"
+        print(f"pgc: error (rank {os.environ.get('RANK', '?')}): cannot find the model module "
+              f"`{module}` {where}; give the folder it imports from with --import-root DIR or "
+              f"{IMPORT_ROOT_ENV}=DIR", file=sys.stderr, flush=True)
+        sys.exit(2)
+    return plan
+
+
+def module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or the name is not one
+        return False
+
+
+def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None = None) -> int:
+    rank = os.environ.get("RANK", "?")
+    try:
+        args = parse_args(plan, argv)
+        plan = with_overrides(plan, args)
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+        run = setup(plan, classes, args)
+        if args.eval:
+            run_eval(run)
+        else:
+            train(run)
+        dist.barrier()
+        dist.destroy_process_group()
+        run.log.close()
+        return 0
+    except PlanError as exc:
+        print(f"pgc: error (rank {rank}): {exc}", file=sys.stderr, flush=True)
+        return 2
+    except ActionError as exc:
+        cause = exc.__cause__
+        line = f"{exc}: {type(cause).__name__}: {cause}"
+        print(f"pgc: error: {line}", file=sys.stderr, flush=True)
+        if cause is not None:
+            traceback.print_exception(cause, file=sys.stderr)
+        publish_failure(line)
+        return 1

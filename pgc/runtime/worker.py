@@ -1,0 +1,256 @@
+"""One worker's interpreter: runs its action list of the plan once per step.
+
+Forward (`F`) runs a segment on its inputs (token ids at the first segment, else the tensors a
+receive or the previous local segment delivered) and keeps them for the backward; the loss
+segment divides its loss by M, the iteration's microbatch count, before its backward (`B`);
+sends and receives move boundary tensors and their gradients (see `transport`); `ALLREDUCE`
+sums a gradient bucket over its workers; `STEP` waits for the worker's posted sends. Any
+failure inside an action is raised as `ActionError`, naming the worker, rank, step, action,
+microbatch and stage before the original error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .actions import Action, format_action
+from .data import Source, batch
+from .groups import all_reduce_bucket, norm_owners, orphans
+from .model import named_params
+from .plan import Bucket, Plan, PlanError
+from .report import Tracer
+from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
+
+
+class ActionError(RuntimeError):
+    """An error inside one action; the message names where, the cause is the original error."""
+
+
+@dataclass
+class Routing:
+    """What this worker expects on each message and where local hand-offs happen."""
+
+    fwd: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
+    bwd: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
+    local_next: set[tuple[str, int]] = field(default_factory=set)  # (segment, mb): next hop here
+    local_prev: set[tuple[str, int]] = field(default_factory=set)
+    origin_of: dict[int, int] = field(default_factory=dict)
+
+
+def routing(plan: Plan, me: str) -> Routing:
+    """This worker's view of the paths: the shapes of each incoming message in FIFO order per
+    (microbatch, peer), and the hops whose neighbour runs here too."""
+    outputs = {s.name: s.outputs for s in plan.segments}
+    r = Routing()
+    for path in plan.paths:
+        m, hops = path.mb, path.hops
+        r.origin_of[m] = path.origin_index
+        for k, (seg, w) in enumerate(hops):
+            if w != me:
+                continue
+            if k > 0 and hops[k - 1][1] != me:
+                r.fwd.setdefault((m, hops[k - 1][1]), deque()).append(outputs[hops[k - 1][0]])
+            if k > 0 and hops[k - 1][1] == me:
+                r.local_prev.add((seg, m))
+            if k + 1 < len(hops) and hops[k + 1][1] == me:
+                r.local_next.add((seg, m))
+        for k in range(len(hops) - 1, -1, -1):
+            seg, w = hops[k]
+            if w == me and k + 1 < len(hops) and hops[k + 1][1] != me:
+                floats = tuple(o for o in outputs[seg] if o[1].startswith("float"))
+                r.bwd.setdefault((m, hops[k + 1][1]), deque()).append(floats)
+    return r
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """Rehearsal settings: pad messages (network) and actions (compute) to predicted times."""
+
+    network: bool = False
+    compute: bool = False
+    scale: float = 1.0
+
+
+@dataclass
+class StepState:
+    """What one step's actions hand each other."""
+
+    ctx: dict[tuple[str, int], tuple[Tensors, Any]] = field(default_factory=dict)
+    inbox: dict[int, Incoming | Ready] = field(default_factory=dict)
+    grads_in: dict[int, Incoming | Ready] = field(default_factory=dict)
+    last_out: dict[int, Tensors] = field(default_factory=dict)
+    last_grad: dict[int, Tensors] = field(default_factory=dict)
+    fwd_q: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
+    bwd_q: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
+    loss_sum: float = 0.0
+    loss_count: int = 0
+
+
+@dataclass
+class Worker:
+    plan: Plan
+    me: str
+    rank: int
+    segments: dict[str, torch.nn.Module]
+    transport: Transport
+    groups: Mapping[str, tuple[Bucket, Any]]
+    watchdog: Watchdog
+    device: torch.device
+    emulation: Emulation = Emulation()
+    tracer: Tracer | None = None
+    source: Source | None = None
+    route: Routing = field(init=False)
+    actions: tuple[Action, ...] = field(init=False)
+    params: dict[str, torch.nn.Parameter] = field(init=False)
+    counted: list[torch.nn.Parameter] = field(init=False)  # norm counted here
+    reduced: set[str] = field(default_factory=set)  # buckets reduced in the current step
+
+    def __post_init__(self) -> None:
+        self.route = routing(self.plan, self.me)
+        self.actions = self.plan.actions[self.me]
+        self.params = named_params(self.segments)
+        self.counted = norm_owners(self.plan, self.me, self.params)
+        lost = orphans(self.plan, self.me, self.params)
+        if lost:  # its gradient would never be summed: refuse rather than train wrong
+            raise PlanError(f"worker {self.me}: parameters in no gradient group: {lost[:5]}")
+
+    def batch(self, step: int, mb: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch(self.plan, self.source, step, self.route.origin_of[mb], mb)
+
+    def run_step(self, step: int) -> tuple[float, int]:
+        """Run this worker's action list once; returns (sum of its microbatch losses, count)."""
+        st = StepState(fwd_q={k: deque(v) for k, v in self.route.fwd.items()},
+                       bwd_q={k: deque(v) for k, v in self.route.bwd.items()})
+        for p in self.params.values():
+            p.grad = torch.zeros_like(p)
+        for index, act in enumerate(self.actions):
+            start = self.transport.clock.now()
+            self.watchdog.enter(f"action `{format_action(act)}` (action {index} of step {step})")
+            try:
+                start = self.run_action(act, st, step, start)
+            except (PlanError, ActionError):
+                raise
+            except Exception as exc:
+                raise ActionError(self.where(step, index, act)) from exc
+            if self.tracer is not None:
+                self.tracer.add(format_action(act), start, step, index)
+            self.watchdog.leave()
+        # Buckets the action list did not reduce explicitly, in one order on every worker.
+        for name in sorted(self.groups):
+            if name not in self.reduced:
+                self.reduce(name)
+        self.reduced.clear()
+        return st.loss_sum, st.loss_count
+
+    def where(self, step: int, index: int, act: Action) -> str:
+        """`worker n2 (rank 2), step 3, action 7 `F s2 m1` (microbatch 1, stage s2)`."""
+        detail = []
+        if act.mb >= 0:
+            detail.append(f"microbatch {act.mb}")
+        if act.kind in ("F", "B"):
+            detail.append(f"segment {act.segment} of stage {self.plan.segment(act.segment).stage}")
+        elif act.kind == "ALLREDUCE":
+            detail.append(f"group {act.segment}")
+        extra = f" ({', '.join(detail)})" if detail else ""
+        return (f"worker {self.me} (rank {self.rank}), step {step}, action {index} "
+                f"`{format_action(act)}`{extra}")
+
+    def run_action(self, act: Action, st: StepState, step: int, start: float) -> float:
+        """Run one action; returns when its own work started (after its inputs arrived)."""
+        kind, m = act.kind, act.mb
+        if kind == "F":
+            return self.forward(act, st, step)
+        if kind == "B":
+            return self.backward(act, st)
+        if kind == "SEND_F":
+            self.transport.send(st.last_out[m], act.peer, format_action(act))
+        elif kind == "SEND_B":
+            self.transport.send(st.last_grad[m], act.peer, format_action(act))
+        elif kind == "RECV_F":
+            shapes = st.fwd_q[(m, act.peer)].popleft()
+            st.inbox[m] = self.transport.post_recv(shapes, act.peer, format_action(act))
+        elif kind == "RECV_B":
+            shapes = st.bwd_q[(m, act.peer)].popleft()
+            st.grads_in[m] = self.transport.post_recv(shapes, act.peer, format_action(act))
+        elif kind == "ALLREDUCE":
+            self.transport.flush()
+            self.reduce(act.segment)
+            if self.emulation.network:
+                time.sleep(self.plan.allreduce_times.get(act.segment, 0.0) * self.emulation.scale)
+        elif kind == "STEP":
+            self.transport.flush()
+            self.compute_pad(act, start)
+        return start
+
+    def forward(self, act: Action, st: StepState, step: int) -> float:
+        m, seg = act.mb, self.plan.segment(act.segment)
+        inputs: Tensors = ((self.batch(step, m)[0].to(self.device),) if seg.first
+                           else st.inbox.pop(m).get())
+        start = self.transport.clock.now()  # compute starts once the data is here
+        leaves = tuple(t.detach().requires_grad_(t.is_floating_point()) for t in inputs)
+        mod = self.segments[act.segment]
+        if seg.loss:
+            out = mod(*leaves, self.batch(step, m)[1].to(self.device))
+            st.loss_sum += float(out.detach())
+            st.loss_count += 1
+        else:
+            out = mod(*leaves)
+            out = out if isinstance(out, tuple) else (out,)
+            st.last_out[m] = out
+            if (act.segment, m) in self.route.local_next:
+                st.inbox[m] = Ready(out)
+        st.ctx[(act.segment, m)] = (leaves, out)
+        self.compute_pad(act, start)
+        return start
+
+    def backward(self, act: Action, st: StepState) -> float:
+        m = act.mb
+        leaves, out = st.ctx.pop((act.segment, m))
+        loss_seg = self.plan.segment(act.segment).loss
+        given = iter(() if loss_seg else st.grads_in.pop(m).get())
+        start = self.transport.clock.now()
+        if loss_seg:
+            (out / self.plan.microbatches).backward()
+        else:
+            pairs = [(o, next(given)) for o in out if o.is_floating_point()]
+            torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+        got = tuple(t.grad if t.grad is not None else torch.zeros_like(t)
+                    for t in leaves if t.is_floating_point())
+        st.last_grad[m] = got
+        if (act.segment, m) in self.route.local_prev:
+            st.grads_in[m] = Ready(got)
+        self.compute_pad(act, start)
+        return start
+
+    def compute_pad(self, act: Action, start: float) -> None:
+        """--emulate-compute: hold the action until its predicted (scaled) time has passed."""
+        if not self.emulation.compute:
+            return
+        if act.kind == "STEP":
+            want = self.plan.step_times.get(self.me, 0.0)
+        else:
+            fwd, bwd = self.plan.compute_times.get(f"{act.segment}@{self.me}", (0.0, 0.0))
+            want = fwd if act.kind == "F" else bwd
+        left = want * self.emulation.scale - (self.transport.clock.now() - start)
+        if left > 0:
+            time.sleep(left)
+
+    def reduce(self, name: str) -> None:
+        entries = [n for n in self.groups if n == name or n.startswith(name + "/")]
+        for n in entries:
+            bucket, group = self.groups[n]
+            try:
+                all_reduce_bucket(bucket, group, self.params)
+            except RuntimeError as exc:
+                raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
+            self.reduced.add(n)
+
+    def norm_sq(self) -> float:
+        return sum(float(p.grad.detach().double().pow(2).sum())
+                   for p in self.counted if p.grad is not None)

@@ -1,0 +1,343 @@
+"""The interactive view: one self-contained HTML page (inline SVG, CSS and script; nothing is
+fetched) with the pipeline graph, the microbatch paths and the timeline of one plan.
+
+Every panel zooms (wheel, or the + / - buttons; drag pans; double-click resets) and every mark
+carries its details for hovering (worker, region, rate, memory, stage, busy time; microbatch,
+origin, path; action, start, end). Drawn to hold at hundreds of workers:
+- graph: one column per stage (the ring's loss column last); a column shows one box per worker
+  up to `WORKER_BOXES` workers, else one box per region (its workers listed on hover); the edges
+  join stages, not workers, with the number of microbatches on each (skips dashed, swaps
+  magenta), so their count grows with stages, not workers;
+- paths: a microbatch x stage grid, each cell the visit's order on the path and its worker;
+- timeline: one row per worker in stage order (rows shrink with the worker count), forward,
+  backward, all-reduce and step bars, the critical path outlined, pipeline end and bound marked.
+Script errors are written into the page (`#errors`) so a headless browser can check for them.
+O(actions + microbatches x stages) to build.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from collections.abc import Iterable
+
+from pgc.ir.types import Program
+from pgc.viz.layout import Column, classify_steps, columns, origins, segment_positions
+from pgc.viz.style import (
+    CRITICAL,
+    KIND_COLOURS,
+    SKIP_EDGE,
+    SWAP_EDGE,
+    fmt_bytes,
+    fmt_rate,
+    fmt_seconds,
+    forward_colour,
+    origin_colour,
+    region_fill,
+)
+from pgc.viz.timeline import Timeline
+
+WORKER_BOXES = 12  # above this many workers in a stage, its column shows regions
+COL_W, BOX_W, BOX_H = 190.0, 150.0, 34.0
+
+
+def _attr(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str, extra: str = "") -> str:
+    return (f'<rect x="{x:.2f}" y="{y:.2f}" width="{max(w, 0.5):.2f}" height="{h:.2f}" '
+            f'fill="{fill}" data-tip="{_attr(tip)}"{extra}/>')
+
+
+def _text(x: float, y: float, text: str, size: float = 12, anchor: str = "middle",
+          extra: str = "") -> str:
+    return (f'<text x="{x:.2f}" y="{y:.2f}" font-size="{size:g}" text-anchor="{anchor}"'
+            f'{extra}>{html.escape(text)}</text>')
+
+
+def _svg(width: float, height: float, body: Iterable[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+            f'data-w="{width:.0f}" data-h="{height:.0f}">' + "".join(body) + "</svg>")
+
+
+def _worker_tip(program: Program, name: str, stage: str, busy: dict[str, float]) -> str:
+    w = program.worker(name)
+    return (f"worker {name} · region {w.region or '-'} · {fmt_rate(w.rate)} · "
+            f"{fmt_bytes(w.memory)} · stage {stage} · busy {fmt_seconds(busy.get(name, 0.0))}")
+
+
+def graph_svg(program: Program) -> str:
+    """Stage columns with worker (or region) boxes, stage-to-stage edges with mb counts."""
+    cols = [c for c in columns(program) if c.key != "_unused"]
+    regions = sorted({w.region for w in program.workers})
+    fill = {r: region_fill(i) for i, r in enumerate(regions)}
+    busy = dict(program.prediction.busy) if program.prediction else {}
+    body: list[str] = []
+    centres: list[float] = []
+    height = 0.0
+    for i, col in enumerate(cols):
+        x = 40 + i * COL_W
+        stage = "origin" if col.key == "_loss" else col.key
+        members = [w for _, ws in col.regions for w in ws]
+        y = 70.0
+        head, _, visits = col.label.partition("\\n")
+        body.append(_text(x + BOX_W / 2, 24, head.split(" (")[0] + (" (loss)" if col.suffix
+                                                                    else ""), 14,
+                          extra=' font-weight="bold"'))
+        body.append(_text(x + BOX_W / 2, 40, visits, 10, extra=' fill="#555"'))
+        body.append(_text(x + BOX_W / 2, 56, f"{len(members)} worker"
+                          f"{'s' if len(members) != 1 else ''}", 11, extra=' fill="#555"'))
+        top = y
+        if len(members) <= WORKER_BOXES:
+            for w in members:
+                label = f"{w.name} · {w.region}" + (" (loss)" if col.suffix else "")
+                body.append(_rect(x, y, BOX_W, BOX_H, fill[w.region],
+                                  _worker_tip(program, w.name, stage, busy),
+                                  ' rx="6" stroke="#333" class="worker"'))
+                body.append(_text(x + BOX_W / 2, y + 21, label, 12))
+                y += BOX_H + 8
+        else:
+            for region, ws in col.regions:
+                tip = (f"stage {stage} · region {region}: {len(ws)} workers: "
+                       + ", ".join(w.name for w in ws))
+                body.append(_rect(x, y, BOX_W, BOX_H, fill[region], tip,
+                                  ' rx="6" stroke="#333" class="region"'))
+                body.append(_text(x + BOX_W / 2, y + 21, f"{region} · {len(ws)} workers", 12))
+                y += BOX_H + 8
+        centres.append((top + y) / 2)
+        height = max(height, y)
+    body = _stage_edges(program, cols, centres, height) + body
+    return _svg(40 + len(cols) * COL_W, height + 140, body)
+
+
+def _name(col: Column) -> str:
+    return col.label.partition("\\n")[0].split(" (")[0] + (" (loss)" if col.suffix else "")
+
+
+def _column_of_hops(program: Program, cols: list[Column]) -> dict[str, int]:
+    """Segment -> its column (the ring's epilogue goes to the loss column)."""
+    index = {c.key: i for i, c in enumerate(cols)}
+    out = {}
+    for seg in program.segments:
+        out[seg.name] = index["_loss"] if seg.role == "epilogue" and "_loss" in index else \
+            index[seg.stage]
+    return out
+
+
+def _stage_edges(program: Program, cols: list[Column], centres: list[float],
+                 height: float) -> list[str]:
+    col_of = _column_of_hops(program, cols)
+    positions = segment_positions(program)
+    steps: Counter[tuple[int, int, str]] = Counter()
+    for path in program.paths:
+        kinds = classify_steps(path, positions)
+        for (h1, h2), step in zip(zip(path.hops, path.hops[1:]), kinds):
+            steps[(col_of[h1.segment], col_of[h2.segment], step)] += 1
+    total = max(len(program.paths), 1)
+    out = []
+    for (a, b, kind), n in sorted(steps.items()):
+        x1, x2 = 40 + a * COL_W + BOX_W, 40 + b * COL_W
+        if b < a:
+            x1, x2 = 40 + a * COL_W, 40 + b * COL_W + BOX_W
+        y1, y2 = centres[a], centres[b]
+        lift = 0.0 if abs(b - a) == 1 else (height - 40) * min(abs(b - a), 4) / 8
+        mid_y = max(y1, y2) + lift if kind != "next" else (y1 + y2) / 2
+        colour = {"next": "#555", "skip": SKIP_EDGE, "swap": SWAP_EDGE}[kind]
+        dash = ' stroke-dasharray="8 5"' if kind == "skip" else ""
+        width = 1.5 + 7.0 * n / total
+        tip = (f"{_name(cols[a])} -> {_name(cols[b])}: {n} "
+               f"microbatch{'es' if n != 1 else ''} ({kind})")
+        d = f"M{x1:.1f},{y1:.1f} C{(x1 + x2) / 2:.1f},{mid_y:.1f} {(x1 + x2) / 2:.1f},{mid_y:.1f} {x2:.1f},{y2:.1f}"
+        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{width:.1f}"'
+                   f'{dash} opacity="0.75" data-tip="{_attr(tip)}"/>')
+        out.append(_text((x1 + x2) / 2, (y1 + y2 + 2 * mid_y) / 4 - 4, f"{n}", 11,
+                         extra=f' fill="{colour}"'))
+    return out
+
+
+def paths_svg(program: Program) -> str:
+    """A microbatch x stage grid: each visited cell shows the visit's order and worker."""
+    stages = [s.name for s in program.stages]
+    colour = {o: i for i, o in enumerate(origins(program))}
+    cell_w, cell_h, left = 86.0, 18.0, 120.0
+    body = [_text(left + (j + 0.5) * cell_w, 24, s, 13, extra=' font-weight="bold"')
+            for j, s in enumerate(stages)]
+    for row, path in enumerate(sorted(program.paths, key=lambda p: p.mb)):
+        y = 34 + row * cell_h
+        route = " -> ".join(f"{program.segment(h.segment).stage}@{h.worker}" for h in path.hops)
+        body.append(_text(left - 8, y + 13, f"mb{path.mb} · {path.origin}", 11, "end"))
+        seen: dict[str, tuple[int, str]] = {}
+        for k, h in enumerate(path.hops):
+            seen.setdefault(program.segment(h.segment).stage, (k, h.worker))
+        for j, s in enumerate(stages):
+            x = left + j * cell_w
+            if s not in seen:
+                body.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, "#f3f3f3",
+                                  f"mb{path.mb} skips {s}"))
+                continue
+            k, worker = seen[s]
+            fill = forward_colour(colour.get(path.origin, 0))
+            tip = (f"mb{path.mb} (origin {path.origin}): visit {k + 1} at {s} on {worker} "
+                   f"({program.worker(worker).region}); path {route}")
+            body.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, fill, tip,
+                              f' stroke="{origin_colour(colour.get(path.origin, 0))}" class="cell"'))
+            body.append(_text(x + cell_w / 2, y + 13, f"{k + 1}: {worker}", 10,
+                              extra=' pointer-events="none"'))
+    return _svg(left + len(stages) * cell_w + 20, 44 + len(program.paths) * cell_h, body)
+
+
+def timeline_svg(program: Program, tl: Timeline) -> str:
+    """Per-worker rows (stage order) of compute bars over one iteration."""
+    stage_of = {w: s for s, group in program.placement for w in group}
+    order = {s.name: i for i, s in enumerate(program.stages)}
+    rows = sorted(tl.workers, key=lambda w: (order.get(stage_of.get(w, ""), len(order)),
+                                              tl.workers.index(w)))
+    row_h = max(4.0, min(18.0, 1100.0 / max(len(rows), 1)))
+    left, width = 110.0, 1300.0
+    end = max(tl.iteration_time, 1e-12)
+
+    def x(t: float) -> float:
+        return left + width * t / end
+
+    colour = {o: i for i, o in enumerate(tl.origins)}
+    y_of = {w: 30 + i * row_h for i, w in enumerate(rows)}
+    body = []
+    for w in rows:
+        if row_h >= 8:
+            body.append(_text(left - 6, y_of[w] + row_h * 0.75, f"{w} {stage_of.get(w, '')}",
+                              min(11.0, row_h - 1), "end"))
+    for b in tl.bars:
+        if b.kind not in ("F", "B", "ALLREDUCE", "STEP") or b.worker not in y_of:
+            continue
+        if b.kind in ("F", "B"):
+            c = colour.get(b.origin, 0)
+            fill = forward_colour(c) if b.kind == "F" else origin_colour(c)
+        else:
+            fill = KIND_COLOURS[b.kind]
+        tip = (f"{b.worker} ({stage_of.get(b.worker, '-')}): {b.label} · "
+               f"{fmt_seconds(b.start)} -> {fmt_seconds(b.end)} ({fmt_seconds(b.end - b.start)})"
+               + (f" · origin {b.origin}" if b.origin else "") + (" · critical path" if b.critical else ""))
+        stroke = f' stroke="{CRITICAL}" stroke-width="1"' if b.critical else ""
+        body.append(_rect(x(b.start), y_of[b.worker] + 1, x(b.end) - x(b.start), row_h - 2,
+                          fill, tip, stroke + ' class="bar"'))
+    bottom = 30 + len(rows) * row_h
+    for t, name, ink in ((tl.pipeline_time, "pipeline end", "#333"),
+                         (tl.lower_bound, "lower bound", CRITICAL)):
+        if t is not None and t <= end:
+            body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="20" y2="{bottom:.1f}" '
+                        f'stroke="{ink}" stroke-dasharray="4 3"/>')
+            body.append(_text(x(t), 16, f"{name} {fmt_seconds(t)}", 11, extra=f' fill="{ink}"'))
+    body.append(_text(left + width, bottom + 16, f"iteration {fmt_seconds(tl.iteration_time)}",
+                      11, "end"))
+    return _svg(left + width + 20, bottom + 24, body)
+
+
+def view_html(program: Program) -> str:
+    """The whole page (module docstring) for a simulated program."""
+    from pgc.viz.predicted import predicted_timeline
+
+    tl = predicted_timeline(program)
+    p = program.prediction
+    summary = (f"{len(program.workers)} workers, {len(program.stages)} stages, "
+               f"{program.microbatches} microbatches, schedule {program.schedule}")
+    if p is not None:
+        summary += (f"; pipeline {fmt_seconds(p.pipeline_time)}, iteration "
+                    f"{fmt_seconds(p.iteration_time)} (bound {fmt_seconds(p.lower_bound)})")
+    panels = [("graph", "Pipeline graph: stages, workers by region, microbatches per step",
+               graph_svg(program)),
+              ("paths", "Microbatch paths: visit order and worker per stage", paths_svg(program)),
+              ("timeline", "Timeline: simulated iteration per worker", timeline_svg(program, tl))]
+    sections = "".join(
+        f'<section id="{key}"><h2>{html.escape(title)}</h2><div class="tools">'
+        f'<button data-zoom="1.25">+</button><button data-zoom="0.8">&minus;</button>'
+        f'<button data-zoom="0">reset</button></div><div class="pane">{svg}</div></section>'
+        for key, title, svg in panels)
+    title = html.escape(f"{program.name}: plan")
+    return PAGE.format(title=title, summary=html.escape(summary), sections=sections,
+                       meta=html.escape(json.dumps({"workers": len(program.workers)})))
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<script>
+window.pgcErrors = [];
+function pgcRecord(msg) {{
+  window.pgcErrors.push(String(msg));
+  var box = document.getElementById("errors");
+  if (box) {{ box.textContent = window.pgcErrors.join("\\n"); }}
+}}
+window.addEventListener("error", function (e) {{ pgcRecord(e.message || "resource error"); }}, true);
+window.addEventListener("unhandledrejection", function (e) {{ pgcRecord(e.reason); }});
+var pgcConsoleError = console.error;
+console.error = function () {{ pgcRecord(Array.prototype.join.call(arguments, " "));
+  pgcConsoleError.apply(console, arguments); }};
+</script>
+<style>
+body {{ font-family: sans-serif; margin: 16px; color: #222; }}
+section {{ margin-bottom: 24px; }}
+h1 {{ font-size: 20px; margin: 0 0 4px; }} h2 {{ font-size: 16px; margin: 8px 0; }}
+.pane {{ border: 1px solid #ccc; height: 70vh; overflow: hidden; cursor: grab; background: #fff; }}
+.pane svg {{ width: 100%; height: 100%; display: block; font-family: sans-serif; }}
+.tools button {{ margin-right: 4px; }}
+#tip {{ position: fixed; pointer-events: none; background: #222; color: #fff; padding: 4px 8px;
+  border-radius: 4px; font-size: 12px; max-width: 520px; display: none; z-index: 10; }}
+[data-tip]:hover {{ opacity: 0.8; }}
+</style></head>
+<body data-meta="{meta}">
+<h1>{title}</h1><p>{summary}. Wheel or +/&minus; to zoom, drag to pan, double-click to reset,
+hover for details.</p>
+<div id="errors"></div><div id="tip"></div>
+{sections}
+<script>
+(function () {{
+  var tip = document.getElementById("tip");
+  document.addEventListener("mouseover", function (e) {{
+    var t = e.target.closest ? e.target.closest("[data-tip]") : null;
+    if (!t) {{ tip.style.display = "none"; return; }}
+    tip.textContent = t.getAttribute("data-tip"); tip.style.display = "block";
+  }});
+  document.addEventListener("mousemove", function (e) {{
+    tip.style.left = (e.clientX + 14) + "px"; tip.style.top = (e.clientY + 14) + "px";
+  }});
+  function setup(section) {{
+    var svg = section.querySelector("svg"), pane = section.querySelector(".pane");
+    var full = [0, 0, +svg.getAttribute("data-w"), +svg.getAttribute("data-h")];
+    pane.style.height = Math.max(200, Math.min(window.innerHeight * 0.85,
+      pane.clientWidth * full[3] / full[2])) + "px";
+    var box = full.slice();
+    function apply() {{ svg.setAttribute("viewBox", box.join(" ")); }}
+    function zoom(f, cx, cy) {{
+      if (f === 0) {{ box = full.slice(); apply(); return; }}
+      var w = box[2] / f, h = box[3] / f;
+      box = [cx - (cx - box[0]) / f, cy - (cy - box[1]) / f, w, h]; apply();
+    }}
+    function point(e) {{
+      var r = svg.getBoundingClientRect();
+      var s = Math.max(box[2] / r.width, box[3] / r.height);
+      return [box[0] + (e.clientX - r.left) * s, box[1] + (e.clientY - r.top) * s];
+    }}
+    section.querySelectorAll("button[data-zoom]").forEach(function (b) {{
+      b.addEventListener("click", function () {{
+        zoom(+b.getAttribute("data-zoom"), box[0] + box[2] / 2, box[1] + box[3] / 2);
+      }});
+    }});
+    svg.addEventListener("wheel", function (e) {{
+      e.preventDefault(); var p = point(e); zoom(e.deltaY < 0 ? 1.2 : 1 / 1.2, p[0], p[1]);
+    }}, {{ passive: false }});
+    var drag = null;
+    svg.addEventListener("mousedown", function (e) {{ drag = point(e); }});
+    window.addEventListener("mouseup", function () {{ drag = null; }});
+    svg.addEventListener("mousemove", function (e) {{
+      if (!drag) {{ return; }}
+      var p = point(e); box[0] += drag[0] - p[0]; box[1] += drag[1] - p[1]; apply();
+    }});
+    svg.addEventListener("dblclick", function () {{ zoom(0); }});
+  }}
+  document.querySelectorAll("section").forEach(setup);
+  document.body.setAttribute("data-ready", String(document.querySelectorAll("[data-tip]").length));
+}})();
+</script>
+</body></html>
+"""

@@ -1,0 +1,77 @@
+"""`pgc plan` is never silently worse than a baseline: it says when the spec's schedule loses to
+a full pipeline on the same workers, by how much, and whether that baseline keeps the spec's
+inflight limit; and `objective = iteration | pipeline` decides what placement minimises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run_pgc
+
+
+def _plan(spec: str | Path, *flags: str) -> str:
+    done = run_pgc("plan", str(spec), *flags)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["schedule"]: r for r in report["schedules"]}
+
+
+def test_skip_paths_that_lose_to_gpipe_say_so() -> None:
+    spec = "tests/plan/specs/skip_loses.pgc"
+    report = json.loads(_plan(spec, "--json"))
+    rows = _rows(report)
+    own, gpipe = rows["explicit (spec)"], rows["gpipe"]
+    assert gpipe["within_inflight"] and gpipe["iteration_time"] < own["iteration_time"]
+    loss = 100 * (own["iteration_time"] / gpipe["iteration_time"] - 1)
+    sentence = (f"explicit (spec) loses to gpipe by {loss:.1f}% in iteration time: "
+                f"{own['iteration_time']:.4g} s against {gpipe['iteration_time']:.4g} s")
+    out = _plan(spec, "--explain")
+    assert sentence + "\n" in out  # within the limit: no "but"
+    assert f"  plan: {sentence}\n" in out  # and in the planner notes
+    assert sentence in report["verdict"] and "is the fastest" not in out
+
+
+@pytest.fixture(scope="module")
+def ring() -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(_plan("examples/skippipe_ring.pgc", "--json"))
+    return report
+
+
+def test_a_baseline_over_the_inflight_limit_is_marked(ring: dict[str, Any]) -> None:
+    from pgc.commands.plan import render
+
+    report = ring
+    rows = _rows(report)
+    gpipe = rows["gpipe"]
+    assert not gpipe["within_inflight"] and gpipe["peak_inflight"] > report["inflight"]
+    assert all(r["within_inflight"] for k, r in rows.items() if k != "gpipe")
+    assert {"1f1b", "full (routed)"} <= set(rows)
+    out = render(report)
+    assert f"{gpipe['peak_inflight']} (over {report['inflight']})" in out
+    verdict = "\n".join(report["verdict"])
+    if gpipe["iteration_time"] < rows["skippipe (spec)"]["iteration_time"]:
+        assert (f"but gpipe holds {gpipe['peak_inflight']} microbatches on a worker, over the "
+                f"spec's inflight = {report['inflight']}") in verdict
+    for line in report["verdict"]:
+        assert line in out
+
+
+def test_objective_decides_what_placement_minimises(tmp_path: Path, ring: dict[str, Any]) -> None:
+    text = (ROOT / "examples" / "skippipe_ring.pgc").read_text()
+    text = text.replace('import "topologies/', f'import "{ROOT}/examples/topologies/')
+    notes = {}
+    for objective in ("iteration", "pipeline"):
+        spec = tmp_path / f"{objective}.pgc"
+        spec.write_text(text.replace("  inflight = 3", f"  inflight = 3\n  objective = {objective}"))
+        report = json.loads(_plan(spec, "--json"))
+        assert report["objective"] == objective
+        notes[objective] = "\n".join(report["notes"])
+        assert f"place: objective: {objective} time;" in notes[objective]
+    assert ring["objective"] == "iteration"  # the default

@@ -1,0 +1,414 @@
+"""The runtime package module by module, in this process, without torchrun: the plan contract,
+the data order, the schedule and optimizer, checkpoint manifests, gradient groups, transport
+ordering and blame over an in-process stand-in for torch.distributed, the action interpreter
+(several workers as threads, against one process) and its error context."""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import re
+import shutil
+import threading
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+
+from pgc.runtime.checkpoint import (
+    load_checkpoint,
+    newest_checkpoint,
+    prune_checkpoints,
+    read_manifest,
+    step_dir,
+    write_manifest,
+    write_worker_file,
+)
+from pgc.runtime.data import Source, batch, generator, sample_seed
+from pgc.runtime.evaluate import skipped_stages, whole_stage_count
+from pgc.runtime.files import sha256
+from pgc.runtime.groups import norm_owners, orphans
+from pgc.runtime.main import map_workers
+from pgc.runtime.model import named_params
+from pgc.runtime.optim import lr_factor, make_optimizer, make_schedule
+from pgc.runtime.plan import Plan, PlanError, load_plan
+from pgc.runtime.report import Clock
+from pgc.runtime.transport import Transport, Watchdog, blame
+from pgc.runtime.worker import ActionError, Worker
+from tests.conftest import ROOT, run_pgc
+from tests.runtime.reference import builder, load_script
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def chain4(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """examples/chain4.pgc compiled (4 workers, 1F1B), its train.py loaded as a module."""
+    out = tmp_path_factory.mktemp("chain4")
+    r = run_pgc("compile", str(ROOT / "examples" / "chain4.pgc"), "-o", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    return load_script(out / "train.py")
+
+
+# ----------------------------------------------------------------------------- plan contract
+def test_plan_loads_typed_and_refuses_what_is_not_a_compiled_plan(
+    chain4: ModuleType, tmp_path: Path
+) -> None:
+    plan: Plan = chain4.PLAN
+    assert plan.workers == ("n0", "n1", "n2", "n3") and plan.microbatches == 8
+    assert [s.name for s in plan.stages] == ["s0", "s1", "s2", "s3"]
+    assert plan.segment("s0").first and plan.segment("s3").loss
+    assert plan.actions["n0"][0].kind == "F"
+    text = (plan.folder / "plan.json").read_text()
+    for content, message in (
+        ("{not json", "not a plan (invalid JSON"),
+        (json.dumps({"version": 1}), "this pgc reads schema version 2, got 1"),
+        (text.replace('"world_size": 4', '"world_size": 5'), "world_size is 5"),
+        (text.replace('"SEND_F m0 ->n1"', '"SEND_F m0 ->n9"', 1), "unknown name 'n9'"),
+    ):
+        bad = tmp_path / "plan.json"
+        bad.write_text(content)
+        with pytest.raises(PlanError, match=re.escape(message)) as info:
+            load_plan(bad)
+        assert str(bad) in str(info.value)
+    obj = json.loads(text)
+    obj["runtime"] = None
+    (tmp_path / "plan.json").write_text(json.dumps(obj))
+    with pytest.raises(PlanError, match="not a compiled folder"):
+        load_plan(tmp_path / "plan.json")
+    with pytest.raises(PlanError, match="cannot read the plan"):
+        load_plan(tmp_path / "missing.json")
+
+
+def test_optimizer_override_keeps_the_spec_arguments(chain4: ModuleType) -> None:
+    plan: Plan = chain4.PLAN
+    assert plan.train.optimizer == "adamw" and plan.train.optimizer_args["weight_decay"] == 0.0
+    sgd = plan.with_optimizer("sgd", 0.5, 0)
+    assert sgd.train.optimizer == "sgd" and sgd.train.clip is None
+    assert sgd.train.optimizer_args == {"lr": 0.5, "weight_decay": 0.0}
+    assert plan.train.optimizer == "adamw"  # the plan itself never changes
+
+
+# ----------------------------------------------------------------------------- data order
+def test_data_order_is_the_documented_function(chain4: ModuleType, tmp_path: Path) -> None:
+    text = tmp_path / "corpus.txt"
+    text.write_bytes(bytes(range(256)) * 40)
+    plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data="text",
+                                              data_args={"files": [str(text)]}, data_seed=5))
+    source = Source(plan)
+    ids, labels = batch(plan, source, 3, 0, 2)
+    train = torch.frombuffer(bytearray(text.read_bytes()), dtype=torch.uint8)[: int(10240 * 0.9)]
+    g = torch.Generator()
+    g.manual_seed((5 * 1_000_003 + 3 * 10_007 + 2) % (2**63 - 1))
+    starts = torch.randint(len(train) - plan.seq_len - 1, (plan.microbatch_size,), generator=g)
+    want = torch.stack([train[s : s + plan.seq_len + 1].long() for s in starts.tolist()])
+    assert torch.equal(ids, want[:, :-1]) and torch.equal(labels, want[:, 1:])
+    assert not torch.equal(batch(plan, source, 3, 0, 3)[0], ids)  # another microbatch
+    assert torch.equal(batch(plan, source, 3, 1, 2)[0], ids)  # origins do not shard it
+    val = batch(plan, source, 3, 0, 2, split="val")[0]
+    assert int(val.min()) >= 0 and not torch.equal(val, ids)
+
+
+def test_synthetic_data_is_learnable_and_reproducible(chain4: ModuleType) -> None:
+    plan: Plan = chain4.PLAN
+    a, la = batch(plan, None, 0, 0, 1)
+    b, _ = batch(plan, None, 0, 0, 1)
+    assert torch.equal(a, b) and a.shape == (plan.microbatch_size, plan.seq_len)
+    assert torch.equal(a[:, 1:], la[:, :-1])  # labels are the next tokens
+    g = generator(sample_seed(plan.train.data_seed, 0, 1))
+    assert int(torch.randint(plan.vocab, (plan.microbatch_size,), generator=g)[0]) == int(a[0, 0])
+
+
+# ----------------------------------------------------------------------------- optimizer, schedule
+def test_schedule_closed_form_and_resume(chain4: ModuleType) -> None:
+    train = replace(chain4.PLAN.train, lr_schedule="cosine",
+                    lr_schedule_args={"warmup": 2, "min_ratio": 0.1})
+    assert lr_factor(train, 10, 0) == 0.5 and lr_factor(train, 10, 1) == 1.0
+    assert lr_factor(train, 10, 2) == 1.0
+    assert math.isclose(lr_factor(train, 10, 6), 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert lr_factor(train, 10, 10) == lr_factor(train, 10, 40) == pytest.approx(0.1)
+
+    def lrs(start: int, stop: int) -> list[float]:
+        p = torch.nn.Parameter(torch.zeros(2))
+        opt = make_optimizer(train, {"p": p})
+        sched = make_schedule(opt, train, 10, start)
+        out = []
+        for _ in range(start, stop):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    assert lrs(0, 10) == lrs(0, 4) + lrs(4, 10)  # a resumed run continues the schedule
+    assert lrs(0, 10)[0] == pytest.approx(0.003 * 0.5)
+
+
+def test_optimizer_defaults(chain4: ModuleType) -> None:
+    p = torch.nn.Parameter(torch.zeros(2))
+    train = replace(chain4.PLAN.train, optimizer_args={"lr": 0.1})
+    adamw = make_optimizer(train, {"p": p}).param_groups[0]
+    assert adamw["weight_decay"] == 0.01 and adamw["betas"] == (0.9, 0.999)
+    assert adamw["eps"] == 1e-8
+    sgd = make_optimizer(replace(train, optimizer="sgd"), {"p": p}).param_groups[0]
+    assert sgd["momentum"] == 0.0 and sgd["weight_decay"] == 0.0
+    with pytest.raises(PlanError, match="unknown optimizer `lamb`"):
+        make_optimizer(replace(train, optimizer="lamb"), {"p": p})
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def test_checkpoint_manifest_logic(chain4: ModuleType, tmp_path: Path) -> None:
+    plan: Plan = chain4.PLAN
+    segs = builder(chain4).segments(["s0"], None, CPU)
+    opt = make_optimizer(plan.train, named_params(segs))
+    for p in named_params(segs).values():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    root = tmp_path / "ck"
+    for step in (10, 20, 30):
+        d = step_dir(root, step)
+        digests = {}
+        for w in plan.workers:
+            path = write_worker_file(d, w, step, segs, opt)
+            digests[path.name] = sha256(path)
+        if step != 30:  # the newest one never got its manifest: incomplete
+            write_manifest(d, step, plan, {"target": plan.model.target}, digests)
+    assert read_manifest(plan, step_dir(root, 30)) is None
+    found = newest_checkpoint(plan, root)
+    assert found is not None and found[0] == step_dir(root, 20) and found[1]["step"] == 20
+    (step_dir(root, 20) / "n2.pt").unlink()  # a listed file gone: incomplete too
+    assert newest_checkpoint(plan, root)[0] == step_dir(root, 10)  # type: ignore[index]
+    other = replace(plan, spec_hash="another spec")
+    assert newest_checkpoint(other, root) is None
+    shutil.copytree(step_dir(root, 10), step_dir(root, 40))
+    prune_checkpoints(plan, root, keep=1)
+    assert [d.name for d in sorted(root.iterdir())] == ["step_00000020", "step_00000030",
+                                                       "step_00000040"]
+    # load restores tensors and optimizer state; damaged files are refused with the path
+    fresh = builder(chain4).segments(["s0"], None, CPU)
+    fresh_opt = make_optimizer(plan.train, named_params(fresh))
+    man = read_manifest(plan, step_dir(root, 40))
+    assert man is not None
+    assert load_checkpoint(step_dir(root, 40), man, "n0", fresh, fresh_opt, CPU) == 10
+    for name, t in named_params(fresh).items():
+        assert torch.equal(t, named_params(segs)[name])
+    assert len(fresh_opt.state) == len(opt.state)
+    blob = torch.load(step_dir(root, 40) / "n0.pt", weights_only=True)
+    del blob["opt"]
+    torch.save(blob, step_dir(root, 40) / "n0.pt")
+    with pytest.raises(PlanError, match="sha256 differs"):
+        load_checkpoint(step_dir(root, 40), man, "n0", fresh, fresh_opt, CPU)
+    man["files"]["n0.pt"] = sha256(step_dir(root, 40) / "n0.pt")
+    with pytest.raises(PlanError, match=r"n0.pt: not a complete checkpoint \(no opt\)"):
+        load_checkpoint(step_dir(root, 40), man, "n0", fresh, fresh_opt, CPU)
+
+
+# ----------------------------------------------------------------------------- groups
+def test_each_parameter_counts_once_in_the_norm(tmp_path: Path) -> None:
+    out = tmp_path / "tied"
+    spec = ROOT / "tests" / "runtime" / "specs" / "tied_skip_swap.pgc"
+    assert run_pgc("compile", str(spec), "-o", str(out), timeout=300).returncode == 0
+    script = load_script(out / "train.py")
+    plan: Plan = script.PLAN
+    counted: dict[str, int] = defaultdict(int)
+    for w in plan.workers:
+        names = list(plan.stage_of(w).segments)
+        params = named_params({n: script.STAGES[n](builder(script).worker_model(names, None))
+                               for n in names})
+        assert orphans(plan, w, params) == []
+        ids = {id(p) for p in norm_owners(plan, w, params)}
+        for name, p in params.items():
+            counted[name] += id(p) in ids
+    tied = [b for b in plan.buckets if len(b.params[0]) > 1]
+    assert tied, "the spec ties embed and head"
+    for name, n in counted.items():
+        assert n == 1 or (n == 0 and any(name in alias for b in tied for alias in b.params)), name
+    assert sum(counted.values()) == len({a[0] for b in plan.buckets for a in b.params})
+
+
+def test_workers_map_to_ranks_by_host_label(chain4: ModuleType) -> None:
+    plan = replace(chain4.PLAN, hosts=("b", "a", "", "a"))
+    labels = [("a", 0), ("b", 0), ("a", 1), ("a", 2)]
+    assert map_workers(plan, labels) == ["n1", "n0", "n3", "n2"]
+    with pytest.raises(PlanError, match="worker n0 needs host `b` but the hosts are"):
+        map_workers(plan, [("a", i) for i in range(4)])
+
+
+# ----------------------------------------------------------------------------- transport
+class Work:
+    def __init__(self, action: Any) -> None:
+        self.action = action
+
+    def wait(self, timeout: Any = None) -> bool:
+        self.action(timeout.total_seconds() if timeout is not None else None)
+        return True
+
+
+class LocalComm:
+    """torch.distributed's point-to-point calls between threads of this process: one FIFO
+    queue per ordered pair of ranks (no tags), a receive that waits at most its timeout."""
+
+    queues: dict[tuple[int, int], queue.Queue[torch.Tensor]]
+
+    def __init__(self) -> None:
+        self.queues = defaultdict(queue.Queue)
+
+    def endpoint(self, rank: int) -> Any:
+        hub = self
+
+        class Endpoint:
+            def isend(self, tensor: torch.Tensor, dst: int) -> Work:
+                hub.queues[(rank, dst)].put(tensor.clone())
+                return Work(lambda _t: None)
+
+            def irecv(self, tensor: torch.Tensor, src: int) -> Work:
+                def take(timeout: float | None) -> None:
+                    try:
+                        tensor.copy_(hub.queues[(src, rank)].get(timeout=timeout))
+                    except queue.Empty:
+                        raise RuntimeError("Timed out waiting for recv") from None
+                return Work(take)
+
+        return Endpoint()
+
+
+class DictStore:
+    """The rendezvous store's set/get/check, in memory."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.data[key] = value.encode()
+
+    def get(self, key: str) -> bytes:
+        return self.data[key]
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.data for k in keys)
+
+
+def transports(plan: Plan, comm: LocalComm, timeout: float = 5.0) -> dict[str, Transport]:
+    rank_of = {w: r for r, w in enumerate(plan.workers)}
+    clock = Clock()
+    return {w: Transport(plan, w, rank_of, CPU, timeout, clock, comm=comm.endpoint(r))
+            for w, r in rank_of.items()}
+
+
+def test_messages_between_a_pair_match_in_fifo_order(chain4: ModuleType) -> None:
+    t = transports(chain4.PLAN, LocalComm())
+    shapes = ((("B", 3), "float32"),)
+    sent = [torch.full((4, 3), float(k)) for k in range(5)]
+    for x in sent:
+        t["n0"].send((x,), "n1", "SEND")
+    posted = [t["n1"].post_recv(shapes, "n0", "RECV") for _ in sent]
+    assert [int(p.get()[0][0, 0]) for p in posted] == [0, 1, 2, 3, 4]
+    t["n0"].flush()
+
+
+def test_a_receive_that_times_out_names_the_peer(chain4: ModuleType,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    t = transports(chain4.PLAN, LocalComm(), timeout=0.05)
+    monkeypatch.setattr("pgc.runtime.transport.default_store", lambda: None)
+    with pytest.raises(PlanError, match=r"worker n1 failed in `RECV_F m0 <-n0` after waiting "
+                                        r"up to 0.05 s \(Timed out waiting for recv\)"):
+        t["n1"].recv(((("B", 3), "float32"),), "n0", "RECV_F m0 <-n0")
+
+
+def test_blame_follows_the_wait_chain_to_the_worker_that_waits_on_nobody() -> None:
+    store = DictStore()
+    store.set("pgc/wait/n2", "n3\tRECV_F m1 <-n3")
+    store.set("pgc/wait/n1", "n2\tRECV_F m1 <-n2")
+    line = blame(store, "n0", "n1", "RECV_B m0 <-n1", settle=0)
+    assert line == "worker n3 is not responding (stuck or dead); n2 waits on it in `RECV_F m1 <-n3`"
+    assert blame(object(), "n0", "n1", "x", settle=0).startswith("could not tell")
+
+
+# ----------------------------------------------------------------------------- the interpreter
+def run_workers(script: ModuleType, steps: int, fail: str = "",
+                timeout: float = 30.0) -> dict[str, Any]:
+    """Every worker of the plan as a thread over LocalComm; returns worker -> the run_step
+    results, or the error it stopped with. Stages are built one after the other first: a
+    build seeds the process's one global generator (each worker is its own process in a run)."""
+    plan: Plan = script.PLAN
+    comm, results = LocalComm(), {}
+    ts = transports(plan, comm, timeout)
+    workers = []
+    for w in plan.workers:
+        names = list(plan.stage_of(w).segments)
+        segs = builder(script).segments(names, None, CPU)
+        if w == fail:
+            def boom(*args: Any) -> Any:
+                raise ValueError("injected")
+
+            segs[names[0]].forward = boom  # type: ignore[method-assign]
+        groups = {b.name: (b, None) for b in plan.buckets if w in b.workers}
+        workers.append(Worker(plan, w, plan.workers.index(w), segs, ts[w], groups,
+                              Watchdog(w, 30.0), CPU))
+
+    def one(worker: Worker) -> None:
+        try:
+            results[worker.me] = [worker.run_step(s) for s in range(steps)]
+        except (ActionError, PlanError) as exc:
+            results[worker.me] = exc
+
+    threads = [threading.Thread(target=one, args=(w,), daemon=True) for w in workers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    return results
+
+
+def test_interpreter_over_threads_equals_one_process(chain4: ModuleType) -> None:
+    torch.set_num_threads(1)
+    got = run_workers(chain4, 1)
+    plan: Plan = chain4.PLAN
+    loss_sum, count = got["n3"][0]  # the chain's loss segment lives on the last worker
+    assert count == plan.microbatches
+    model = builder(chain4).worker_model([s.name for s in plan.segments], None)
+    segs = {s.name: chain4.STAGES[s.name](model) for s in plan.segments}
+    want = 0.0
+    with torch.no_grad():
+        for mb in range(plan.microbatches):
+            ids, labels = batch(plan, None, 0, 0, mb)
+            x: Any = (ids,)
+            for s in plan.segments:
+                if s.loss:
+                    want += float(segs[s.name](*x, labels))
+                else:
+                    out = segs[s.name](*x)
+                    x = out if isinstance(out, tuple) else (out,)
+    assert loss_sum == pytest.approx(want, rel=1e-6)
+
+
+def test_an_error_inside_an_action_names_where(chain4: ModuleType,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pgc.runtime.transport.default_store", lambda: None)
+    got = run_workers(chain4, 1, fail="n2", timeout=0.5)
+    err = got["n2"]
+    assert isinstance(err, ActionError) and isinstance(err.__cause__, ValueError)
+    assert str(err) == ("worker n2 (rank 2), step 0, action 2 `F s2 m0` (microbatch 0, "
+                        "segment s2 of stage s2)")
+
+
+# ----------------------------------------------------------------------------- evaluation
+def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
+    plan = replace(chain4.PLAN, stages=tuple(replace(s, never_skip=s.name in ("s0", "s3"))
+                                             for s in chain4.PLAN.stages),
+                   segments=tuple(replace(s, skippable=True) for s in chain4.PLAN.segments))
+    assert whole_stage_count("1/2", 4) == 2
+    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: 1/3 of 4 stages is 1.33333 stages"):
+        whole_stage_count("1/3", 4)
+    with pytest.raises(PlanError, match="not a fraction"):
+        whole_stage_count("half", 4)
+    chosen = skipped_stages(plan, "", "1/4", 0)
+    assert len(chosen) == 1 and chosen <= {"s1", "s2"}
+    assert skipped_stages(plan, "", "1/4", 0) == chosen
+    assert skipped_stages(plan, "s2", "0", 0) == {"s2"}
+    with pytest.raises(PlanError, match=r"--skip-stages: \['s0'\] cannot be skipped"):
+        skipped_stages(plan, "s0", "0", 0)

@@ -1,0 +1,155 @@
+"""`pgc viz` from a compiled plan: every view of one plan, without planning again, and the
+interactive view opened in a real headless Chromium (no script error, a non-blank picture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import run_pgc
+
+SPEC = Path(__file__).resolve().parent / "specs" / "ring_explicit.pgc"
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "ring"
+    done = run_pgc("compile", str(SPEC), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_program_from_plan_is_the_compiled_plan(compiled: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import pgc.passes.order
+    import pgc.passes.place
+    import pgc.passes.route
+    from pgc.ir.plan_schema import plan_to_dict
+    from pgc.plan_file import program_from_plan
+
+    def no_planning(program: object) -> object:
+        raise AssertionError("a compiled plan was planned again")
+
+    for module in (pgc.passes.place, pgc.passes.route, pgc.passes.order):
+        monkeypatch.setattr(module, "PASS", replace(module.PASS, run=no_planning))
+    program = program_from_plan(compiled)  # the folder; plan.json works the same
+    stored = json.loads((compiled / "plan.json").read_text())
+    again = plan_to_dict(program)
+    for key in ("stages", "paths", "actions", "prediction"):
+        assert again[key] == stored[key], key
+
+
+@needs_dot
+def test_viz_all_from_a_plan_writes_every_view(compiled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pictures"
+    done = run_pgc("viz", str(compiled / "plan.json"), "--what", "all", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["graph.svg", "paths.svg", "report.html", "timeline.svg",
+                     "timeline.trace.json", "view.html"]
+    assert done.stdout.count("wrote ") == 6
+
+
+def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text("{not json")
+    done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "is not a JSON plan" in done.stderr
+    plan = json.loads((compiled / "plan.json").read_text())
+    plan["spec_file"] = "nowhere_to_be_found.pgc"
+    bad.write_text(json.dumps(plan))
+    done = run_pgc("viz", str(bad), "--what", "graph", "-o", str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "which is not found from here" in done.stderr
+    assert "--spec FILE" in done.stderr
+    changed = tmp_path / "changed.pgc"
+    changed.write_text(SPEC.read_text().replace("steps = ", "steps = 1"))
+    done = run_pgc("viz", str(bad), "--spec", str(changed), "--what", "graph", "-o",
+                   str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "has changed since" in done.stderr
+    done = run_pgc("viz", str(compiled), "--what", "all", "-o", str(tmp_path / "x.svg"))
+    assert done.returncode == 2 and "--what all writes a folder" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and unfiltered rows of an 8-bit RGB or RGBA PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    height = channels = 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8 and colour in (2, 6)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[bytes] = []
+    prev = bytearray(stride)
+    for y in range(height):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            pred = {0: 0, 1: a, 2: b, 3: (a + b) // 2}.get(f)
+            if pred is None:  # Paeth
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            line[i] = (line[i] + pred) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, rows
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None:
+    page = tmp_path / "view.html"
+    done = run_pgc("viz", str(compiled), "--what", "view", "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text and "<link" not in text and " src=" not in text
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"]
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<div id="errors"></div>' in dom.stdout, dom.stdout[:2000]  # window.onerror etc.
+    ready = dom.stdout.split('data-ready="', 1)[1].split('"', 1)[0]
+    assert int(ready) > 40  # the script ran to its end and found the hover marks
+    assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr
+    shot = tmp_path / "shot.png"
+    done2 = subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                           text=True, timeout=120)
+    assert done2.returncode == 0 and shot.exists(), done2.stderr[-2000:]
+    width, height, rows = png_pixels(shot.read_bytes())
+    assert (width, height) == (1200, 1600)
+    sample = [px for row in rows[::20] for px in row[::97]]
+    mean = sum(sample) / len(sample)
+    variance = sum((v - mean) ** 2 for v in sample) / len(sample)
+    assert variance > 100, f"blank screenshot (variance {variance:.1f})"
+    assert len(set(sample)) > 20
+
+
+def test_the_256_worker_picture_spec_lowers() -> None:
+    """bench/specs/geo256.pgc, the scale docs/geo256_view.png shows, stays a valid spec."""
+    from pgc.frontend import load_program
+
+    program = load_program(str(Path(__file__).resolve().parents[2] / "bench" / "specs" /
+                                "geo256.pgc"))
+    assert len(program.workers) == 256 and len(program.stages) == 16
+    assert len({w.region for w in program.workers}) == 16
