@@ -22,7 +22,7 @@ from pgc.ir.types import (
 )
 
 # Callable settings: name -> allowed keyword arguments. These are exactly what the generated
-# training script reads (pgc/codegen/template.py), so `pgc check` rejects what it would not run.
+# training script reads (pgc/runtime/), so `pgc check` rejects what it would not run.
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("lr", "momentum", "weight_decay"),
     "adamw": ("lr", "betas", "eps", "weight_decay"),

@@ -28,6 +28,13 @@ def origins_of(program: Program) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def spec_file(path: str) -> str:
+    """The spec as plan.json names it: as the user wrote it when relative (to the folder they
+    compiled from), only its name when absolute (a plan holds no path of the compiling
+    machine; `pgc viz PLAN --spec FILE` finds it then)."""
+    return PurePath(path).name if PurePath(path).is_absolute() else PurePath(path).as_posix()
+
+
 def plan_to_dict(program: Program) -> dict[str, Any]:
     """The plan.json object of a program that went through `ordered` (prediction optional)."""
     origins = origins_of(program)
@@ -39,7 +46,7 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
     return {
         "version": SCHEMA_VERSION,
         "spec_hash": program.spec_hash,
-        "spec_file": PurePath(program.file).name,
+        "spec_file": spec_file(program.file),
         "pipeline": program.name,
         "layout": program.layout,
         "schedule": program.schedule,

@@ -49,8 +49,8 @@ _MEMORY = _obj(
 SCHEMA: Type = _obj(
     ("version", "int", f"schema version; this code writes and reads {SCHEMA_VERSION}"),
     ("spec_hash", "str", "sha256 of the spec text and its imports"),
-    ("spec_file", "str", "the name of the spec file the plan was compiled from (no folder: "
-     "a plan holds no path of the compiling machine)"),
+    ("spec_file", "str", "the spec compiled: its path as given when relative, else its name "
+     "(a plan holds no path of the compiling machine)"),
     ("pipeline", "str", "pipeline name"),
     ("layout", ("enum", ("ring", "chain")), "ring: origin holds prologue and epilogue"),
     ("schedule", ("enum", ("gpipe", "1f1b", "skippipe", "explicit")), "schedule kind"),
