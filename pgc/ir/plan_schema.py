@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from pgc.ir.types import Action, Program, Value
+from pgc.ir.types import INT8_CHUNK, Action, Program, Value
 from pgc.runtime.actions import format_action, parse_action
 from pgc.runtime.schema import SCHEMA_VERSION
 
@@ -28,6 +28,13 @@ def origins_of(program: Program) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def spec_file(path: str) -> str:
+    """The spec as plan.json names it: as the user wrote it when relative (to the folder they
+    compiled from), only its name when absolute (a plan holds no path of the compiling
+    machine; `pgc viz PLAN --spec FILE` finds it then)."""
+    return PurePath(path).name if PurePath(path).is_absolute() else PurePath(path).as_posix()
+
+
 def plan_to_dict(program: Program) -> dict[str, Any]:
     """The plan.json object of a program that went through `ordered` (prediction optional)."""
     origins = origins_of(program)
@@ -39,7 +46,7 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
     return {
         "version": SCHEMA_VERSION,
         "spec_hash": program.spec_hash,
-        "spec_file": PurePath(program.file).name,
+        "spec_file": spec_file(program.file),
         "pipeline": program.name,
         "layout": program.layout,
         "schedule": program.schedule,
@@ -83,6 +90,12 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             "log_every": t.log_every, "checkpoint_every": t.checkpoint_every,
             "checkpoint_dir": t.checkpoint_dir, "checkpoint_keep": t.checkpoint_keep,
         },
+        "sync": {
+            "compress": program.sync.compress, "int8_chunk": INT8_CHUNK,
+            "every": program.sync.every, "outer": program.sync.outer,
+            "outer_lr": program.sync.outer_lr, "outer_momentum": program.sync.outer_momentum,
+            "synchronous": program.sync.synchronous,
+        },
         "paths": [
             {"mb": p.mb, "origin": p.origin, "origin_index": origins.index(p.origin),
              "hops": [[h.segment, h.worker] for h in p.hops]}
@@ -112,6 +125,10 @@ def prediction_dict(program: Program) -> dict[str, Any] | None:
                 "activations": m.activations, "total": m.total}
             for w, m in p.memory
         },
+        "step_time": p.step_time,
+        "amortised_time": p.amortised_time,
+        "amortised_lower_bound": p.amortised_lower_bound,
+        "sync_bytes": dict(p.sync_bytes),
     }
 
 

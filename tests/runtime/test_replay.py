@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from pgc.runtime import init_replay as template
+from pgc.runtime import init_replay
 from tests.runtime import init_models as im
 
 SEED = 5
@@ -72,13 +72,13 @@ def check_workers(factory: Callable[[], nn.Module]) -> int:
     """Each worker's replay against the full build; returns how many tied parameters were
     owned by more than one worker."""
     want = dict(full(factory).named_parameters(remove_duplicate=False))
-    skeleton, first = template.replay_build(lambda: factory(), {}, SEED)
+    skeleton, first = init_replay.replay_build(lambda: factory(), {}, SEED)
     assert all(p.is_meta for p in skeleton.parameters())
     named = dict(skeleton.named_parameters(remove_duplicate=False))
     owners: dict[str, int] = {}  # a parameter's first name -> how many workers own it
     for chunk in chunks(skeleton):
-        keep = template.registration_indices(first, [named[n] for n in chunk])
-        model, rec = template.replay_build(lambda: factory(), {}, SEED, keep)
+        keep = init_replay.registration_indices(first, [named[n] for n in chunk])
+        model, rec = init_replay.replay_build(lambda: factory(), {}, SEED, keep)
         assert rec.specs == first.specs
         got = dict(model.named_parameters(remove_duplicate=False))
         own = {id(got[n]) for n in chunk}
@@ -98,7 +98,7 @@ def check_workers(factory: Callable[[], nn.Module]) -> int:
 @pytest.mark.parametrize("name", sorted(REPLAYS))
 def test_model_replays_exactly_for_every_worker(name: str) -> None:
     factory = REPLAYS[name]
-    assert template.init_mode(lambda: factory(), {}, SEED)["init"] == "replay"
+    assert init_replay.init_mode(lambda: factory(), {}, SEED)["init"] == "replay"
     tied = check_workers(factory)
     if name in ("nanogpt_scaled_c_proj", "model_level_init_loop", "plain_tied_lm"):
         assert tied == 1  # embed (first worker) and head (last worker): one object
@@ -107,7 +107,7 @@ def test_model_replays_exactly_for_every_worker(name: str) -> None:
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_transformers_models_replay_exactly(name: str) -> None:
     factory = hf(name, layers=3, tied=True) if name == "llama" else hf(name, layers=3)
-    fields = template.init_mode(factory, {}, SEED)
+    fields = init_replay.init_mode(factory, {}, SEED)
     assert fields == {"init": "replay", "init_reason": "", "skeleton": True, "verified": True}
     assert check_workers(factory) == 1  # the tied lm_head on the last worker
     if name == "gpt2":  # transformers scales c_proj from the parent GPT2Attention/MLP
@@ -118,24 +118,24 @@ def test_transformers_models_replay_exactly(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FULL_BUILDS))
 def test_model_that_cannot_replay_is_full_build_with_the_reason(name: str) -> None:
     factory, reason = FULL_BUILDS[name]
-    fields = template.init_mode(lambda: factory(), {}, SEED)
+    fields = init_replay.init_mode(lambda: factory(), {}, SEED)
     assert fields["init"] == "full-build", fields
     assert reason in fields["init_reason"]
     # the fallback is the full build itself: the same values as the one-process build
-    a = template.build_full(lambda: factory(), {}, SEED).state_dict()
+    a = init_replay.build_full(lambda: factory(), {}, SEED).state_dict()
     b = full(factory).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_unverified_above_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(template, "VERIFY_LIMIT", 1000)
-    fields = template.init_mode(im.build, {}, SEED)
+    monkeypatch.setattr(init_replay, "VERIFY_LIMIT", 1000)
+    fields = init_replay.init_mode(im.build, {}, SEED)
     assert fields["init"] == "replay" and not fields["verified"]
     assert fields["init_reason"].startswith("not verified: 0.0 GiB of parameters")
 
 
 def originals() -> list[object]:
-    return [nn.Module.register_parameter, *(getattr(torch.nn.init, n) for n in template._RANDOM_INITS)]
+    return [nn.Module.register_parameter, *(getattr(torch.nn.init, n) for n in init_replay._RANDOM_INITS)]
 
 
 def test_other_threads_are_not_affected_and_patches_are_removed() -> None:
@@ -149,7 +149,7 @@ def test_other_threads_are_not_affected_and_patches_are_removed() -> None:
         return nn.Linear(4, 4)
 
     def build_in_thread() -> None:
-        seen["model"], _ = template.replay_build(slow, {}, SEED, frozenset({0}))
+        seen["model"], _ = init_replay.replay_build(slow, {}, SEED, frozenset({0}))
 
     worker = threading.Thread(target=build_in_thread)
     worker.start()
@@ -163,7 +163,7 @@ def test_other_threads_are_not_affected_and_patches_are_removed() -> None:
     meta.normal_()  # and no dispatch mode: a random op on meta draws nothing either
     assert torch.equal(torch.get_rng_state(), state)
     # a second build that starts and ends inside the first (exits out of order)
-    nested, _ = template.replay_build(lambda: nn.Linear(4, 4), {}, SEED)
+    nested, _ = init_replay.replay_build(lambda: nn.Linear(4, 4), {}, SEED)
     assert nested.weight.is_meta
     release.set()
     worker.join(30)
@@ -181,6 +181,6 @@ def test_patches_are_removed_when_the_constructor_raises() -> None:
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        template.replay_build(broken, {}, SEED)
+        init_replay.replay_build(broken, {}, SEED)
     assert originals() == before
     assert not nn.Linear(2, 2).weight.is_meta

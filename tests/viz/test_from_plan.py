@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import run_pgc
+from conftest import ROOT, run_pgc
 
 SPEC = Path(__file__).resolve().parent / "specs" / "ring_explicit.pgc"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
@@ -20,7 +20,8 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `do
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("build") / "ring"
-    done = run_pgc("compile", str(SPEC), "-o", str(out))
+    # as a user compiles from their project: plan.json names the spec by this relative path
+    done = run_pgc("compile", str(SPEC.relative_to(ROOT)), "-o", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
