@@ -4,7 +4,8 @@
 `ep.module()`, so parameters keep their state_dict names) when symbolic tracing fails, as
 ../shared/REFERENCE.md "Capture and splitting" records for transformers 5 models. The model is
 built on the meta device and analysed by running the graph twice on meta inputs of two shapes
-(B0, T0) and (B0 + 1, T0 + 2): a dimension that follows B or T is symbolic, anything else is a
+(B0, T0) and (B0 + 1, T0 + 2), or (B0 + 1, T0 - 1) for a model whose maximum length is T0
+(`probe_shapes`): a dimension that follows B or T is symbolic, anything else is a
 constant. Nothing is materialised.
 """
 
@@ -147,11 +148,21 @@ def _flatten(x: Any) -> Any:
             yield from _flatten(y)
 
 
+def probe_shapes(batch: int, seq: int) -> list[tuple[int, int]]:
+    """Second example shapes to try after (batch, seq), in order: one longer sequence, then one
+    shorter (a model whose maximum length is `seq` accepts only that). Batch and sequence
+    change by different amounts so that `B`, `T` and `B*T` stay distinguishable."""
+    shapes = [(batch + 1, seq + 2)]
+    if seq - 1 >= 2:
+        shapes.append((batch + 1, seq - 1))
+    return shapes
+
+
 def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
-    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes."""
+    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes: the
+    spec's (batch, seq) and one from `probe_shapes` that the model accepts."""
     model.eval()  # export bakes the mode into dropout nodes; stages run what the graph says
-    shapes = ((batch, seq), (batch + 1, seq + 2))
-    example = torch.zeros(shapes[0], dtype=torch.long, device="meta")
+    example = torch.zeros((batch, seq), dtype=torch.long, device="meta")
     gm, method = _trace(model, example)
     _drop_checks(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
@@ -159,22 +170,37 @@ def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
     extra = [n for n in placeholders[1:] if n.users]
     if extra:
         raise CaptureFailed(f"the model's forward needs inputs besides token ids: {extra}")
-    runs = []
-    for b, t in shapes:
-        rec = _Recorder(gm)
-        args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
-        args += [False] * (len(placeholders) - 1)  # unused extras such as `use_cache`
-        try:
-            rec.run(*args)
-        except Exception as exc:  # the user's model fails on a token batch: say where
-            n = rec.current
-            where = n.target if n is not None and n.op == "call_module" else getattr(n, "name", "?")
-            first = str(exc.args[0] if exc.args else exc).splitlines()[0]
-            raise CaptureFailed(f"running it on a [{b}, {t}] token batch fails at `{where}`: "
-                                f"{type(exc).__name__}: {first}") from exc
-        runs.append(rec.seen)
-    logits = _output_logits(gm, runs[0], *shapes[0])
-    return Captured(model, gm, method, data, logits, shapes, (runs[0], runs[1]))  # type: ignore[arg-type]
+    first = _run(gm, len(placeholders), batch, seq)
+    if isinstance(first, str):
+        raise CaptureFailed(f"{first} (the microbatch shape the spec gives)")
+    failures = []
+    for b, t in probe_shapes(batch, seq):
+        second = _run(gm, len(placeholders), b, t)
+        if not isinstance(second, str):
+            logits = _output_logits(gm, first, batch, seq)
+            return Captured(model, gm, method, data, logits, ((batch, seq), (b, t)),
+                            (first, second))
+        failures.append(second)
+    raise CaptureFailed("; ".join(failures) + f" (pgc runs the model on a second shape next to "
+                        f"the spec's [{batch}, {seq}] to tell batch and sequence dimensions "
+                        "from constants; give a microbatch seq the model accepts in both "
+                        "directions, or at least 3)")
+
+
+def _run(gm: fx.GraphModule, inputs: int, b: int, t: int) -> dict[fx.Node, Summary] | str:
+    """What every node computes on a meta [b, t] token batch, or why the model fails on it."""
+    rec = _Recorder(gm)
+    args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
+    args += [False] * (inputs - 1)  # unused extras such as `use_cache`
+    try:
+        rec.run(*args)
+    except Exception as exc:  # the user's model fails on a token batch: say where
+        n = rec.current
+        where = n.target if n is not None and n.op == "call_module" else getattr(n, "name", "?")
+        first = str(exc.args[0] if exc.args else exc).splitlines()[0]
+        return f"running it on a [{b}, {t}] token batch fails at `{where}`: " \
+               f"{type(exc).__name__}: {first}"
+    return rec.seen
 
 
 # -- node kinds ------------------------------------------------------------------------------

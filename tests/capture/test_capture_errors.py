@@ -208,3 +208,20 @@ def test_wrapped_user_function_is_imported_from_the_model_module() -> None:
     model = capture_models.pairs()
     ids = torch.randint(0, 32, (2, 5))
     assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
+
+
+@pytest.mark.parametrize("target", ["builtins:print", "sys:exit"])
+def test_builtin_target_is_located(tmp_path: Path, target: str) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=(target, "code = 3"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: model module `{target.split(':')[0]}` is built "
+                          "into Python, not a file"), out
+
+
+def test_factory_calling_exit_is_located(tmp_path: Path) -> None:
+    (tmp_path / "exits.py").write_text("import sys\n\ndef build(code):\n    sys.exit(code)\n")
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("exits:build", "code = 3"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: model factory `exits:build` raised SystemExit: 3")
