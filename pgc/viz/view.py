@@ -337,6 +337,26 @@ hover for details.</p>
   }}
   document.querySelectorAll("section").forEach(setup);
   document.body.setAttribute("data-ready", String(document.querySelectorAll("[data-tip]").length));
+  if (location.hash === "#selftest") {{ selftest(); }}
+  // Exercises zoom and hover the way a user's events would, and writes what happened into
+  // the page (`data-selftest`), so a headless browser can check the page works.
+  function selftest() {{
+    var out = [];
+    document.querySelectorAll("section").forEach(function (section) {{
+      var svg = section.querySelector("svg"), before = svg.getAttribute("viewBox");
+      section.querySelector('button[data-zoom="1.25"]').click();
+      var zoomed = svg.getAttribute("viewBox");
+      svg.dispatchEvent(new MouseEvent("dblclick", {{ bubbles: true }}));
+      out.push(section.id + ":" + (zoomed !== before && svg.getAttribute("viewBox") === before
+                                   ? "zoom" : "nozoom"));
+      var mark = section.querySelector("[data-tip]");
+      mark.dispatchEvent(new MouseEvent("mouseover", {{ bubbles: true }}));
+      out.push(section.id + ":" + (tip.style.display === "block" &&
+                                   tip.textContent === mark.getAttribute("data-tip")
+                                   ? "hover" : "nohover"));
+    }});
+    document.body.setAttribute("data-selftest", out.join(" "));
+  }}
 }})();
 </script>
 </body></html>
