@@ -86,7 +86,7 @@ def _drop_checks(gm: fx.GraphModule) -> None:
     gm.graph.lint()
 
 
-def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, str]:
+def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, Literal["fx", "export"]]:
     try:
         return fx.symbolic_trace(model), "fx"
     except Exception as fx_error:  # any tracing failure: fall back to export
