@@ -146,3 +146,24 @@ class SkipOver(nn.Module):
 
 def skip_over(**kw: int) -> SkipOver:
     return SkipOver(**kw)
+
+
+class FunctionalDropout(nn.Module):
+    """Dropout written as `F.dropout(..., training=self.training)`: tracing sees a flag, not a
+    module, so capture must keep it following the running module's mode."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(nn.Linear(dim, dim) for _ in range(2))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.dropout(self.embed(input_ids), 0.25, self.training)
+        for layer in self.layers:
+            x = x + torch.nn.functional.dropout(layer(x), p=0.5, training=self.training)
+        return self.head(x)
+
+
+def functional_dropout(**kw: int) -> FunctionalDropout:
+    return FunctionalDropout(**kw)
