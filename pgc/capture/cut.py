@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.fx as fx
 
-from pgc.capture.graph import Captured, TensorInfo, is_meta_query, module_path
+from pgc.capture.graph import TRAINING, Captured, TensorInfo, is_meta_query, module_path
 from pgc.capture.select import owner, pinpoint, resolve
 from pgc.diagnostics import error
 from pgc.ir.types import Span
@@ -370,6 +370,8 @@ def _adopt(a: _Analysis, seg: SegmentCut, readers_of: dict[str, set[str]]) -> No
             seg.params[str(n.target)] = name
             seg.adopt.append((name, "param"))
             readers_of.setdefault(a.aliases[name], set()).add(seg.name)
+        elif n.op == "get_attr" and n.target == TRAINING:
+            continue  # the stage module's own mode flag (`self.training`)
         elif n.op == "get_attr":
             owner_path, _, leaf = str(n.target).rpartition(".")
             try:

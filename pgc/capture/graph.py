@@ -11,6 +11,7 @@ constant. Nothing is materialised.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,6 +85,64 @@ def _drop_checks(gm: fx.GraphModule) -> None:
         if guard or check:
             gm.graph.erase_node(n)
     gm.graph.lint()
+
+
+# Random ops whose behaviour depends on the module's mode: (target, index of `p`, index of the
+# `training` flag, its keyword). Traced in train mode, they record training=True; the flag is
+# rewired to the stage module's own `self.training` so evaluation still turns them off.
+F_ = torch.nn.functional
+_DROPOUTS: dict[Any, tuple[int, int, str]] = {
+    F_.dropout: (1, 2, "training"), F_.dropout1d: (1, 2, "training"),
+    F_.dropout2d: (1, 2, "training"), F_.dropout3d: (1, 2, "training"),
+    F_.alpha_dropout: (1, 2, "training"), F_.feature_alpha_dropout: (1, 2, "training"),
+    torch.dropout: (1, 2, "train"), torch.ops.aten.dropout.default: (1, 2, "train"),
+    torch.ops.aten.feature_dropout.default: (1, 2, "train"),
+    torch.ops.aten.alpha_dropout.default: (1, 2, "train"),
+}
+_SDPA = (F_.scaled_dot_product_attention, torch.ops.aten.scaled_dot_product_attention.default)
+TRAINING = "training"  # get_attr target: the running module's own mode flag
+
+
+def _arg(n: fx.Node, index: int, key: str, default: Any) -> Any:
+    return n.args[index] if len(n.args) > index else n.kwargs.get(key, default)
+
+
+def _set_arg(n: fx.Node, index: int, key: str, value: Any) -> None:
+    if len(n.args) > index:
+        n.update_arg(index, value)
+    else:
+        n.update_kwarg(key, value)
+
+
+def keep_train_mode(gm: fx.GraphModule) -> None:
+    """Make a graph traced in train mode follow the running module's mode (DESIGN.md §4b):
+    dropout-like calls take `self.training` as their flag, attention's dropout probability
+    becomes `p * self.training`, and dropouts with p = 0 (identities) are removed. Dropout
+    modules (`nn.Dropout` as a leaf) follow the mode already."""
+    flag: fx.Node | None = None
+    for n in list(gm.graph.nodes):
+        if n.op != "call_function":
+            continue
+        if n.target in _DROPOUTS:
+            p_at, flag_at, key = _DROPOUTS[n.target]
+            if _arg(n, p_at, "p", 0.5) == 0 or _arg(n, flag_at, key, True) is False:
+                n.replace_all_uses_with(n.args[0])  # type: ignore[arg-type]
+                gm.graph.erase_node(n)  # an identity in every mode
+                continue
+            flag = flag or _training_node(gm, n)
+            _set_arg(n, flag_at, key, flag)
+        elif n.target in _SDPA and _arg(n, 4, "dropout_p", 0.0):
+            flag = flag or _training_node(gm, n)
+            with gm.graph.inserting_before(n):
+                scaled = gm.graph.call_function(operator.mul, (flag, _arg(n, 4, "dropout_p", 0)))
+            _set_arg(n, 4, "dropout_p", scaled)
+    gm.graph.lint()
+    gm.recompile()
+
+
+def _training_node(gm: fx.GraphModule, first_use: fx.Node) -> fx.Node:
+    with gm.graph.inserting_before(first_use):
+        return gm.graph.create_node("get_attr", TRAINING)
 
 
 def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, Literal["fx", "export"]]:
@@ -161,10 +220,11 @@ def probe_shapes(batch: int, seq: int) -> list[tuple[int, int]]:
 def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
     """Trace `model` (built on the meta device) and run it on meta tokens of two shapes: the
     spec's (batch, seq) and one from `probe_shapes` that the model accepts."""
-    model.eval()  # export bakes the mode into dropout nodes; stages run what the graph says
+    model.train()  # train-only behaviour is traced, then made to follow the stage's mode
     example = torch.zeros((batch, seq), dtype=torch.long, device="meta")
     gm, method = _trace(model, example)
     _drop_checks(gm)
+    keep_train_mode(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     data = placeholders[0]
     extra = [n for n in placeholders[1:] if n.users]

@@ -74,3 +74,35 @@ def test_probe_failure_says_what_was_probed_and_why(tmp_path: Path, seq: int, pr
     out = _error(path)
     assert re.match(f"{re.escape(str(path))}:1:1: error: cannot capture model `m`: {probed}",
                     out), out
+
+
+@pytest.mark.parametrize("target, args", [
+    ("capture_models:functional_dropout", {}),
+    (TARGET, {**ARGS, "dropout": 0.5}),
+])
+def test_dropout_follows_the_stage_mode(target: str, args: dict[str, object]) -> None:
+    """Train mode drops out exactly as the whole model does under the same seed; eval mode
+    does not drop at all. Capture must not freeze either mode into the stage code."""
+    import importlib
+
+    stages = [("s0", ("embed", "layers[0]")), ("s1", ("layers[1]", "head"))]
+    if "max_seq" in args:
+        stages = [("s0", ("embed", "pos", "layers[0:2]")), ("s1", ("layers[2:4]", "norm", "head"))]
+    codes = stage_code(program(target, args, stages))
+    module, _, name = target.partition(":")
+    torch.manual_seed(0)
+    model = getattr(importlib.import_module(module), name)(**args)
+    mods = instantiate(codes, model)
+    ids = torch.randint(0, 32, (2, 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for m in (model, *mods):
+            m.eval()
+        kept = model(ids)
+        assert torch.equal(chain_logits(mods, ids), kept)
+        for m in (model, *mods):
+            m.train()
+        torch.manual_seed(5)
+        dropped = model(ids)
+        torch.manual_seed(5)
+        assert torch.equal(chain_logits(mods, ids), dropped)
+        assert not torch.equal(dropped, kept)
