@@ -89,18 +89,20 @@ def load(file: Path, until: str, spec: Path | None = None) -> Program:
 
 
 def _baselines(program: Program) -> list[tuple[str, float]]:
-    """gpipe and 1f1b re-planned on the drawn plan's own placement, exactly as `pgc plan`
-    does (re-running `pgc plan` on the file could place differently: auto placement is a
-    time-budgeted search). Schedules that cannot be planned for this spec are left out."""
+    """gpipe and 1f1b re-planned on the drawn plan's own placement, as `pgc plan` does (no
+    placement or routing search: placing the spec again could choose differently), each
+    marked when it holds more microbatches on a worker than the spec's `inflight` allows.
+    Schedules that cannot be planned for this spec are left out."""
     from pgc.diagnostics import UserError
-    from pgc.planner.baselines import replan
+    from pgc.planner.baselines import Row, replan
 
     out: list[tuple[str, float]] = []
     for schedule in ("gpipe", "1f1b"):
         try:
-            prediction = replan(program, schedule).prediction
+            row = Row(schedule, replan(program, schedule), inflight_limit=program.inflight)
         except UserError:
             continue
-        if prediction is not None:
-            out.append((schedule, prediction.iteration_time))
+        label = schedule if row.within_limit else (
+            f"{schedule} (holds {row.peak_inflight}, over inflight = {program.inflight})")
+        out.append((label, row.time("iteration")))
     return out
