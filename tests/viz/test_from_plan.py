@@ -77,6 +77,14 @@ def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> No
     assert done.returncode == 2 and "has changed since" in done.stderr
     done = run_pgc("viz", str(compiled), "--what", "all", "-o", str(tmp_path / "x.svg"))
     assert done.returncode == 2 and "--what all writes a folder" in done.stderr
+    done = run_pgc("viz", str(compiled), "--what", "graph", "--format", "png", "-o",
+                   str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "--format only applies to --what all" in done.stderr
+    done = run_pgc("viz", str(SPEC), "--spec", str(SPEC), "--what", "graph", "-o",
+                   str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "--spec only applies when drawing a compiled plan" in \
+        done.stderr
+    assert not (tmp_path / "g.svg").exists()
     assert "Traceback" not in done.stderr
 
 
