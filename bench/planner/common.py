@@ -25,10 +25,12 @@ class Planned:
 
 def plan(program: Program, objective: str = "iteration", place_s: float | None = None,
          route_s: float | None = None, polish_s: float | None = None) -> Planned:
-    """Place (`on auto`) and route a program as the compiler does, timed, then judge it."""
+    """Place (`on auto`) and route a program as the compiler does under `objective`, timed,
+    then judge it."""
     start = time.perf_counter()
     kwargs = {} if place_s is None else {"budget_s": place_s}
-    placed = place_auto(program, objective=objective, **kwargs)
+    program = replace(program, objective=objective)  # type: ignore[arg-type]
+    placed = place_auto(program, **kwargs)
     placed = replace(placed, auto_place=())
     rkw = {k: v for k, v in (("budget_s", route_s), ("polish_s", polish_s)) if v is not None}
     routed = route(placed, **rkw)

@@ -53,6 +53,7 @@ def plan(file: str) -> dict[str, Any]:
         "objective": planned.objective,
         "inflight": planned.inflight,
         "schedules": [_row(r) for r in [spec_row, *others]],
+        "sync": _sync(planned),
         "verdict": said,
         "placement": placement_table(planned),
         "paths": [{"mb": p.mb, "origin": p.origin, "route": route_text(planned, p),
@@ -102,6 +103,47 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
+def _sync(program: Program) -> dict[str, Any]:
+    """The spec's sync mode and what it costs (DESIGN.md §4b): a step without sync, one that
+    syncs, their mean over `every` steps next to its bound, and the bytes each group member
+    puts on the wire per sync."""
+    p, s = program.prediction, program.sync
+    assert p is not None
+    members = dict(_groups(program))
+    return {
+        "compress": s.compress, "every": s.every, "outer": s.outer, "outer_lr": s.outer_lr,
+        "outer_momentum": s.outer_momentum,
+        "step_time": p.step_time, "sync_step_time": p.iteration_time,
+        "amortised_time": p.amortised_time, "amortised_lower_bound": p.amortised_lower_bound,
+        "bytes_per_sync": {g: {"per_member": b, "members": len(members[g])}
+                           for g, b in p.sync_bytes},
+    }
+
+
+def _groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from pgc.passes.order import collective_groups
+
+    return collective_groups(program)
+
+
+def _sync_lines(sync: dict[str, Any]) -> list[str]:
+    outer = (f"outer {sync['outer']}(lr = {sync['outer_lr']:g}"
+             + (f", momentum = {sync['outer_momentum']:g}" if sync["outer"] == "nesterov" else "")
+             + ")")
+    head = (f"sync: every {sync['every']} step{'s' if sync['every'] > 1 else ''}, "
+            f"compress {sync['compress']}, {outer}")
+    groups = ", ".join(f"{g} {_bytes(v['per_member'])} x {v['members']}"
+                       for g, v in sync["bytes_per_sync"].items() if v["members"] > 1)
+    total = sum(v["per_member"] * v["members"] for v in sync["bytes_per_sync"].values()
+                if v["members"] > 1)
+    return [head,
+            f"  a step without sync {_seconds(sync['step_time'])}, a step that syncs "
+            f"{_seconds(sync['sync_step_time'])} (all-reduces overlap the pipeline)",
+            f"  amortised per step {_seconds(sync['amortised_time'])} (bound "
+            f"{_seconds(sync['amortised_lower_bound'])})",
+            f"  bytes per sync {_bytes(total)}" + (f": {groups}" if groups else "")]
+
+
 def _seconds(x: float) -> str:
     return f"{x:.4g} s"
 
@@ -129,6 +171,7 @@ def render(report: dict[str, Any], explain: bool = False) -> str:
            f"{report['microbatches']} microbatches per iteration; objective: "
            f"{report['objective']} time; inflight = {report['inflight']}", ""]
     out += _schedules(report)
+    out += [""] + _sync_lines(report["sync"])
     out += ["", *report["verdict"]]
     out += ["", "placement (stage: replica group by region):"]
     out += [f"  {p['stage']}: " + _by_region(p["workers"]) for p in report["placement"]]
@@ -194,7 +237,7 @@ def _why(report: dict[str, Any]) -> list[str]:
                f"{_seconds(cp['messages'])} messages{slowest}, {_seconds(cp['allreduce'])} "
                f"all-reduce, {_seconds(cp['waiting'])} waiting")
     if report["objective"] == "pipeline" and b["iteration"]["bound"] == "allreduce":
-        out.append("  placement minimised the pipeline phase (`objective = pipeline`); the "
+        out.append("  placement and routing minimised the pipeline phase (`objective = pipeline`); the "
                    "all-reduce after it is not weighed: `objective = iteration` weighs it")
     for kind in ("compute", "nic"):
         x = b[f"busiest_{kind}"]

@@ -31,6 +31,7 @@ from pgc.ir.types import (
     Span,
     Stage,
     SwapPolicy,
+    SyncConfig,
     TrainConfig,
 )
 
@@ -38,7 +39,7 @@ SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
 OBJECTIVES: tuple[Objective, ...] = ("iteration", "pipeline")
 PIPELINE_KEYS = ("model", "layout", "inflight", "objective")
-PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "train", "eval")
+PIPELINE_BLOCKS = ("origin", "microbatch", "skip", "swap", "cost", "sync", "train", "eval")
 
 
 def _decls(sources: Sources) -> list[ast.Decl]:
@@ -124,6 +125,7 @@ class _Settings:
     schedule: ScheduleKind
     objective: Objective
     cost: CostModel
+    sync: SyncConfig
     train: TrainConfig
     evaluation: EvalConfig
     inflight: ast.Value | None
@@ -185,6 +187,7 @@ class _Pipeline:
             schedule=st.schedule,
             objective=st.objective,
             cost=st.cost,
+            sync=st.sync,
             train=st.train,
             eval=st.evaluation,
             placement=tuple((s.name, placed.placement[s.name]) for s in placed.stages if s.name in placed.placement),
@@ -208,6 +211,7 @@ class _Pipeline:
                                              or (Fraction(0), [], None, 0.0))
         max_swaps, swap_span = errors.run(LS.swap, block(found, "swap"), errors) or (0, None)
         cost = LS.cost(block(found, "cost"), errors)
+        sync = LS.sync(block(found, "sync"), errors)
         train = LS.train(block(found, "train"), errors)
         evaluation = LS.evaluation(block(found, "eval"), errors)
         schedule = errors.run(self._schedule, decl, ratio)
@@ -216,7 +220,7 @@ class _Pipeline:
             return None
         return _Settings(
             model, layout, split, mb, ratio, ratio_span or decl.span, tuple(never), balance, max_swaps,
-            swap_span or decl.span, schedule, objective, cost, train, evaluation, value(found, "inflight"),
+            swap_span or decl.span, schedule, objective, cost, sync, train, evaluation, value(found, "inflight"),
         )  # fmt: skip
 
     def _placement(self, decl: ast.PipelineDecl, st: _Settings, errors: Collector) -> _Placed:

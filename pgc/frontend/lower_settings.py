@@ -1,7 +1,8 @@
-"""Lowering the settings blocks of a pipeline: microbatch, skip, swap, cost, train, eval."""
+"""Lowering the settings blocks of a pipeline: microbatch, skip, swap, cost, sync, train, eval."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -9,7 +10,16 @@ from pgc.diagnostics import did_you_mean, error
 from pgc.frontend import ast
 from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector, block, settings, value
-from pgc.ir.types import DTYPE_BYTES, CostModel, EvalConfig, Span, TrainConfig, Value
+from pgc.ir.types import (
+    DTYPE_BYTES,
+    SYNC_WIDTH,
+    CostModel,
+    EvalConfig,
+    Span,
+    SyncConfig,
+    TrainConfig,
+    Value,
+)
 
 # Callable settings: name -> allowed keyword arguments. These are exactly what the generated
 # training script reads (pgc/runtime/), so `pgc check` rejects what it would not run.
@@ -131,6 +141,54 @@ def cost(b: ast.Nested | None, errors: Collector) -> CostModel:
         elif dtype is not None:
             kw["activation_dtype"] = dtype
     return CostModel(**kw)  # type: ignore[arg-type]
+
+
+# outer optimizers of `sync { outer = ... }`: name -> (argument, default) in order
+OUTER: dict[str, tuple[tuple[str, float], ...]] = {
+    "sgd": (("lr", 1.0),),
+    "nesterov": (("lr", 0.7), ("momentum", 0.9)),  # DiLoCo's (Douillard et al., 2023)
+}
+
+
+def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
+    """`sync { compress = none | bf16 | int8; every = H; outer = nesterov(lr, momentum) |
+    sgd(lr) }` (DESIGN.md §4b); absent: synchronous, uncompressed."""
+    if b is None:
+        return SyncConfig()
+    readers: dict[str, Callable[[ast.Value], dict[str, object]]] = {
+        "compress": lambda v: {"compress": _compress(v)},
+        "every": lambda v: {"every": V.integer(v, "every", 1)},
+        "outer": _outer,
+    }
+    found = settings(b.items, "`sync`", tuple(readers), errors=errors)
+    kw: dict[str, object] = {"span": b.span}
+    for key, read in readers.items():
+        v = value(found, key)
+        if v is not None:
+            kw.update(errors.run(read, v) or {})
+    return SyncConfig(**kw)  # type: ignore[arg-type]
+
+
+def _compress(v: ast.Value) -> str:
+    if not isinstance(v, ast.Ref) or v.accessors:
+        raise error(v.span, f"`compress` must be one of {', '.join(SYNC_WIDTH)}, not {V.describe(v)}")
+    if v.name not in SYNC_WIDTH:
+        raise error(v.span, f"unknown `compress` `{v.name}`", hint=did_you_mean(v.name, SYNC_WIDTH) or f"known: {', '.join(SYNC_WIDTH)}")
+    return v.name
+
+
+def _outer(v: ast.Value) -> dict[str, object]:
+    """`nesterov(lr = 0.7, momentum = 0.9)` or `sgd(lr = 1)` (bare names take the defaults)."""
+    table = {name: tuple(k for k, _ in args) for name, args in OUTER.items()}
+    head, args = _call(v, "outer optimizer", table)
+    got = dict(OUTER[head]) | {k: float(x) for k, x in args}  # type: ignore[arg-type]
+    spans = {a.key: a.value.span for a in v.args} if isinstance(v, ast.Call) else {}
+    if got["lr"] <= 0:
+        raise error(spans.get("lr", v.span), f"`lr` of `{head}` must be positive")
+    momentum = got.get("momentum", 0.0)
+    if not 0 <= momentum < 1:
+        raise error(spans.get("momentum", v.span), f"`momentum` of `{head}` must be in [0, 1)")
+    return {"outer": head, "outer_lr": got["lr"], "outer_momentum": momentum}
 
 
 def _call(v: ast.Value, what: str, table: dict[str, tuple[str, ...]]) -> tuple[str, tuple[tuple[str, Value], ...]]:

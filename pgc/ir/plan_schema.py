@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from pgc.ir.types import Action, Program, Value
+from pgc.ir.types import INT8_CHUNK, Action, Program, Value
 from pgc.runtime.actions import format_action, parse_action
 from pgc.runtime.schema import SCHEMA_VERSION
 
@@ -90,6 +90,12 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             "log_every": t.log_every, "checkpoint_every": t.checkpoint_every,
             "checkpoint_dir": t.checkpoint_dir, "checkpoint_keep": t.checkpoint_keep,
         },
+        "sync": {
+            "compress": program.sync.compress, "int8_chunk": INT8_CHUNK,
+            "every": program.sync.every, "outer": program.sync.outer,
+            "outer_lr": program.sync.outer_lr, "outer_momentum": program.sync.outer_momentum,
+            "synchronous": program.sync.synchronous,
+        },
         "paths": [
             {"mb": p.mb, "origin": p.origin, "origin_index": origins.index(p.origin),
              "hops": [[h.segment, h.worker] for h in p.hops]}
@@ -119,6 +125,10 @@ def prediction_dict(program: Program) -> dict[str, Any] | None:
                 "activations": m.activations, "total": m.total}
             for w, m in p.memory
         },
+        "step_time": p.step_time,
+        "amortised_time": p.amortised_time,
+        "amortised_lower_bound": p.amortised_lower_bound,
+        "sync_bytes": dict(p.sync_bytes),
     }
 
 

@@ -244,6 +244,45 @@ class EvalConfig:
     span: Span = span_field()
 
 
+SyncCompression = Literal["none", "bf16", "int8"]
+OuterKind = Literal["sgd", "nesterov"]
+# int8 sync: one fp32 scale per chunk of this many values (the wire carries the scales too)
+INT8_CHUNK = 4096
+# bytes a value of a synced tensor takes on the wire, per compression
+SYNC_WIDTH: dict[str, float] = {"none": 4.0, "bf16": 2.0, "int8": 1.0}
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """How replica and shared groups synchronise (DESIGN.md §4b): every `every` steps, values
+    sent as `compress`; with `every > 1` or an outer optimizer other than sgd(lr = 1) each
+    worker steps on its own microbatches and the group averages pseudo-gradients, then takes
+    the outer step (`outer`, `outer_lr`, `outer_momentum`). The default is synchronous."""
+
+    compress: SyncCompression = "none"
+    every: int = 1
+    outer: OuterKind = "sgd"
+    outer_lr: float = 1.0
+    outer_momentum: float = 0.0
+    span: Span = span_field()
+
+    @property
+    def synchronous(self) -> bool:
+        """Gradients summed every step (no outer optimizer)."""
+        return self.every == 1 and self.outer == "sgd" and self.outer_lr == 1.0 \
+            and self.outer_momentum == 0.0
+
+    def amortised(self, step: float, synced: float) -> float:
+        """Mean seconds per step over `every` steps, the last of which syncs."""
+        return ((self.every - 1) * step + synced) / self.every
+
+    def wire_bytes(self, params: float) -> float:
+        """Bytes one worker's copy of `params` values takes on the wire: 4, 2 or 1 per value,
+        plus one fp32 scale per `INT8_CHUNK` values for int8."""
+        scales = 4.0 * -(-params // INT8_CHUNK) if self.compress == "int8" else 0.0
+        return SYNC_WIDTH[self.compress] * params + scales
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     weights: float
@@ -267,6 +306,12 @@ class Prediction:
     busy: tuple[tuple[str, float], ...] = ()  # worker -> busy seconds (compute)
     peak_inflight: tuple[tuple[str, int], ...] = ()
     memory: tuple[tuple[str, MemoryEstimate], ...] = ()
+    # sync modes (DESIGN.md §4b): `iteration_time` is a step that syncs; a step that does not
+    # (every > 1) takes `step_time`; over `every` steps the mean is `amortised_time`
+    step_time: float = 0.0  # pipeline and optimizer step, no sync
+    amortised_time: float = 0.0  # ((every - 1) x step_time + iteration_time) / every
+    amortised_lower_bound: float = 0.0
+    sync_bytes: tuple[tuple[str, float], ...] = ()  # group -> bytes on the wire per member per sync
 
     @property
     def gap(self) -> float:
@@ -304,6 +349,7 @@ class Program:
     cost: CostModel = CostModel()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    sync: SyncConfig = SyncConfig()
     # placement: stage -> replica group, ("auto" stages are absent until placed)
     placement: tuple[tuple[str, tuple[str, ...]], ...] = ()
     auto_place: tuple[str, ...] = ()  # stages the spec places `on auto`

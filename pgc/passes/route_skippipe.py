@@ -12,10 +12,11 @@ never worse, by that simulator, than the search's own start (its best constructi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from pgc.ir.types import Program
-from pgc.planner.judge import judge
+from pgc.planner.judge import Verdict, judge
 from pgc.planner.routing import (
     JUDGED,
     Chosen,
@@ -34,10 +35,15 @@ POLISH_BUDGET_S = 1.5  # simulator-judged search afterwards
 
 
 def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
-          polish_s: float = POLISH_BUDGET_S) -> Program:
-    """Route every microbatch of a placed program."""
+          polish_s: float = POLISH_BUDGET_S, objective: str | None = None) -> Program:
+    """Route every microbatch of a placed program. The searches minimise the pipeline phase,
+    or under the iteration objective (default: the spec's `objective`) the iteration time
+    amortised over `sync { every = H }` steps (each group's all-reduce starts when its members
+    are done)."""
+    objective = objective or program.objective
+    measure = _measure(objective)
     search = Search("route", budget_s)
-    prob = problem_of(program)
+    prob = problem_of(program, objective=objective)
     solution = solve(prob, search)
     # the simulator (order pass + pgc.sim) has the last word: it judges the best
     # constructions and the searched paths (the rest too while none can be ordered within the
@@ -49,7 +55,7 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     for k, (how, c) in enumerate(candidates):
         if k > max(JUDGED, affordable) and any(t < float("inf") for t, _, _ in judged):
             break
-        judged.append((judge(to_program(program, prob, c), bound=False).pipeline, how, c))
+        judged.append((measure(judge(to_program(program, prob, c), bound=False)), how, c))
         search.charge(judge_cost(prob))
     start_time, name, chosen = min(judged, key=lambda x: x[0])
     if start_time == float("inf"):
@@ -59,7 +65,7 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     else:
         search.note(f"simulator on {len(judged)} candidates: best {name} at {start_time:.2f} s")
     search.extend(polish_s)
-    chosen, value, moves = polish(program, prob, chosen, start_time, search)
+    chosen, value, moves = polish(program, prob, chosen, start_time, search, measure)
     best = to_program(program, prob, chosen)
     verdict = judge(best)
     gap = f"gap {verdict.pipeline / verdict.bound - 1:.1%}" if verdict.bound > 0 else "no order"
@@ -69,8 +75,14 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     return replace(best, notes=program.notes + search.finish())
 
 
+def _measure(objective: str) -> Callable[[Verdict], float]:
+    if objective == "iteration":
+        return lambda v: v.amortised
+    return lambda v: v.pipeline
+
+
 def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
-           search: Search) -> tuple[Chosen, float, int]:
+           search: Search, measure: Callable[[Verdict], float]) -> tuple[Chosen, float, int]:
     """First-improvement moves of one microbatch at a time, judged by the simulator, latest
     microbatch first, until the budget ends or a pass finds nothing."""
     moves = 0
@@ -81,7 +93,7 @@ def polish(program: Program, prob: Problem, chosen: Chosen, value: float,
             for trial in trials(prob, chosen, mb, 0.2, singles=3)[:5]:
                 if search.out_of_time():
                     return chosen, value, moves
-                got = judge(to_program(program, prob, trial), bound=False).pipeline
+                got = measure(judge(to_program(program, prob, trial), bound=False))
                 search.charge(judge_cost(prob))
                 if got < value - 1e-9:
                     chosen, value, improved = trial, got, True

@@ -9,11 +9,13 @@ Building a `Costs` is O(W^2 * links + segments * W); every lookup afterwards is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 
 import numpy as np
 
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program, Segment, Worker
+from pgc.sim.cost import stage_sync_bytes
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 
@@ -46,15 +48,8 @@ def backward_time(program: Program, seg: Segment, worker: Worker) -> float:
 
 
 def grad_bytes(program: Program, stage: str) -> float:
-    """Bytes all-reduced per replica of `stage` (its segments' parameter bytes)."""
-    total = 0.0
-    for name in program.stage(stage).segments:
-        seg = program.segment(name)
-        if seg.param_bytes is not None:
-            total += seg.param_bytes
-        elif seg.params is not None:
-            total += 4.0 * seg.params
-    return total
+    """Bytes each replica of `stage` puts on the wire per sync (pgc.sim.cost's rule)."""
+    return stage_sync_bytes(program, stage)
 
 
 @dataclass(frozen=True)
@@ -125,10 +120,16 @@ class Costs:
         """Ring all-reduce of `nbytes` over `members` in the ring order `ring_order` gives
         (the order place_auto writes groups in): 2(n-1) steps of nbytes/n, each as slow as the
         ring's slowest link (Patarasuk & Yuan 2009), as pgc.sim.cost prices it."""
-        n = len(members)
-        if n <= 1 or nbytes <= 0:
+        if len(members) <= 1 or nbytes <= 0:
             return 0.0
-        ring = self.ring_order(members, nbytes)
+        return self.ring_allreduce(self.ring_order(members, nbytes), nbytes)
+
+    def ring_allreduce(self, ring: list[int], nbytes: float) -> float:
+        """Ring all-reduce of `nbytes` over `ring` in the order given (latencies count even
+        for no bytes, as in pgc.sim.cost)."""
+        n = len(ring)
+        if n <= 1:
+            return 0.0
         chunk = nbytes / n
         step = max(
             self.latency[a, b] + chunk * self.inv_bw[a, b] + self.overhead
@@ -137,7 +138,33 @@ class Costs:
         return float(2 * (n - 1) * step)
 
     def ring_order(self, members: list[int], nbytes: float) -> list[int]:
-        return nearest_tour(self.msg_matrix(nbytes / max(1, len(members))), members)
+        """The ring `allreduce` prices: for groups of at most `EXACT_RING` workers the
+        order whose slowest edge is fastest (then the least total), by enumeration; beyond,
+        a nearest-neighbour tour."""
+        dist = self.msg_matrix(nbytes / max(1, len(members)))
+        if len(members) > EXACT_RING:
+            return nearest_tour(dist, members)
+        return bottleneck_tour(dist, members)
+
+
+EXACT_RING = 7  # (n-1)!/2 rings: 360 at 7
+
+
+def bottleneck_tour(dist: np.ndarray, members: list[int]) -> list[int]:
+    """The closed tour over `members` (starting at the first) that minimises the slowest
+    directed edge, then the sum of edges; each ring once, not its mirror. O(n!)."""
+    first, rest = members[0], members[1:]
+    best: tuple[float, float, list[int]] | None = None
+    for perm in permutations(rest):
+        if len(perm) > 1 and perm[0] > perm[-1]:
+            continue  # the mirror image of a ring already seen
+        tour = [first, *perm]
+        edges = [float(dist[a, b]) for a, b in zip(tour, tour[1:] + tour[:1])]
+        key = (max(edges), sum(edges), tour)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None
+    return best[2]
 
 
 def nearest_tour(dist: np.ndarray, members: list[int]) -> list[int]:

@@ -9,6 +9,11 @@ rule; a microbatch holds a slot from its first forward to its last backward ther
 gates admission at the origins); a message occupies the sender's NIC for bytes / bandwidth +
 overhead, one at a time, first come first served, and arrives `latency` later. The pipeline
 phase ends when the last backward is done. Cost: O(T log T) for T = 2 x total hops.
+
+`step_times` adds the end of the iteration as pgc.sim prices it (DESIGN.md §4b): each worker is
+ready once its last compute is done and its NIC idle; a group all-reduces when its last member is
+ready (groups in the order pass's order, each member's one after another), then every worker
+steps. O(W + group members).
 """
 
 from __future__ import annotations
@@ -33,6 +38,21 @@ class FastResult:
     busy: np.ndarray  # compute seconds per worker
     finish: np.ndarray  # completion time per microbatch (backward of its first hop)
     collisions: int = 0  # forwards that arrived while their worker ran another forward
+    ready: np.ndarray | None = None  # per worker: last compute done and NIC idle
+
+
+def step_times(res: FastResult, groups: list[tuple[list[int], float]], step: np.ndarray
+               ) -> tuple[float, float]:
+    """(a step without sync, a step that syncs) for the routes of `res`: `groups` are the
+    collective groups (member worker indices, all-reduce seconds) in the order pass's order,
+    `step` the optimizer seconds per worker (module docstring)."""
+    assert res.ready is not None
+    clock = res.ready.copy()
+    no_sync = float((clock + step).max())
+    for members, seconds in groups:
+        start = float(clock[members].max())
+        clock[members] = start + seconds
+    return no_sync, float((clock + step).max())
 
 
 def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastResult:
@@ -64,6 +84,7 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
         push(0.0, _ARRIVE, mb, 0)
     done_count = 0
     now = 0.0
+    last_end = np.zeros(n_workers)
     while events:
         _, kind, _, now, a, b = heapq.heappop(events)
         if kind == _ARRIVE:
@@ -78,6 +99,7 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
         else:  # _DONE of op b of microbatch a, on worker w
             w, _, is_bwd = ops[a][b]
             idle[w] = True
+            last_end[w] = now
             if is_bwd and (a, w) in holding and _last_bwd_on(ops[a], b, w):
                 holding.discard((a, w))
                 held[w] -= 1
@@ -95,7 +117,7 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
                     push(start + busy_s + latency, _ARRIVE, a, b + 1)
             push(now, _DISPATCH, w, 0)
     makespan = now if done_count == len(routes) else float("inf")
-    return FastResult(makespan, busy, finish, collisions)
+    return FastResult(makespan, busy, finish, collisions, np.maximum(last_end, nic_free))
 
 
 def _caps(routes: list[Route], n_workers: int, inflight: int) -> list[int]:

@@ -12,8 +12,10 @@ from pgc.ir.types import Program
 @dataclass(frozen=True)
 class Verdict:
     pipeline: float  # inf when the paths cannot be ordered within the inflight caps
-    iteration: float
+    iteration: float  # a step that syncs
     bound: float  # pgc.sim.lower_bound's pipeline bound for this placement and these paths
+    amortised: float = float("inf")  # the mean over `sync { every = H }` steps
+    amortised_bound: float = 0.0  # pgc.sim.lower_bound's bound on it
 
 
 def judge(program: Program, bound: bool = True) -> Verdict:
@@ -26,6 +28,10 @@ def judge(program: Program, bound: bool = True) -> Verdict:
         ordered = order(program)
     except UserError:  # the paths cannot be ordered within the inflight caps: infeasible
         return Verdict(float("inf"), float("inf"), 0.0)
-    res = simulate(ordered)
-    return Verdict(res.pipeline_time, res.iteration_time,
-                   lower_bound(ordered).pipeline if bound else 0.0)
+    costs = cost_table(ordered)
+    res = simulate(ordered, costs)
+    step = simulate(ordered, costs, sync=False).iteration_time if ordered.sync.every > 1 else 0.0
+    b = lower_bound(ordered, costs) if bound else None
+    return Verdict(res.pipeline_time, res.iteration_time, b.pipeline if b else 0.0,
+                   ordered.sync.amortised(step, res.iteration_time),
+                   b.amortised if b else 0.0)

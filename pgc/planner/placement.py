@@ -33,6 +33,7 @@ from pgc.planner.routing import (
     problem_of,
     sim_cost,
     simulate,
+    sync_steps,
     to_program,
 )
 from pgc.planner.search import Search
@@ -65,20 +66,20 @@ class Evaluator:
         return self.costs.ring_order(members, grad_bytes(self.program, stage))
 
     def score(self, assign: Assignment) -> tuple[float, float, float, float]:
-        """(objective, pipeline phase, all-reduce, best lambda); the objective is the
-        iteration estimate (pipeline + slowest all-reduce) or the pipeline phase alone."""
+        """(objective, pipeline phase, what a step that syncs adds to it, best lambda); the
+        objective is the iteration time amortised over `sync { every = H }` steps (the fast
+        simulator's pipeline, each group's all-reduce from its last member's end, the step:
+        `routing.sync_measure`), or the pipeline phase alone."""
         self.evaluations += 1
-        prob = problem_of(self.placed(assign), self.costs, self.msgm)
+        placed = self.placed(assign)
+        prob = problem_of(placed, self.costs, self.msgm, self.objective)
         self.search.charge(len(self.lambdas) * (len(prob.origins) * dp_cost(prob) + sim_cost(prob)))
-        best = (float("inf"), 0.0)
-        for lam in self.lambdas:
-            res = simulate(prob, construct(prob, lam))
-            best = min(best, (res.makespan, lam))
-        ar = max(self.costs.allreduce(assign[s.name], grad_bytes(self.program, s.name))
-                 for s in self.program.stages)
-        value = best[0] + ar if self.objective == "iteration" else best[0]
+        value, lam, res = min(((prob.score(r), lam, r) for lam in self.lambdas
+                               for r in [simulate(prob, construct(prob, lam))]),
+                              key=lambda x: (x[0], x[1]))
+        synced = sync_steps(placed, self.costs)(res)[1]
         self._remember(value, assign)
-        return value, best[0], ar, best[1]
+        return value, res.makespan, synced - res.makespan, lam
 
     def _remember(self, value: float, assign: Assignment) -> None:
         """Keep the `keep` best distinct placements for the simulator's final word."""
@@ -92,13 +93,13 @@ class Evaluator:
     def simulated(self, assign: Assignment) -> float:
         """The objective by the simulator (order pass + pgc.sim) for the best-lambda routes."""
         program = self.placed(assign)
-        prob = problem_of(program, self.costs, self.msgm)
+        prob = problem_of(program, self.costs, self.msgm, self.objective)
         chosen = min((construct(prob, lam) for lam in self.lambdas),
-                     key=lambda c: simulate(prob, c).makespan)
+                     key=lambda c: prob.score(simulate(prob, c)))
         self.search.charge(len(self.lambdas) * (len(prob.origins) * dp_cost(prob) + sim_cost(prob)))
         verdict = judge(to_program(program, prob, chosen), bound=False)
         self.search.charge(judge_cost(prob))
-        return verdict.iteration if self.objective == "iteration" else verdict.pipeline
+        return verdict.amortised if self.objective == "iteration" else verdict.pipeline
 
 
 def stage_sizes(program: Program, pool: list[int]) -> dict[str, int]:
@@ -210,7 +211,7 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
             continue
         total, pipe, ar, lam = ev.score(assign)
         scored.append((total, name, assign, lam))
-        search.note(f"start {name}: pipeline {pipe:.2f} s + all-reduce {ar:.2f} s "
+        search.note(f"start {name}: pipeline {pipe:.2f} s, a step that syncs {pipe + ar:.2f} s "
                     f"(fast simulator, lambda={lam})")
         search.tick(f"start {name}: {total:.2f} s")
     total, name, assign, lam = min(scored, key=lambda x: (x[0], x[1]))

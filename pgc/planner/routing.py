@@ -20,6 +20,7 @@ of at most R replicas, in O(M x L) numpy steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -27,10 +28,12 @@ import numpy as np
 
 from pgc.diagnostics import error
 from pgc.ir.types import Hop, Path, Program
-from pgc.planner.costs import Costs
-from pgc.planner.fastsim import FastResult, Route, simulate_routes
+from pgc.passes.order import collective_groups
+from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.fastsim import FastResult, Route, simulate_routes, step_times
 from pgc.planner.search import Search
 from pgc.sim.bound import slot_rounds
+from pgc.sim.cost import step_seconds
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
 Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
@@ -55,6 +58,9 @@ class Problem:
     caps: np.ndarray  # (S,) most microbatches per iteration that may visit each stage
     members: np.ndarray  # (T, S) template t visits stage s
     row: dict[tuple[int, ...], int]  # template -> its index in `templates`
+    # what the searches minimise: the pipeline phase (makespan), or with the iteration
+    # objective the step time amortised over `sync { every = H }` (`sync_measure`)
+    measure: Callable[[FastResult], float] | None = field(default=None, compare=False)
     _pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False)
     _batch: list[Batch] = field(default_factory=list, compare=False)
 
@@ -74,6 +80,12 @@ class Problem:
         b = self.batch()
         return np.where(b.valid, self.work[b.stage_of_row, b.members] + lam * load[b.members],
                         np.inf)
+
+    def score(self, res: FastResult) -> float:
+        """The searches' objective of a fast simulation (`measure`; default the makespan)."""
+        if self.measure is None or res.makespan == float("inf"):
+            return res.makespan
+        return self.measure(res)
 
     def batch(self) -> Batch:
         if not self._batch:
@@ -152,10 +164,36 @@ def all_paths(prob: Problem, origin: int, node: np.ndarray) -> tuple[np.ndarray,
     return best, workers
 
 
+def sync_measure(program: Program, costs: Costs) -> Callable[[FastResult], float]:
+    """The iteration time of a placed program's fast simulation, amortised over `sync {
+    every = H }` steps (`sync_steps`)."""
+    steps = sync_steps(program, costs)
+    return lambda res: program.sync.amortised(*steps(res))
+
+
+def sync_steps(program: Program, costs: Costs) -> Callable[[FastResult], tuple[float, float]]:
+    """(a step without sync, a step that syncs) of a placed program's fast simulation: each
+    collective group (the order pass's, in its order) all-reduces over the placement's ring
+    order from its last member's end, then every worker steps (`fastsim.step_times`)."""
+    stages = {s.name for s in program.stages}
+    groups = []
+    for name, members in collective_groups(program):
+        ring = [costs.index[w] for w in members]
+        nbytes = grad_bytes(program, name) if name in stages else 0.0  # pgc.sim.cost's rule
+        groups.append((ring, costs.ring_allreduce(ring, nbytes)))
+    step = np.zeros(len(costs.workers))
+    for stage, members in program.placement:
+        for w in members:
+            step[costs.index[w]] = step_seconds(program, stage, program.worker(w))
+
+    return lambda res: step_times(res, groups, step)
+
+
 def problem_of(program: Program, costs: Costs | None = None,
-               msgm: dict[str, np.ndarray] | None = None) -> Problem:
-    """Build the routing instance of a placed program. Raises UserError when the skip ratio
-    does not give a whole number of stages."""
+               msgm: dict[str, np.ndarray] | None = None, objective: str = "pipeline") -> Problem:
+    """Build the routing instance of a placed program; its searches minimise the pipeline
+    phase or, with `objective="iteration"`, the amortised iteration (`sync_measure`). Raises
+    UserError when the skip ratio does not give a whole number of stages."""
     costs = costs or Costs.of(program)
     ring = program.layout == "ring"
     stages = tuple(s.name for s in program.stages)
@@ -178,7 +216,8 @@ def problem_of(program: Program, costs: Costs | None = None,
     return Problem(costs, ring, stages, segs, groups, templates, origins,
                    program.inflight, msgm, work,
                    {int(w): i for i, w in enumerate(origin_workers)},
-                   visit_caps(program), members, {t: i for i, t in enumerate(templates)})
+                   visit_caps(program), members, {t: i for i, t in enumerate(templates)},
+                   sync_measure(program, costs) if objective == "iteration" else None)
 
 
 def visit_caps(program: Program) -> np.ndarray:
@@ -491,8 +530,8 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
         chosen = construct(prob, lam)
         res = simulate(prob, chosen)
         search.charge(len(prob.origins) * dp_cost(prob) + sim_cost(prob))
-        starts.append((res.makespan, f"greedy lambda={lam}", chosen))
-        if best_res is None or res.makespan < best_res.makespan:
+        starts.append((prob.score(res), f"greedy lambda={lam}", chosen))
+        if best_res is None or prob.score(res) < prob.score(best_res):
             best, best_res, best_lam = chosen, res, lam
         search.tick(f"construct lambda={lam}: {res.makespan:.2f} s")
     assert best is not None and best_res is not None
@@ -500,26 +539,26 @@ def solve(prob: Problem, search: Search, tolerance: float = 0.03,
         chosen = construct_pinned(prob, penalty)
         if not within_caps(prob, chosen):
             continue  # one path per origin rarely shares the stages out evenly
-        starts.append((simulate(prob, chosen).makespan, f"pinned paths, sharing penalty {penalty}",
+        starts.append((prob.score(simulate(prob, chosen)), f"pinned paths, sharing penalty {penalty}",
                        chosen))
     starts.sort(key=lambda x: x[0])
     search.note(f"{len(prob.templates)} legal stage sequences, {len(prob.origins)} microbatches; "
                 f"lower bound {bound:.2f} s (fast simulator's model, any routing)")
     search.note(f"greedy construction, load weights {list(lambdas)}: best lambda={best_lam} "
-                f"-> {best_res.makespan:.2f} s (fast simulator)")
+                f"-> {prob.score(best_res):.2f} s (fast simulator)")
     improved, res, why = improve(prob, best, best_res, best_lam, bound, tolerance, search)
-    search.note(f"local search (fast simulator): {res.makespan:.2f} s, collisions "
+    search.note(f"local search (fast simulator): {prob.score(res):.2f} s, collisions "
                 f"{best_res.collisions} -> {res.collisions}, {why}")
-    return Solution(tuple(starts), best, improved, best_res.makespan, res.makespan, bound)
+    return Solution(tuple(starts), best, improved, prob.score(best_res), prob.score(res), bound)
 
 
 JUDGED = 4  # constructions the simulator judges (the best by the fast simulator)
 
 
-def _key(res: FastResult) -> tuple[float, int, float]:
-    """Makespan first; then fewer collisions and a lower total finish time, so the search
-    crosses plateaus towards schedules with less waiting."""
-    return (round(res.makespan, 9), res.collisions, float(res.finish.sum()))
+def _key(prob: Problem, res: FastResult) -> tuple[float, int, float]:
+    """The objective (`Problem.score`) first; then fewer collisions and a lower total finish
+    time, so the search crosses plateaus towards schedules with less waiting."""
+    return (round(prob.score(res), 9), res.collisions, float(res.finish.sum()))
 
 
 def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: float,
@@ -529,7 +568,7 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
     chosen = list(chosen)
     moves = passes = 0
     while True:
-        if res.makespan <= bound * (1 + tolerance):
+        if prob.score(res) <= bound * (1 + tolerance):
             return chosen, res, (f"stopped within {tolerance:.0%} of the bound after {passes} "
                                  f"passes, {moves} moves")
         passes += 1
@@ -543,11 +582,11 @@ def improve(prob: Problem, chosen: Chosen, res: FastResult, lam: float, bound: f
             for trial in trials(prob, chosen, int(mb), lam):
                 trial_res = simulate(prob, trial)
                 search.charge(sim_cost(prob))
-                if _key(trial_res) < _key(res):
+                if _key(prob, trial_res) < _key(prob, res):
                     chosen, res, gained = trial, trial_res, True
                     moves += 1
                     break
-            search.tick(f"local search pass {passes}: {res.makespan:.2f} s ({moves} moves)")
+            search.tick(f"local search pass {passes}: {prob.score(res):.2f} s ({moves} moves)")
         if not gained:
             return chosen, res, f"stopped: pass {passes} found no improving move ({moves} moves)"
 

@@ -149,6 +149,23 @@ SCHEMA: Type = _obj(
         "training settings",
     ),
     (
+        "sync",
+        _obj(
+            ("compress", ("enum", ("none", "bf16", "int8")),
+             "how synced values travel: fp32 as they are, bf16, or int8 with one fp32 scale "
+             "per chunk"),
+            ("int8_chunk", "int", "values per int8 scale"),
+            ("every", "int", "steps between syncs (1: every step)"),
+            ("outer", ("enum", ("sgd", "nesterov")), "outer optimizer on the averaged "
+             "pseudo-gradient"),
+            ("outer_lr", "number", "outer learning rate"),
+            ("outer_momentum", "number", "outer (Nesterov) momentum; 0 for sgd"),
+            ("synchronous", "bool", "gradients summed every step, no outer optimizer "
+             "(every = 1, outer = sgd(lr = 1))"),
+        ),
+        "how replica and shared groups synchronise (docs/CONTRACTS.md, Sync modes)",
+    ),
+    (
         "paths",
         ("list", _obj(
             ("mb", "int", "microbatch index 0..M-1"),
@@ -220,6 +237,12 @@ SCHEMA: Type = _obj(
             ("busy", ("map", "number"), "worker -> compute seconds"),
             ("peak_inflight", ("map", "int"), "worker -> peak microbatches held"),
             ("memory", ("map", _MEMORY), "worker -> memory estimate"),
+            ("step_time", "number", "seconds of a step that does not sync"),
+            ("amortised_time", "number",
+             "mean seconds per step over `sync.every` steps, the last of which syncs"),
+            ("amortised_lower_bound", "number", "lower bound on amortised_time"),
+            ("sync_bytes", ("map", "number"),
+             "collective group -> bytes each member puts on the wire per sync"),
         )),
         "simulated times (null before simulation)",
     ),

@@ -25,10 +25,15 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
 - origin (sequencing): a worker's first forwards run one at a time; with all released at 0,
   Jackson's rule (longest delivery time first) is optimal for that one-machine relaxation, so
   T >= max_k ((k-1) f + CP_(k)) with CP sorted decreasing.
-- allreduce (iteration only): a group all-reduces after each member's last backward (at least
-  head + work), then the member steps: head + work + its all-reduces + step.
+- step (a step without sync): each worker steps after its last backward: head + work + step.
+- allreduce (a step that syncs): a group all-reduces after each member's last backward (at
+  least head + work), then the member steps: per worker head + work + its all-reduces + step,
+  and per group the latest member's head + work + the group's all-reduce + the least step.
 
-The pipeline bound is the max of the first five; the iteration bound adds the last.
+The pipeline bound is the max of the first five; a step without sync adds `step`, the
+iteration bound (a step that syncs) `allreduce`. Over `sync { every = H }` steps the mean is
+at least ((H - 1) x step bound + iteration bound) / H (`amortised`): iterations run one after
+another, H - 1 without sync and one with.
 O(hops log hops) overall. References: the node / fluid / critical-path bounds of REFERENCE.md
 ("Bubbles / bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
 tardiness", 1955; W. A. Horn, "Some simple scheduling algorithms", 1974.
@@ -49,7 +54,9 @@ class Bound:
 
     components: tuple[tuple[str, float, str], ...]
     pipeline: float
-    total: float
+    total: float  # a step that syncs
+    step: float = 0.0  # a step that does not sync
+    amortised: float = 0.0  # the mean over `sync { every = H }` steps
 
     def component(self, name: str) -> float:
         return next(v for n, v, _ in self.components if n == name)
@@ -131,8 +138,12 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
         ("origin", *_argmax(origin)),
     ]
     pipeline = max(v for _, v, _ in comps)
-    comps.append(("allreduce", *_argmax(_allreduce_term(program, c, head, work))))
-    return Bound(tuple(comps), pipeline, max(pipeline, comps[-1][1]))
+    no_sync, sync = _sync_terms(program, c, head, work)
+    comps.append(("step", *_argmax(no_sync)))
+    comps.append(("allreduce", *_argmax(sync)))
+    step = max(pipeline, comps[-2][1])
+    total = max(step, comps[-1][1])
+    return Bound(tuple(comps), pipeline, total, step, program.sync.amortised(step, total))
 
 
 def slot_rounds(holds: list[float], inflight: int, open_close: float) -> float:
@@ -189,13 +200,20 @@ def _jackson(items: list[tuple[float, float]]) -> float:
     return best
 
 
-def _allreduce_term(program: Program, c: CostTable, head: dict[str, float],
-                    work: dict[str, float]) -> dict[str, float]:
+def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: dict[str, float]
+                ) -> tuple[dict[str, float], dict[str, float]]:
+    """(per worker: a step without sync; per worker and per group: a step that syncs)."""
     from pgc.passes.order import collective_groups
 
+    ready = {w: head[w] + work[w] for w in work}
+    no_sync = {w: ready[w] + c.step.get(w, 0.0) for w in work}
     extra: dict[str, float] = {}
+    sync: dict[str, float] = {}
     for name, members in collective_groups(program):
-        t = c.allreduce(members, c.grad_bytes.get(name, 0.0))
+        t = c.allreduce(members, c.sync_bytes.get(name, 0.0))
         for w in members:
             extra[w] = extra.get(w, 0.0) + t
-    return {w: head[w] + work[w] + extra.get(w, 0.0) + c.step.get(w, 0.0) for w in work}
+        sync[name] = (max(ready.get(w, 0.0) for w in members) + t
+                      + min(c.step.get(w, 0.0) for w in members))
+    sync.update({w: no_sync[w] + extra.get(w, 0.0) for w in work})
+    return no_sync, sync

@@ -17,11 +17,11 @@ argument, else 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
-from pgc.ir.types import DTYPE_BYTES, Program, Segment
+from pgc.ir.types import DTYPE_BYTES, Program, Segment, Worker
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 ADAM_FLOPS_PER_PARAM = 10.0  # AdamW update: a few multiply-adds per parameter
@@ -38,6 +38,8 @@ class CostTable:
     overhead: float
     step: dict[str, float]  # worker -> optimizer step seconds
     grad_bytes: dict[str, float]  # stage -> bytes of its gradients
+    # collective group -> bytes each member puts on the wire per sync (compression applied)
+    sync_bytes: dict[str, float] = field(default_factory=dict)
 
     def message(self, src: str, dst: str, nbytes: float) -> tuple[float, float]:
         """(seconds the sender's NIC is busy, latency in flight) of one message."""
@@ -98,16 +100,9 @@ def cost_table(program: Program) -> CostTable:
                 bwd[(seg.name, w)] = seg.bwd_time * top_rate / program.worker(w).rate
             else:
                 bwd[(seg.name, w)] = program.cost.backward_ratio * f
-    params: dict[str, float] = {}
-    grad_bytes: dict[str, float] = {}
-    for seg in program.segments:
-        params[seg.stage] = params.get(seg.stage, 0.0) + float(seg.params or 0)
-        grad_bytes[seg.stage] = grad_bytes.get(seg.stage, 0.0) + float(seg.param_bytes or 0)
-    step = {}
-    for stage, group in program.placement:
-        for w in group:
-            rate = program.worker(w).rate * program.cost.efficiency
-            step[w] = ADAM_FLOPS_PER_PARAM * params.get(stage, 0.0) / rate
+    grad_bytes = {st.name: stage_grad_bytes(program, st.name) for st in program.stages}
+    step = {w: step_seconds(program, stage, program.worker(w))
+            for stage, group in program.placement for w in group}
     links = link_table(program)
     _check_links(program, links)
     return CostTable(
@@ -118,7 +113,39 @@ def cost_table(program: Program) -> CostTable:
         overhead=program.cost.message_overhead,
         step=step,
         grad_bytes=grad_bytes,
+        sync_bytes={st.name: stage_sync_bytes(program, st.name) for st in program.stages},
     )
+
+
+def step_seconds(program: Program, stage: str, worker: Worker) -> float:
+    """Seconds of one optimizer step over `stage`'s parameters on `worker` (AdamW's flops)."""
+    params = sum(float(program.segment(n).params or 0) for n in program.stage(stage).segments)
+    return ADAM_FLOPS_PER_PARAM * params / (worker.rate * program.cost.efficiency)
+
+
+def stage_grad_bytes(program: Program, stage: str) -> float:
+    """Bytes of a stage's gradients: its segments' parameter bytes (4 per parameter where
+    only the count is known)."""
+    total = 0.0
+    for name in program.stage(stage).segments:
+        seg = program.segment(name)
+        if seg.param_bytes is not None:
+            total += seg.param_bytes
+        elif seg.params is not None:
+            total += 4.0 * seg.params
+    return total
+
+
+def stage_sync_bytes(program: Program, stage: str) -> float:
+    """Bytes each member of `stage`'s replica group puts on the wire per sync (DESIGN.md §4b):
+    the gradients as they are without compression; else 2 (bf16) or 1 (int8, plus one fp32
+    scale per chunk) per parameter. A shared parameter's group is priced 0 (its size is not
+    known apart from its stage's)."""
+    if program.sync.compress == "none":
+        return stage_grad_bytes(program, stage)
+    segs = [program.segment(n) for n in program.stage(stage).segments]
+    count = sum(s.params or 0 for s in segs) or stage_grad_bytes(program, stage) / 4.0
+    return program.sync.wire_bytes(float(count))
 
 
 def _check_links(program: Program, links: dict[tuple[str, str], tuple[float, float]]) -> None:

@@ -9,7 +9,12 @@ Timing semantics (what the runtime does, with isend/irecv posted in list order):
   (rendezvous, FIFO per ordered pair); it is busy bytes / bandwidth + overhead and the message
   arrives `latency` later;
 - ALLREDUCE starts when every member of its group has reached it and its NIC is idle (ring
-  all-reduce, `CostTable.allreduce`); STEP runs the optimizer once the NIC is idle.
+  all-reduce of the bytes each member puts on the wire, `CostTable.sync_bytes` and
+  `CostTable.allreduce`); STEP runs the optimizer once the NIC is idle. The order pass puts a
+  worker's ALLREDUCEs right after its last backward and the sends it produced, so a group's
+  all-reduce overlaps with the rest of the pipeline, sharing each member's NIC with pipeline
+  traffic in list order. With `sync = False` (a step that does not sync: `sync { every = H }`
+  between syncs) ALLREDUCE takes no time and waits for no one.
 
 Every constraint points at the action that set it, so the critical path falls out by walking
 back from the last action to finish. Each action is visited O(1) times: O(actions) overall.
@@ -79,15 +84,16 @@ class SimResult:
         return f"{w}: {format_action(self.actions[w][ref[1]])}"
 
 
-def simulate(program: Program, costs: CostTable | None = None) -> SimResult:
-    """Simulate one iteration of `program.actions` (module docstring). O(actions)."""
+def simulate(program: Program, costs: CostTable | None = None, sync: bool = True) -> SimResult:
+    """Simulate one iteration of `program.actions` (module docstring): a step that syncs, or
+    with `sync=False` one that does not. O(actions)."""
     costs = costs or cost_table(program)
-    return _Sim(program, costs).run()
+    return _Sim(program, costs, sync).run()
 
 
 class _Sim:
-    def __init__(self, program: Program, costs: CostTable) -> None:
-        self.p, self.c = program, costs
+    def __init__(self, program: Program, costs: CostTable, sync: bool = True) -> None:
+        self.p, self.c, self.sync = program, costs, sync
         self.names = tuple(w for w, _ in program.actions)
         self.index = {w: i for i, w in enumerate(self.names)}
         self.acts = [acts for _, acts in program.actions]
@@ -227,6 +233,9 @@ class _Sim:
             self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t + dur, ref
             self.clock[wi], self.clock_ref[wi] = t + dur, (wi, i)
             return True
+        if not self.sync:
+            self.start[wi][i], self.end[wi][i], self.pred[wi][i] = t, t, ref
+            return True
         name = a.segment
         here = self.arrived.setdefault(name, {})
         if wi not in here:
@@ -242,7 +251,7 @@ class _Sim:
         """All members arrived: the ring starts with the last of them."""
         last = max(here, key=lambda m: here[m][1])
         begin = here[last][1]
-        end = begin + self.c.allreduce(self.groups[name], self.c.grad_bytes.get(name, 0.0))
+        end = begin + self.c.allreduce(self.groups[name], self.c.sync_bytes.get(name, 0.0))
         self.coll_end[name] = end
         for m, (j, _, _) in here.items():
             self.start[m][j], self.end[m][j] = begin, end

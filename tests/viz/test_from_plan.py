@@ -77,6 +77,14 @@ def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> No
     assert done.returncode == 2 and "has changed since" in done.stderr
     done = run_pgc("viz", str(compiled), "--what", "all", "-o", str(tmp_path / "x.svg"))
     assert done.returncode == 2 and "--what all writes a folder" in done.stderr
+    done = run_pgc("viz", str(compiled), "--what", "graph", "--format", "png", "-o",
+                   str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "--format only applies to --what all" in done.stderr
+    done = run_pgc("viz", str(SPEC), "--spec", str(SPEC), "--what", "graph", "-o",
+                   str(tmp_path / "g.svg"))
+    assert done.returncode == 2 and "--spec only applies when drawing a compiled plan" in \
+        done.stderr
+    assert not (tmp_path / "g.svg").exists()
     assert "Traceback" not in done.stderr
 
 
@@ -133,6 +141,13 @@ def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None
     ready = dom.stdout.split('data-ready="', 1)[1].split('"', 1)[0]
     assert int(ready) > 40  # the script ran to its end and found the hover marks
     assert "Uncaught" not in dom.stderr and "CONSOLE" not in dom.stderr
+    # zoom and hover, driven by the page's own events in the browser (`#selftest`)
+    test = subprocess.run([*base, "--dump-dom", page.as_uri() + "#selftest"],
+                          capture_output=True, text=True, timeout=120)
+    result = test.stdout.split('data-selftest="', 1)[1].split('"', 1)[0]
+    assert result.split() == [f"{panel}:{check}" for panel in ("graph", "paths", "timeline")
+                              for check in ("zoom", "hover")]
+    assert '<div id="errors"></div>' in test.stdout
     shot = tmp_path / "shot.png"
     done2 = subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], capture_output=True,
                            text=True, timeout=120)
