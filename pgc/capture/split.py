@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from pgc.capture.cut import Cut, SegmentSpec, analyse
+from pgc.capture.cut import Cut, SegmentSpec, analyse, selectable
 from pgc.capture.graph import Captured, CaptureFailed, capture
 from pgc.capture.model import ModelSource, build_model, resolve_factory
 from pgc.capture.select import resolve
@@ -57,8 +57,11 @@ def whole_modules(model: torch.nn.Module, specs: list[SegmentSpec]) -> frozenset
     calls them, so a stage reads as the user's own blocks and a traceback lands in their code.
     Ops between them, or inside a module a selector cuts into, stay inline."""
     modules = dict(model.named_modules(remove_duplicate=False))
+    names = selectable(model)  # modules, and the root's own parameters and buffers
 
     def callable_parts(path: str) -> list[str]:  # a container's children, recursively
+        if path not in modules:  # a root-level parameter or buffer: read inline
+            return []
         if not isinstance(modules[path], (nn.ModuleList, nn.ModuleDict)):
             return [path]
         prefix = f"{path}." if path else ""
@@ -66,4 +69,4 @@ def whole_modules(model: torch.nn.Module, specs: list[SegmentSpec]) -> frozenset
                 for p in callable_parts(prefix + name)]
 
     return frozenset(p for spec in specs for sel in spec.selectors
-                     for path in resolve(sel, modules, spec.span) for p in callable_parts(path))
+                     for path in resolve(sel, names, spec.span) for p in callable_parts(path))
