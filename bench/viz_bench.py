@@ -120,7 +120,7 @@ def main() -> int:
     sim_time, _, tl = timed(lambda: predicted_timeline(program))
     views = [("graph", ".svg"), ("graph", ".png"), ("paths", ".svg"), ("paths", ".png"),
              ("timeline", ".svg"), ("timeline", ".png"), ("timeline", ".json"),
-             ("report", ".html")]
+             ("report", ".html"), ("view", ".html")]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for what, suffix in views:

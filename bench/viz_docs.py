@@ -39,7 +39,7 @@ def main() -> int:
                 path.unlink()
     screenshot(program, ROOT / "docs" / "geo20_view.png", 1400, 2200)
     screenshot(run_passes(load_program(SPEC_256), until="simulated"),
-               ROOT / "docs" / "geo256_view.png", 1400, 3000)
+               ROOT / "docs" / "geo256_view.png", 1400, 3300)
     return 0
 
 

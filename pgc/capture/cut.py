@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.fx as fx
 
-from pgc.capture.graph import Captured, TensorInfo, is_meta_query, module_path
+from pgc.capture.graph import TRAINING, Captured, TensorInfo, is_meta_query, module_path
 from pgc.capture.select import owner, pinpoint, resolve
 from pgc.diagnostics import error
 from pgc.ir.types import Span
@@ -80,12 +80,21 @@ def _module_params(model: torch.nn.Module, path: str) -> list[str]:
     return [f"{path}.{n}" for n, _ in mod.named_parameters(remove_duplicate=False)]
 
 
+def _selectable(model: torch.nn.Module) -> dict[str, object]:
+    """What a stage selector may name: every module, and the parameters and buffers registered
+    on the model itself (`self.pos = nn.Parameter(...)`), which no module but the root holds."""
+    named: dict[str, object] = dict(model.named_modules(remove_duplicate=False))
+    named.update(model.named_parameters(recurse=False))
+    named.update(model.named_buffers(recurse=False))
+    return named
+
+
 class _Analysis:
     def __init__(self, cap: Captured, specs: list[SegmentSpec]) -> None:
         self.cap = cap
         self.specs = specs
         model = cap.model
-        self.modules = dict(model.named_modules(remove_duplicate=False))
+        self.modules = _selectable(model)
         self.aliases = _aliases(model)
         self.params = set(self.aliases)
         self.group: dict[str, list[str]] = {}  # canonical name -> every alias, model order
@@ -135,7 +144,7 @@ class _Analysis:
 
     def _param_segment(self, name: str) -> int | None:
         for alias in self.group[self.aliases[name]]:
-            k = owner(alias.rpartition(".")[0], self.prefix_of)
+            k = owner(alias, self.prefix_of)  # a selected module holding it, or the name itself
             if k is not None:
                 return k
         return None
@@ -183,11 +192,13 @@ class _Analysis:
         readers = [n, *n.users] if n.op == "get_attr" else [n]
         k = max((self.seg[i] for r in readers for i in r.all_input_nodes
                  if i in self.seg and not self.is_param(i)), default=0)
-        module = param.rpartition(".")[0] or param
+        module = param.rpartition(".")[0]
+        what = f"module `{module}` (parameter `{param}`)" if module else f"parameter `{param}`"
+        module = module or param
         name = self.specs[k].name
         return error(
             self.specs[k].span,
-            f"module `{module}` (parameter `{param}`) is not selected by any stage",
+            f"{what} is not selected by any stage",
             hint=f"add `{module}` to `{name}` or to the stage after it",
         )
 
@@ -359,6 +370,8 @@ def _adopt(a: _Analysis, seg: SegmentCut, readers_of: dict[str, set[str]]) -> No
             seg.params[str(n.target)] = name
             seg.adopt.append((name, "param"))
             readers_of.setdefault(a.aliases[name], set()).add(seg.name)
+        elif n.op == "get_attr" and n.target == TRAINING:
+            continue  # the stage module's own mode flag (`self.training`)
         elif n.op == "get_attr":
             owner_path, _, leaf = str(n.target).rpartition(".")
             try:

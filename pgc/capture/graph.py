@@ -4,12 +4,14 @@
 `ep.module()`, so parameters keep their state_dict names) when symbolic tracing fails, as
 ../shared/REFERENCE.md "Capture and splitting" records for transformers 5 models. The model is
 built on the meta device and analysed by running the graph twice on meta inputs of two shapes
-(B0, T0) and (B0 + 1, T0 + 2): a dimension that follows B or T is symbolic, anything else is a
+(B0, T0) and (B0 + 1, T0 + 2), or (B0 + 1, T0 - 1) for a model whose maximum length is T0
+(`probe_shapes`): a dimension that follows B or T is symbolic, anything else is a
 constant. Nothing is materialised.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,7 +87,65 @@ def _drop_checks(gm: fx.GraphModule) -> None:
     gm.graph.lint()
 
 
-def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, str]:
+# Random ops whose behaviour depends on the module's mode: (target, index of `p`, index of the
+# `training` flag, its keyword). Traced in train mode, they record training=True; the flag is
+# rewired to the stage module's own `self.training` so evaluation still turns them off.
+F_ = torch.nn.functional
+_DROPOUTS: dict[Any, tuple[int, int, str]] = {
+    F_.dropout: (1, 2, "training"), F_.dropout1d: (1, 2, "training"),
+    F_.dropout2d: (1, 2, "training"), F_.dropout3d: (1, 2, "training"),
+    F_.alpha_dropout: (1, 2, "training"), F_.feature_alpha_dropout: (1, 2, "training"),
+    torch.dropout: (1, 2, "train"), torch.ops.aten.dropout.default: (1, 2, "train"),
+    torch.ops.aten.feature_dropout.default: (1, 2, "train"),
+    torch.ops.aten.alpha_dropout.default: (1, 2, "train"),
+}
+_SDPA = (F_.scaled_dot_product_attention, torch.ops.aten.scaled_dot_product_attention.default)
+TRAINING = "training"  # get_attr target: the running module's own mode flag
+
+
+def _arg(n: fx.Node, index: int, key: str, default: Any) -> Any:
+    return n.args[index] if len(n.args) > index else n.kwargs.get(key, default)
+
+
+def _set_arg(n: fx.Node, index: int, key: str, value: Any) -> None:
+    if len(n.args) > index:
+        n.update_arg(index, value)
+    else:
+        n.update_kwarg(key, value)
+
+
+def keep_train_mode(gm: fx.GraphModule) -> None:
+    """Make a graph traced in train mode follow the running module's mode (DESIGN.md §4b):
+    dropout-like calls take `self.training` as their flag, attention's dropout probability
+    becomes `p * self.training`, and dropouts with p = 0 (identities) are removed. Dropout
+    modules (`nn.Dropout` as a leaf) follow the mode already."""
+    flag: fx.Node | None = None
+    for n in list(gm.graph.nodes):
+        if n.op != "call_function":
+            continue
+        if n.target in _DROPOUTS:
+            p_at, flag_at, key = _DROPOUTS[n.target]
+            if _arg(n, p_at, "p", 0.5) == 0 or _arg(n, flag_at, key, True) is False:
+                n.replace_all_uses_with(n.args[0])  # type: ignore[arg-type]
+                gm.graph.erase_node(n)  # an identity in every mode
+                continue
+            flag = flag or _training_node(gm, n)
+            _set_arg(n, flag_at, key, flag)
+        elif n.target in _SDPA and _arg(n, 4, "dropout_p", 0.0):
+            flag = flag or _training_node(gm, n)
+            with gm.graph.inserting_before(n):
+                scaled = gm.graph.call_function(operator.mul, (flag, _arg(n, 4, "dropout_p", 0)))
+            _set_arg(n, 4, "dropout_p", scaled)
+    gm.graph.lint()
+    gm.recompile()
+
+
+def _training_node(gm: fx.GraphModule, first_use: fx.Node) -> fx.Node:
+    with gm.graph.inserting_before(first_use):
+        return gm.graph.create_node("get_attr", TRAINING)
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, Literal["fx", "export"]]:
     try:
         return fx.symbolic_trace(model), "fx"
     except Exception as fx_error:  # any tracing failure: fall back to export
@@ -147,34 +207,60 @@ def _flatten(x: Any) -> Any:
             yield from _flatten(y)
 
 
+def probe_shapes(batch: int, seq: int) -> list[tuple[int, int]]:
+    """Second example shapes to try after (batch, seq), in order: one longer sequence, then one
+    shorter (a model whose maximum length is `seq` accepts only that). Batch and sequence
+    change by different amounts so that `B`, `T` and `B*T` stay distinguishable."""
+    shapes = [(batch + 1, seq + 2)]
+    if seq - 1 >= 2:
+        shapes.append((batch + 1, seq - 1))
+    return shapes
+
+
 def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
-    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes."""
-    model.eval()  # export bakes the mode into dropout nodes; stages run what the graph says
-    shapes = ((batch, seq), (batch + 1, seq + 2))
-    example = torch.zeros(shapes[0], dtype=torch.long, device="meta")
+    """Trace `model` (built on the meta device) and run it on meta tokens of two shapes: the
+    spec's (batch, seq) and one from `probe_shapes` that the model accepts."""
+    model.train()  # train-only behaviour is traced, then made to follow the stage's mode
+    example = torch.zeros((batch, seq), dtype=torch.long, device="meta")
     gm, method = _trace(model, example)
     _drop_checks(gm)
+    keep_train_mode(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     data = placeholders[0]
     extra = [n for n in placeholders[1:] if n.users]
     if extra:
         raise CaptureFailed(f"the model's forward needs inputs besides token ids: {extra}")
-    runs = []
-    for b, t in shapes:
-        rec = _Recorder(gm)
-        args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
-        args += [False] * (len(placeholders) - 1)  # unused extras such as `use_cache`
-        try:
-            rec.run(*args)
-        except Exception as exc:  # the user's model fails on a token batch: say where
-            n = rec.current
-            where = n.target if n is not None and n.op == "call_module" else getattr(n, "name", "?")
-            first = str(exc.args[0] if exc.args else exc).splitlines()[0]
-            raise CaptureFailed(f"running it on a [{b}, {t}] token batch fails at `{where}`: "
-                                f"{type(exc).__name__}: {first}") from exc
-        runs.append(rec.seen)
-    logits = _output_logits(gm, runs[0], *shapes[0])
-    return Captured(model, gm, method, data, logits, shapes, (runs[0], runs[1]))  # type: ignore[arg-type]
+    first = _run(gm, len(placeholders), batch, seq)
+    if isinstance(first, str):
+        raise CaptureFailed(f"{first} (the microbatch shape the spec gives)")
+    failures = []
+    for b, t in probe_shapes(batch, seq):
+        second = _run(gm, len(placeholders), b, t)
+        if not isinstance(second, str):
+            logits = _output_logits(gm, first, batch, seq)
+            return Captured(model, gm, method, data, logits, ((batch, seq), (b, t)),
+                            (first, second))
+        failures.append(second)
+    raise CaptureFailed("; ".join(failures) + f" (pgc runs the model on a second shape next to "
+                        f"the spec's [{batch}, {seq}] to tell batch and sequence dimensions "
+                        "from constants; give a microbatch seq the model accepts in both "
+                        "directions, or at least 3)")
+
+
+def _run(gm: fx.GraphModule, inputs: int, b: int, t: int) -> dict[fx.Node, Summary] | str:
+    """What every node computes on a meta [b, t] token batch, or why the model fails on it."""
+    rec = _Recorder(gm)
+    args: list[object] = [torch.zeros(b, t, dtype=torch.long, device="meta")]
+    args += [False] * (inputs - 1)  # unused extras such as `use_cache`
+    try:
+        rec.run(*args)
+    except Exception as exc:  # the user's model fails on a token batch: say where
+        n = rec.current
+        where = n.target if n is not None and n.op == "call_module" else getattr(n, "name", "?")
+        first = str(exc.args[0] if exc.args else exc).splitlines()[0]
+        return f"running it on a [{b}, {t}] token batch fails at `{where}`: " \
+               f"{type(exc).__name__}: {first}"
+    return rec.seen
 
 
 # -- node kinds ------------------------------------------------------------------------------

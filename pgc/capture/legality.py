@@ -4,7 +4,7 @@ Checked against the spec's policies; a violation is a diagnostic at the policy's
 
 from __future__ import annotations
 
-from pgc.diagnostics import error
+from pgc.diagnostics import Diagnostic, UserError, error
 from pgc.ir.types import Program
 
 
@@ -36,17 +36,19 @@ def _why(program: Program, stage: str) -> str:
 
 
 def check_policies(program: Program) -> None:
-    """Raise UserError if the skip or swap policy needs a stage that cannot be skipped."""
+    """Raise UserError if the skip or swap policy needs a stage that cannot be skipped (one
+    diagnostic per such stage, all in one run)."""
     ok = stage_skippable(program)
     num, den = program.skip.ratio
     if num:
-        for stage in program.stages:
-            if stage.name not in program.skip.never and not stage.never_skip and not ok[stage.name]:
-                raise error(
-                    program.skip.span,
-                    f"stage `{stage.name}` cannot be skipped: {_why(program, stage.name)}",
-                    hint=f"add `{stage.name}` to `never`",
-                )
+        bad = [Diagnostic(program.skip.span,
+                          f"stage `{stage.name}` cannot be skipped: {_why(program, stage.name)}",
+                          hint=f"add `{stage.name}` to `never`")
+               for stage in program.stages
+               if stage.name not in program.skip.never and not stage.never_skip
+               and not ok[stage.name]]
+        if bad:
+            raise UserError(*bad)
     if program.swap.max_swaps:
         order = [s.name for s in program.stages if not s.never_skip]
         if not any(ok[a] and ok[b] for a, b in zip(order, order[1:])):

@@ -75,10 +75,15 @@ def resolve_factory(ref: ModelRef, spec_file: str) -> tuple[Callable[..., Any], 
             f"cannot import model module `{module_name}`",
             hint="run pgc from the directory that holds the package, or set PYTHONPATH",
         )
+    module_file = getattr(module, "__file__", None)
+    if not module_file:
+        raise error(ref.span, f"model module `{module_name}` is built into Python, not a file",
+                    hint="a model factory is a function in your own Python file, "
+                    "e.g. `models.gpt:build`")
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise error(ref.span, f"module `{module_name}` has no callable `{func_name}`")
-    file = str(Path(module.__file__ or "").resolve())
+    file = str(Path(module_file).resolve())
     root = root_used or _root_of(Path(file), module_name)
     return factory, ModelSource(module_name, func_name, file, str(root))
 
@@ -109,7 +114,7 @@ def build_model(ref: ModelRef, spec_file: str, device: str | None = None) -> tor
     try:
         with ctx:
             model = factory(**kwargs)
-    except Exception as exc:  # a bug or a refusal in the user's factory, not in pgc
+    except (Exception, SystemExit) as exc:  # a bug or a refusal in the user's factory
         tb = exc.__traceback__
         if isinstance(exc, TypeError) and tb is not None and tb.tb_next is None:
             # raised by the call itself, before any line of the factory ran: the arguments

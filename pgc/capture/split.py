@@ -13,7 +13,7 @@ from pgc.ir.types import ModelRef, Program
 
 
 def captured_model(ref: ModelRef, spec_file: str, batch: int, seq: int) -> Captured:
-    """The model built on the meta device and captured at (batch, seq) and (batch+1, seq+2);
+    """The model built on the meta device and captured at (batch, seq) and a second shape;
     cached per model and shape (the fields `traced` fills in do not matter)."""
     return _captured(replace(ref, file="", import_root=""), spec_file, batch, seq)
 

@@ -237,7 +237,7 @@ def _why(report: dict[str, Any]) -> list[str]:
                f"{_seconds(cp['messages'])} messages{slowest}, {_seconds(cp['allreduce'])} "
                f"all-reduce, {_seconds(cp['waiting'])} waiting")
     if report["objective"] == "pipeline" and b["iteration"]["bound"] == "allreduce":
-        out.append("  placement minimised the pipeline phase (`objective = pipeline`); the "
+        out.append("  placement and routing minimised the pipeline phase (`objective = pipeline`); the "
                    "all-reduce after it is not weighed: `objective = iteration` weighs it")
     for kind in ("compute", "nic"):
         x = b[f"busiest_{kind}"]

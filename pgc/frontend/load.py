@@ -45,6 +45,8 @@ def _load(
     texts: list[str],
     via: ast.Import | None,
 ) -> None:
+    if "\0" in file and via is not None:
+        raise error(via.span, f"cannot import `{via.path!r}`: the path holds a NUL character")
     key = os.path.realpath(file)
     if key in done:
         return
@@ -58,7 +60,10 @@ def _load(
     except UserError as exc:
         if via is None or exc.diagnostics[0].span.line > 0:
             raise  # the spec itself, or a located error inside the imported file (bad UTF-8)
-        raise UserError(Diagnostic(via.span, f"cannot import `{via.path}`: {file} does not exist or cannot be read")) from exc
+        reason = exc.diagnostics[0].message.partition("`: ")[2]
+        if reason == "no such file":
+            reason = f"{file} does not exist or cannot be read"
+        raise UserError(Diagnostic(via.span, f"cannot import `{via.path}`: {reason}")) from exc
     module = parse_text(text, file)
     stack.append((file, via))
     for decl in module.decls:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,31 @@ def read_source(path: str | Path, display: str | None = None) -> str:
     """Read a spec as UTF-8; undecodable bytes are a located user error."""
     file = display or str(path)
     try:
-        data = Path(path).read_bytes()
+        data = _read_regular_file(Path(path), file)
     except FileNotFoundError:
         raise error(Span(file, 0, 0, 0, 0), f"cannot read `{file}`: no such file") from None
     except OSError as exc:
         raise error(Span(file, 0, 0, 0, 0), f"cannot read `{file}`: {exc.strerror}") from None
+    except ValueError:  # a NUL character in the path
+        raise error(Span(file, 0, 0, 0, 0), f"cannot read `{file!r}`: the path holds a NUL character") from None
     return decode_source(data, file)
+
+
+MAX_SPEC_BYTES = 32 * 2**20
+
+
+def _read_regular_file(path: Path, file: str) -> bytes:
+    """The file's bytes; a FIFO, a device (`/dev/zero`) or a file over MAX_SPEC_BYTES is a user
+    error, decided from `stat` before any read, which could block or never end."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise error(Span(file, 0, 0, 0, 0), f"cannot read `{file}`: not a regular file",
+                    hint="a spec is a text file; pipes and devices are not read")
+    if info.st_size > MAX_SPEC_BYTES:
+        raise error(Span(file, 0, 0, 0, 0), f"cannot read `{file}`: {info.st_size} bytes, "
+                    f"more than a spec may have ({MAX_SPEC_BYTES // 2**20} MiB)")
+    with path.open("rb") as handle:
+        return handle.read(MAX_SPEC_BYTES + 1)
 
 
 def decode_source(data: bytes, file: str) -> str:
@@ -64,7 +84,12 @@ def decode_source(data: bytes, file: str) -> str:
             f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
             hint="save the spec as UTF-8",
         ) from None
-    return text.removeprefix("\ufeff")
+    # A lone CR ends a line (classic Mac files); as "\n" a `//` comment stops there instead of
+    # swallowing the rest of the file. Same length, so every column stays where it was.
+    return _LONE_CR.sub("\n", text.removeprefix("\ufeff"))
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|[\[\](){}\n]')
@@ -307,15 +332,26 @@ _CLOSERS = re.compile(r"[\])}]")
 def _later_syntax_errors(text: str, file: str, line: int) -> list[Diagnostic]:
     """More syntax errors, found by blanking each erroneous line and parsing again. Stops when
     blanking would unbalance brackets, or when the next error is not on a later line or is not
-    one the catalogue recognises (then it would most likely echo this one)."""
+    one the catalogue recognises (then it would most likely echo this one).
+
+    Cost: the declarations before the one holding the error parsed cleanly, so each retry
+    blanks them too (a run of blank lines costs the lexer one match); the text re-parsed over
+    all retries is capped at RETRY_BUDGET characters beyond the file's own size, so a large
+    file costs a few parses, not MAX_SYNTAX_ERRORS."""
     lines = text.split("\n")
+    starts = _declaration_starts(lines)
+    budget = max(RETRY_BUDGET, 2 * len(text))
     found: list[Diagnostic] = []
     while len(found) < MAX_SYNTAX_ERRORS - 1 and 0 < line <= len(lines):
         bad = re.sub(r'"(?:[^"\\]|\\.)*"|//.*', "", lines[line - 1])
         if len(_OPENERS.findall(bad)) != len(_CLOSERS.findall(bad)):
             break
         lines[line - 1] = ""
-        retry = "\n".join(lines)
+        start = max((s for s in starts if s < line), default=0)
+        retry = "\n" * start + "\n".join(lines[start:])
+        budget -= len(retry) - start
+        if budget < 0:
+            break
         try:
             _parse(retry, [])
             break
@@ -326,6 +362,26 @@ def _later_syntax_errors(text: str, file: str, line: int) -> list[Diagnostic]:
         found.append(diagnostic)
         line = diagnostic.span.line
     return found
+
+
+RETRY_BUDGET = 2**20
+_TOP_LEVEL = re.compile(r"(import|model|node|link|pipeline)\b")
+
+
+def _declaration_starts(lines: list[str]) -> list[int]:
+    """0-based indices of lines that open a top-level declaration: outside every bracket, and
+    starting with a declaration keyword."""
+    starts, depth = [], 0
+    for i, text in enumerate(lines):
+        if depth == 0 and _TOP_LEVEL.match(text):
+            starts.append(i)
+        for m in _BRACKETS.finditer(text):
+            tok = m.group()
+            if tok in _OPEN:
+                depth += 1
+            elif tok in ")]}":
+                depth = max(0, depth - 1)
+    return starts
 
 
 def _parse(text: str, comments: list[Token]) -> Any:

@@ -60,6 +60,16 @@ def skipped_stages(plan: Plan, named: str, ratio: str, index: int) -> set[str]:
 
 def evaluate(w: Worker, batches: int, named: str, ratio: str) -> float | None:
     """The mean held-out loss over `batches` batches with stages removed (rank 0; else None)."""
+    for mod in w.segments.values():
+        mod.eval()  # no dropout; restored to train mode at the end
+    try:
+        return _evaluate(w, batches, named, ratio)
+    finally:
+        for mod in w.segments.values():
+            mod.train()
+
+
+def _evaluate(w: Worker, batches: int, named: str, ratio: str) -> float | None:
     plan = w.plan
     first_replica = {st.name: st.replicas[0] for st in plan.stages}
     total = 0.0

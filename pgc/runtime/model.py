@@ -153,10 +153,11 @@ class ModelBuilder:
 
     def segments(self, names: list[str], init_from: str | None,
                  device: torch.device) -> dict[str, torch.nn.Module]:
-        """This worker's segment modules on `device`, holding its own parameters; afterwards
-        the global RNG is seeded with the plan's seed on every worker."""
+        """This worker's segment modules on `device`, holding its own parameters, in train mode
+        (whatever mode the factory left them in); afterwards the global RNG is seeded with the
+        plan's seed on every worker."""
         model = self.worker_model(names, init_from)
-        segments = {n: self.classes[n](model).to(device) for n in names}
+        segments = {n: self.classes[n](model).to(device).train() for n in names}
         torch.manual_seed(self.plan.train.seed)
         return segments
 

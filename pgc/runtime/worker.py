@@ -25,6 +25,7 @@ from .data import Source, batch
 from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
+from .randomness import forward_rng
 from .report import Tracer
 from .sync import outer_update, summer
 from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
@@ -204,12 +205,13 @@ class Worker:
         start = self.transport.clock.now()  # compute starts once the data is here
         leaves = tuple(t.detach().requires_grad_(t.is_floating_point()) for t in inputs)
         mod = self.segments[act.segment]
+        with forward_rng(self.plan.train.seed, step, m, act.segment, self.device):
+            out = (mod(*leaves, self.batch(step, m)[1].to(self.device)) if seg.loss
+                   else mod(*leaves))
         if seg.loss:
-            out = mod(*leaves, self.batch(step, m)[1].to(self.device))
             st.loss_sum += float(out.detach())
             st.loss_count += 1
         else:
-            out = mod(*leaves)
             out = out if isinstance(out, tuple) else (out,)
             st.last_out[m] = out
             if (act.segment, m) in self.route.local_next:

@@ -31,14 +31,6 @@ from pgc.viz.style import (
 # Above this many edges, labels move into tooltips: dot places every edge label as a virtual
 # node, which makes big layouts several times slower and unreadable anyway.
 LABEL_LIMIT = 150
-# Above this many edges (or workers), positions are pinned on a grid instead of laid out by
-# dot: dot took 30 s for the 10,000 links of a 256-worker, 1,024-microbatch plan.
-PIN_EDGES = 600
-PIN_WORKERS = 96
-
-
-def pinned_layout(program: Program, edges: int) -> bool:
-    return edges > PIN_EDGES or len(program.workers) > PIN_WORKERS
 
 _RANK = {"next": 0, "skip": 1, "swap": 2}
 
@@ -100,7 +92,12 @@ def _link_text(net: Network, link: UsedLink) -> str:
 
 
 def pipeline_graph(program: Program) -> graphviz.Digraph:
-    """The DOT graph of `program` after routing (placement and paths filled)."""
+    """The DOT graph of `program` after routing (placement and paths filled); big plans are
+    drawn with workers grouped (`pgc.viz.aggregate`)."""
+    from pgc.viz.aggregate import aggregate_graph, aggregated
+
+    if aggregated(program):
+        return aggregate_graph(program, _title(program))
     g = graphviz.Digraph(program.name or "pipeline")
     g.attr(rankdir="LR", fontname="Helvetica", newrank="true", nodesep="0.25", ranksep="0.9")
     g.attr(label=_title(program), labelloc="t", fontsize="16")
@@ -109,8 +106,7 @@ def pipeline_graph(program: Program) -> graphviz.Digraph:
     fills = region_fills(program)
     nodes = _worker_node(program, fills)
     links = used_links(program)
-    pinned = pinned_layout(program, len(links))
-    legend_at = add_workers(g, program, lambda w: nodes[w.name], pinned)
+    add_workers(g, program, lambda w: nodes[w.name])
     net = Network.of(program)
     labelled = len(links) <= LABEL_LIMIT
     for link in links:
@@ -119,12 +115,10 @@ def pipeline_graph(program: Program) -> graphviz.Digraph:
         if labelled:
             attrs["label"] = text
         attrs.update(_step_style(link.kind))
-        if pinned:  # thousands of straight lines: let density show through
-            attrs["color"] = attrs.get("color", "#555555") + "60"
         attrs["penwidth"] = f"{1 + min(link.microbatches, 64) ** 0.5 / 2:.2f}"
         g.edge(link.src, link.dst_node, **attrs)
     _add_allreduce_rings(g, program, net)
-    _add_legend(g, fills, legend_at)
+    _add_legend(g, fills)
     return g
 
 
@@ -165,7 +159,7 @@ def _add_allreduce_rings(g: graphviz.Digraph, program: Program, net: Network) ->
                    tooltip=tip)
 
 
-def _add_legend(g: graphviz.Digraph, fills: dict[str, str], at: dict[str, str]) -> None:
+def _add_legend(g: graphviz.Digraph, fills: dict[str, str]) -> None:
     rows = "".join(
         f'<TR><TD BGCOLOR="{fill}"> </TD><TD ALIGN="LEFT">{_html(region or "(no region)")}</TD></TR>'
         for region, fill in fills.items()
@@ -182,7 +176,7 @@ def _add_legend(g: graphviz.Digraph, fills: dict[str, str], at: dict[str, str]) 
         '<TR><TD COLSPAN="2" ALIGN="LEFT"><B>regions</B></TD></TR>'
         f"{rows}{edges}</TABLE>>"
     )
-    g.node("_legend", label=table, shape="plaintext", style="", fontsize="10", **at)
+    g.node("_legend", label=table, shape="plaintext", style="", fontsize="10")
 
 
 def _html(text: str) -> str:

@@ -162,15 +162,10 @@ def _by_region(members: list[Worker]) -> tuple[tuple[str, tuple[Worker, ...]], .
 NodeAttrs = Callable[[Worker], dict[str, str]]
 
 
-def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs,
-                pinned: bool) -> dict[str, str]:
-    """Draw the workers: dot clusters, or for big plans a pinned grid (see `add_pinned`).
-    Returns the attributes a legend node needs to sit at the left (a `pos` when pinned)."""
-    if pinned:
-        top = add_pinned(graph, program, node_attrs)
-        return {"pos": f"{-COL_W * 0.75:.1f},{top:.1f}"}
+def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
+    """Draw the workers as dot clusters, one per stage column (big plans are drawn grouped
+    instead, `pgc.viz.aggregate`)."""
     add_clusters(graph, program, node_attrs)
-    return {}
 
 
 def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
@@ -204,48 +199,6 @@ def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttr
              if c.key != "_unused" and c.regions]
     for a, b in zip(heads, heads[1:]):
         graph.edge(a, b, style="invis")
-
-
-# Pinned grid geometry, in points.
-COL_W, NODE_W, NODE_H, ROW_H, REGION_GAP = 260.0, 90.0, 16.0, 20.0, 22.0
-
-
-def add_pinned(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> float:
-    """A column per stage, workers stacked by region, every position given (`nop2` layout), so
-    graphviz only draws: dot's layout of thousands of edges takes minutes, this takes a second.
-    Frames and labels are pinned plaintext/box nodes drawn under the edges. Returns the top y."""
-    held = stages_of_worker(program)
-    # half the PNG resolution: a picture of hundreds of workers is an overview
-    graph.attr(layout="nop2", outputorder="edgesfirst", splines="false", dpi="48")
-    cols = columns(program)
-    height = max(_column_height(c) for c in cols)
-    for i, col in enumerate(cols):
-        x = i * COL_W
-        y = height
-        graph.node(f"_col_{col.key}", label=col.label, shape="plaintext", style="",
-                   pos=f"{x:.1f},{height + 30:.1f}", fontsize="12")
-        for region, workers in col.regions:
-            top = y
-            for w in workers:
-                attrs = _with_stages(node_attrs(w), w, held)
-                attrs["label"] = attrs.get("label", w.name).split("\\n")[0]
-                attrs = col.node_attrs(attrs)
-                attrs["label"] = attrs["label"].replace("\\n", " ")  # one line fits the box
-                attrs.update(pos=f"{x:.1f},{y:.1f}", width=f"{NODE_W / 72:.3f}",
-                             height=f"{NODE_H / 72:.3f}", fixedsize="true")
-                graph.node(w.name + col.suffix, **attrs)
-                y -= ROW_H
-            frame_h = top - y + 6
-            graph.node(f"_frame_{col.key}_{region}", label="", shape="box", style="dotted",
-                       color="#999999", fixedsize="true", width=f"{(NODE_W + 16) / 72:.3f}",
-                       height=f"{frame_h / 72:.3f}", pos=f"{x:.1f},{top - frame_h / 2 + 13:.1f}",
-                       xlabel=region or "", fontsize="9")
-            y -= REGION_GAP
-    return height
-
-
-def _column_height(col: Column) -> float:
-    return sum(len(ws) * ROW_H + REGION_GAP for _, ws in col.regions)
 
 
 def _stage_label(program: Program, stage: str, visits: StageVisits) -> str:

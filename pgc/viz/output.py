@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 from pgc.diagnostics import Diagnostic, UserError
@@ -37,9 +38,11 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
+@lru_cache(maxsize=16)
 def run_dot(dot_text: str, fmt: str) -> bytes:
     """`dot -T<fmt>` of `dot_text`. Callers check `dot_binary()` first; a graphviz failure on
-    DOT that pgc wrote is an internal error."""
+    DOT that pgc wrote is an internal error. Remembered for the last few pictures: `--what
+    all` draws the graph, paths and timeline once more inside the report."""
     exe = dot_binary()
     if exe is None:
         raise FileNotFoundError("dot")

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import graphviz
 
 from pgc.ir.types import Program, Worker
-from pgc.viz.graph import pinned_layout
 from pgc.viz.layout import (
     add_workers,
     classify_steps,
@@ -57,8 +56,15 @@ def merge_path_edges(program: Program) -> list[MergedEdge]:
 
 
 def paths_graph(program: Program) -> graphviz.Digraph:
-    """The DOT graph of the routed paths of `program`."""
+    """The DOT graph of the routed paths of `program`; for big plans a microbatch x stage grid
+    (`pgc.viz.aggregate`)."""
+    from pgc.viz.aggregate import aggregated, path_grid
+
     colours = origin_colours(program)
+    if aggregated(program):
+        legend = _legend(program, colours).replace(_COUNTS, "")
+        return path_grid(program, f"{program.name}: {len(program.paths)} microbatch paths",
+                         legend)
     g = graphviz.Digraph(f"{program.name or 'pipeline'}_paths")
     g.attr(rankdir="LR", fontname="Helvetica", newrank="true", nodesep="0.25", ranksep="0.9")
     g.attr(label=f"{program.name}: {len(program.paths)} microbatch paths by origin",
@@ -72,24 +78,22 @@ def paths_graph(program: Program) -> graphviz.Digraph:
         return {"label": w.name, "fillcolor": fill, "tooltip": tip,
                 "fontcolor": "white" if w.name in colours else "black"}
 
-    edges = merge_path_edges(program)
-    pinned = pinned_layout(program, len(edges))
-    legend_at = add_workers(g, program, node, pinned)
-    for e in edges:
+    add_workers(g, program, node)
+    for e in merge_path_edges(program):
         tip = f"{e.src} -> {e.dst}, origin {e.origin}: mb " + ", ".join(map(str, e.microbatches))
         attrs = {
-            "color": colours[e.origin] + ("60" if pinned else ""),
+            "color": colours[e.origin],
             "fontcolor": colours[e.origin],
-            "label": "" if pinned else f"×{e.count}",
+            "label": f"×{e.count}",
             "penwidth": f"{1 + min(e.count, 64) ** 0.5 / 2:.2f}",
             "tooltip": tip,
         }
         if e.swaps:
             attrs["style"] = "bold"
-            attrs["label"] += "" if pinned else " swap"
+            attrs["label"] += " swap"
         g.edge(e.src, e.dst, **attrs)
     g.node("_legend", label=_legend(program, colours), shape="plaintext", style="",
-           fontsize="10", **legend_at)
+           fontsize="10")
     return g
 
 
@@ -106,5 +110,8 @@ def _legend(program: Program, colours: dict[str, str]) -> str:
         '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">'
         '<TR><TD COLSPAN="2" ALIGN="LEFT"><B>origin</B></TD></TR>'
         f"{rows}"
-        '<TR><TD COLSPAN="2" ALIGN="LEFT">×n = microbatches on that step</TD></TR></TABLE>>'
+        f"{_COUNTS}</TABLE>>"
     )
+
+
+_COUNTS = '<TR><TD COLSPAN="2" ALIGN="LEFT">×n = microbatches on that step</TD></TR>'

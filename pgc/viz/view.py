@@ -39,7 +39,9 @@ from pgc.viz.style import (
 from pgc.viz.timeline import Timeline
 
 WORKER_BOXES = 12  # above this many workers in a stage, its column shows regions
+MAX_COLUMNS = 10  # above this many stage columns, stages are drawn as rows
 COL_W, BOX_W, BOX_H = 190.0, 150.0, 34.0
+LEFT_V, ROW_V = 250.0, 80.0  # rows: room for the stage's name, pitch
 
 
 def _attr(text: str) -> str:
@@ -68,48 +70,62 @@ def _worker_tip(program: Program, name: str, stage: str, busy: dict[str, float])
             f"{fmt_bytes(w.memory)} · stage {stage} · busy {fmt_seconds(busy.get(name, 0.0))}")
 
 
+Box = tuple[str, str, str, str]  # label, fill, hover text, class
+
+
+def _column_boxes(program: Program, col: Column, fill: dict[str, str],
+                  busy: dict[str, float]) -> list[Box]:
+    """A column's boxes: one per worker up to WORKER_BOXES workers, else one per region."""
+    stage = "origin" if col.key == "_loss" else col.key
+    members = [w for _, ws in col.regions for w in ws]
+    if len(members) <= WORKER_BOXES:
+        return [(f"{w.name} · {w.region}" + (" (loss)" if col.suffix else ""), fill[w.region],
+                 _worker_tip(program, w.name, stage, busy), "worker") for w in members]
+    return [(f"{region} · {len(ws)} workers", fill[region],
+             f"stage {stage} · region {region}: {len(ws)} workers: "
+             + ", ".join(w.name for w in ws), "region") for region, ws in col.regions]
+
+
 def graph_svg(program: Program) -> str:
-    """Stage columns with worker (or region) boxes, stage-to-stage edges with mb counts."""
+    """Stage columns (rows, above MAX_COLUMNS stages) with worker or region boxes, and
+    stage-to-stage edges with microbatch counts."""
     cols = [c for c in columns(program) if c.key != "_unused"]
     regions = sorted({w.region for w in program.workers})
     fill = {r: region_fill(i) for i, r in enumerate(regions)}
     busy = dict(program.prediction.busy) if program.prediction else {}
+    boxes = [_column_boxes(program, col, fill, busy) for col in cols]
+    vertical = len(cols) > MAX_COLUMNS
     body: list[str] = []
-    centres: list[float] = []
-    height = 0.0
-    for i, col in enumerate(cols):
-        x = 40 + i * COL_W
-        stage = "origin" if col.key == "_loss" else col.key
-        members = [w for _, ws in col.regions for w in ws]
-        y = 70.0
+    anchors: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 of a column's boxes
+    for i, (col, column) in enumerate(zip(cols, boxes)):
         head, _, visits = col.label.partition("\\n")
-        body.append(_text(x + BOX_W / 2, 24, head.split(" (")[0] + (" (loss)" if col.suffix
-                                                                    else ""), 14,
-                          extra=' font-weight="bold"'))
-        body.append(_text(x + BOX_W / 2, 40, visits, 10, extra=' fill="#555"'))
-        body.append(_text(x + BOX_W / 2, 56, f"{len(members)} worker"
-                          f"{'s' if len(members) != 1 else ''}", 11, extra=' fill="#555"'))
-        top = y
-        if len(members) <= WORKER_BOXES:
-            for w in members:
-                label = f"{w.name} · {w.region}" + (" (loss)" if col.suffix else "")
-                body.append(_rect(x, y, BOX_W, BOX_H, fill[w.region],
-                                  _worker_tip(program, w.name, stage, busy),
-                                  ' rx="6" stroke="#333" class="worker"'))
-                body.append(_text(x + BOX_W / 2, y + 21, label, 12))
-                y += BOX_H + 8
+        count = sum(len(ws) for _, ws in col.regions)
+        lines = [_name(col), visits, f"{count} worker{'s' if count != 1 else ''}"]
+        if vertical:
+            x, y = LEFT_V, 30 + i * ROW_V
+            for k, (text, size) in enumerate(zip(lines, (14, 10, 11))):
+                body.append(_text(16, y + 12 + 14 * k, text, size, "start",
+                                  ' font-weight="bold"' if k == 0 else ' fill="#555"'))
         else:
-            for region, ws in col.regions:
-                tip = (f"stage {stage} · region {region}: {len(ws)} workers: "
-                       + ", ".join(w.name for w in ws))
-                body.append(_rect(x, y, BOX_W, BOX_H, fill[region], tip,
-                                  ' rx="6" stroke="#333" class="region"'))
-                body.append(_text(x + BOX_W / 2, y + 21, f"{region} · {len(ws)} workers", 12))
+            x, y = 40 + i * COL_W, 70.0
+            for k, (text, size) in enumerate(zip(lines, (14, 10, 11))):
+                body.append(_text(x + BOX_W / 2, 24 + 16 * k, text, size,
+                                  extra=' font-weight="bold"' if k == 0 else ' fill="#555"'))
+        x0, y0 = x, y
+        for label, colour, tip, cls in column:
+            body.append(_rect(x, y, BOX_W, BOX_H, colour, tip,
+                              f' rx="6" stroke="#333" class="{cls}"'))
+            body.append(_text(x + BOX_W / 2, y + 21, label, 12))
+            if vertical:
+                x += BOX_W + 10
+            else:
                 y += BOX_H + 8
-        centres.append((top + y) / 2)
-        height = max(height, y)
-    body = _stage_edges(program, cols, centres, height) + body
-    return _svg(40 + len(cols) * COL_W, height + 140, body)
+        anchors.append((x0, y0, x if vertical else x0 + BOX_W, y0 + BOX_H if vertical else y))
+    width = max(a[2] for a in anchors) + 40
+    bows = program.skip.ratio[0] > 0 or program.swap.max_swaps > 0  # room for skip arcs
+    height = max(a[3] for a in anchors) + (40 if vertical or not bows else 140)
+    edges = _stage_edges(program, cols, anchors, vertical, width if vertical else height)
+    return _svg(width + (160 if vertical else 0), height, edges + body)
 
 
 def _name(col: Column) -> str:
@@ -126,8 +142,11 @@ def _column_of_hops(program: Program, cols: list[Column]) -> dict[str, int]:
     return out
 
 
-def _stage_edges(program: Program, cols: list[Column], centres: list[float],
-                 height: float) -> list[str]:
+def _stage_edges(program: Program, cols: list[Column],
+                 anchors: list[tuple[float, float, float, float]], vertical: bool,
+                 extent: float) -> list[str]:
+    """One curve per (column, column, step kind) with its microbatch count; next steps join
+    neighbours directly, skips and swaps bow out (below the columns, or right of the rows)."""
     col_of = _column_of_hops(program, cols)
     positions = segment_positions(program)
     steps: Counter[tuple[int, int, str]] = Counter()
@@ -138,22 +157,31 @@ def _stage_edges(program: Program, cols: list[Column], centres: list[float],
     total = max(len(program.paths), 1)
     out = []
     for (a, b, kind), n in sorted(steps.items()):
-        x1, x2 = 40 + a * COL_W + BOX_W, 40 + b * COL_W
-        if b < a:
-            x1, x2 = 40 + a * COL_W, 40 + b * COL_W + BOX_W
-        y1, y2 = centres[a], centres[b]
-        lift = 0.0 if abs(b - a) == 1 else (height - 40) * min(abs(b - a), 4) / 8
-        mid_y = max(y1, y2) + lift if kind != "next" else (y1 + y2) / 2
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = anchors[a], anchors[b]
+        bow = 0.0 if kind == "next" and abs(b - a) == 1 else min(abs(b - a), 6) / 6
+        if vertical:  # rows: leave a row at its bottom (forward) or top (back)
+            x1, x2 = (ax0 + ax1) / 2, (bx0 + bx1) / 2
+            y1, y2 = (ay1, by0) if b > a else (ay0, by1)
+            cx = max(x1, x2) + bow * (extent - max(x1, x2) + 120)
+            cy1, cy2 = y1, y2
+            cx1 = cx2 = cx if bow else (x1 + x2) / 2
+        else:  # columns: leave a column at its right (forward) or left (back)
+            x1, x2 = (ax1, bx0) if b > a else (ax0, bx1)
+            y1, y2 = (ay0 + ay1) / 2, (by0 + by1) / 2
+            cy = max(y1, y2) + bow * (extent - 60 - max(y1, y2))
+            cx1 = cx2 = (x1 + x2) / 2
+            cy1 = cy2 = cy if bow else (y1 + y2) / 2
         colour = {"next": "#555", "skip": SKIP_EDGE, "swap": SWAP_EDGE}[kind]
         dash = ' stroke-dasharray="8 5"' if kind == "skip" else ""
-        width = 1.5 + 7.0 * n / total
         tip = (f"{_name(cols[a])} -> {_name(cols[b])}: {n} "
                f"microbatch{'es' if n != 1 else ''} ({kind})")
-        d = f"M{x1:.1f},{y1:.1f} C{(x1 + x2) / 2:.1f},{mid_y:.1f} {(x1 + x2) / 2:.1f},{mid_y:.1f} {x2:.1f},{y2:.1f}"
-        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{width:.1f}"'
-                   f'{dash} opacity="0.75" data-tip="{_attr(tip)}"/>')
-        out.append(_text((x1 + x2) / 2, (y1 + y2 + 2 * mid_y) / 4 - 4, f"{n}", 11,
-                         extra=f' fill="{colour}"'))
+        d = f"M{x1:.1f},{y1:.1f} C{cx1:.1f},{cy1:.1f} {cx2:.1f},{cy2:.1f} {x2:.1f},{y2:.1f}"
+        out.append(f'<path d="{d}" fill="none" stroke="{colour}" '
+                   f'stroke-width="{1.5 + 7.0 * n / total:.1f}"{dash} opacity="0.75" '
+                   f'data-tip="{_attr(tip)}"/>')
+        mid_x = (x1 + 3 * cx1 + x2) / 5 if vertical else (x1 + x2) / 2
+        mid_y = (y1 + y2) / 2 if vertical else (y1 + y2 + 2 * cy1) / 4 - 4
+        out.append(_text(mid_x, mid_y, f"{n}", 11, extra=f' fill="{colour}"'))
     return out
 
 
@@ -304,7 +332,7 @@ hover for details.</p>
   function setup(section) {{
     var svg = section.querySelector("svg"), pane = section.querySelector(".pane");
     var full = [0, 0, +svg.getAttribute("data-w"), +svg.getAttribute("data-h")];
-    pane.style.height = Math.max(200, Math.min(window.innerHeight * 0.85,
+    pane.style.height = Math.max(200, Math.min(900, window.innerHeight * 0.85,
       pane.clientWidth * full[3] / full[2])) + "px";
     var box = full.slice();
     function apply() {{ svg.setAttribute("viewBox", box.join(" ")); }}
@@ -337,6 +365,26 @@ hover for details.</p>
   }}
   document.querySelectorAll("section").forEach(setup);
   document.body.setAttribute("data-ready", String(document.querySelectorAll("[data-tip]").length));
+  if (location.hash === "#selftest") {{ selftest(); }}
+  // Exercises zoom and hover the way a user's events would, and writes what happened into
+  // the page (`data-selftest`), so a headless browser can check the page works.
+  function selftest() {{
+    var out = [];
+    document.querySelectorAll("section").forEach(function (section) {{
+      var svg = section.querySelector("svg"), before = svg.getAttribute("viewBox");
+      section.querySelector('button[data-zoom="1.25"]').click();
+      var zoomed = svg.getAttribute("viewBox");
+      svg.dispatchEvent(new MouseEvent("dblclick", {{ bubbles: true }}));
+      out.push(section.id + ":" + (zoomed !== before && svg.getAttribute("viewBox") === before
+                                   ? "zoom" : "nozoom"));
+      var mark = section.querySelector("[data-tip]");
+      mark.dispatchEvent(new MouseEvent("mouseover", {{ bubbles: true }}));
+      out.push(section.id + ":" + (tip.style.display === "block" &&
+                                   tip.textContent === mark.getAttribute("data-tip")
+                                   ? "hover" : "nohover"));
+    }});
+    document.body.setAttribute("data-selftest", out.join(" "));
+  }}
 }})();
 </script>
 </body></html>

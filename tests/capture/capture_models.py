@@ -126,3 +126,44 @@ class Scaled(nn.Module):
 
 def scaled(**kw: int) -> Scaled:
     return Scaled(**kw)
+
+
+class SkipOver(nn.Module):
+    """Block 0's output is added back after block 2: the stage holding block 1 carries it
+    (changing its signature) and the stage holding block 2 consumes it."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(Residual(dim) for _ in range(4))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x1 = self.layers[0](self.embed(input_ids))
+        x3 = self.layers[2](self.layers[1](x1)) + x1
+        return self.head(self.layers[3](x3))
+
+
+def skip_over(**kw: int) -> SkipOver:
+    return SkipOver(**kw)
+
+
+class FunctionalDropout(nn.Module):
+    """Dropout written as `F.dropout(..., training=self.training)`: tracing sees a flag, not a
+    module, so capture must keep it following the running module's mode."""
+
+    def __init__(self, vocab: int = 32, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(nn.Linear(dim, dim) for _ in range(2))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.dropout(self.embed(input_ids), 0.25, self.training)
+        for layer in self.layers:
+            x = x + torch.nn.functional.dropout(layer(x), p=0.5, training=self.training)
+        return self.head(x)
+
+
+def functional_dropout(**kw: int) -> FunctionalDropout:
+    return FunctionalDropout(**kw)

@@ -96,6 +96,23 @@ def test_skip_policy_needs_matching_signatures(tmp_path: Path) -> None:
     assert "hint: add `s1` to `never`" in out
 
 
+def test_every_stage_a_skip_would_break_is_reported_at_once(tmp_path: Path) -> None:
+    """A long skip connection from s0 to s2: s1 carries it (one input, two outputs) and s2
+    consumes it (two inputs, one output); neither can be skipped, and one run says both."""
+    stages = ["[embed, layers[0]]", "layers[1]", "layers[2]", "[layers[3], head]"]
+    text = _spec(tmp_path, stages, ("capture_models:skip_over", "dim = 16"),
+                 policy="skip { ratio = 1/4 }").read_text().replace(
+                     "  place s2 on n2\n", "  place s2 on n2\n  place s3 on n3\n")
+    path = tmp_path / "skip.pgc"
+    path.write_text(text)
+    out = _error(path)
+    assert out.startswith(f"{path}:16:18: error: stage `s1` cannot be skipped: `s1` takes "
+                          "float32[B, T, 16] but returns float32[B, T, 16], float32[B, T, 16]")
+    assert (f"{path}:16:18: error: stage `s2` cannot be skipped: `s2` takes float32[B, T, 16], "
+            "float32[B, T, 16] but returns float32[B, T, 16]") in out
+    assert "hint: add `s1` to `never`" in out and "hint: add `s2` to `never`" in out
+
+
 def test_swap_needs_two_adjacent_skippable_stages(tmp_path: Path) -> None:
     model = ("capture_models:widen", "dim = 16, layers = 5")
     stages = ["[embed, layers[0]]", "layers[1]", "layers[2]", "[layers[3:5], head]"]
@@ -208,3 +225,20 @@ def test_wrapped_user_function_is_imported_from_the_model_module() -> None:
     model = capture_models.pairs()
     ids = torch.randint(0, 32, (2, 5))
     assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
+
+
+@pytest.mark.parametrize("target", ["builtins:print", "sys:exit"])
+def test_builtin_target_is_located(tmp_path: Path, target: str) -> None:
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=(target, "code = 3"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: model module `{target.split(':')[0]}` is built "
+                          "into Python, not a file"), out
+
+
+def test_factory_calling_exit_is_located(tmp_path: Path) -> None:
+    (tmp_path / "exits.py").write_text("import sys\n\ndef build(code):\n    sys.exit(code)\n")
+    path = _spec(tmp_path, ["[embed, layers[0:2]]", "layers[2:4]", "[norm, head]"],
+                 model=("exits:build", "code = 3"))
+    out = _error(path)
+    assert out.startswith(f"{path}:1:1: error: model factory `exits:build` raised SystemExit: 3")

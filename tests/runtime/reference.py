@@ -2,7 +2,8 @@
 
 It imports a generated `train.py` only for its plan and its stage classes, and uses the
 runtime's data-order function; the training loop, gradient scaling, clipping and optimizer are written here again,
-plainly, in one process: each microbatch runs through its path's segments, the loss is divided
+plainly, in one process: each microbatch runs through its path's segments (each forward under the documented
+`forward_rng` of pgc/runtime/randomness.py, so dropout draws the same masks), the loss is divided
 by M, gradients accumulate, the norm is clipped globally, the optimizer steps.
 """
 
@@ -24,6 +25,7 @@ from pgc.runtime.data import Source, batch
 from pgc.runtime.main import parse_args, with_overrides
 from pgc.runtime.model import ModelBuilder, import_factory
 from pgc.runtime.optim import lr_factor
+from pgc.runtime.randomness import forward_rng
 
 
 def load_script(path: Path) -> ModuleType:
@@ -70,30 +72,33 @@ def _optimizer(plan: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optim
 
 def forward_backward(plan: Any, source: Source | None, step: int,
                      module: Callable[[str, str], torch.nn.Module]) -> float:
-    """Every microbatch of `step` through `module(segment, worker)` along its path, the loss
-    divided by M, backward; returns the step's mean loss."""
+    """Every microbatch of `step` through `module(segment, worker)` along its path (each
+    forward under the runtime's per-(step, microbatch, segment) generator), the loss divided
+    by M, backward; returns the step's mean loss."""
     loss_seg = next(s.name for s in plan.segments if s.loss)
     total = 0.0
     for path in plan.paths:
         ids, labels = batch(plan, source, step, 0, path.mb)
         x: tuple[torch.Tensor, ...] = (ids,)
         for seg, worker in path.hops:
-            if seg == loss_seg:
-                loss = module(seg, worker)(*x, labels)
-            else:
-                out = module(seg, worker)(*x)
-                x = out if isinstance(out, tuple) else (out,)
+            with forward_rng(plan.train.seed, step, path.mb, seg):
+                if seg == loss_seg:
+                    loss = module(seg, worker)(*x, labels)
+                else:
+                    out = module(seg, worker)(*x)
+                    x = out if isinstance(out, tuple) else (out,)
         (loss / plan.microbatches).backward()
         total += float(loss.detach())
     return total / plan.microbatches
 
 
-def reference(script: ModuleType, steps: int, *overrides: str) -> Reference:
+def reference(script: ModuleType, steps: int, *overrides: str, train_mode: bool = True) -> Reference:
     """Train the plan's model for `steps` iterations in this process; `overrides` are the
-    script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`)."""
+    script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`); `train_mode=False`
+    runs the segments in eval mode (no dropout)."""
     plan = with_overrides(script.PLAN, parse_args(script.PLAN, list(overrides)))
     model = initial_model(script)
-    segments = {s.name: script.STAGES[s.name](model) for s in plan.segments}
+    segments = {s.name: script.STAGES[s.name](model).train(train_mode) for s in plan.segments}
     unique = list({id(p): p for p in model.parameters()}.values())
     opt = _optimizer(plan, unique)
     clip = plan.train.clip

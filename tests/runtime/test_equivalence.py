@@ -84,3 +84,19 @@ def test_matches_single_process(spec: str, tmp_path: Path) -> None:
     if spec == "tied_skip_swap":
         # the tied weight is one tensor: identical on the first and last stages after training
         torch.testing.assert_close(got["embed.weight"], got["head.weight"], rtol=0, atol=0)
+
+
+def test_root_parameter_full_length_and_dropout_match_single_process(tmp_path: Path) -> None:
+    """Scenario (d): `pos` is a parameter of the model itself, seq is the model's maximum, and
+    dropout (p = 0.2) is on: each forward draws from the documented per-(step, microbatch,
+    segment) seed, so the pipeline's masks are the reference's, replicas included."""
+    out = compile_spec("learned_pos_dropout", tmp_path / "lpd")
+    log = read_log(run_plan(out, "sgd", 10, *SGD))
+    script = load_script(out / "train.py")
+    ref = reference(script, 10, *SGD)
+    assert_close_all(gather(out / "sgd-grads"), ref.first_grads, rtol=1e-5, atol=1e-7)
+    assert_close_all(gather(out / "sgd-params"), ref.params, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(torch.tensor([rec["loss"] for rec in log]),
+                               torch.tensor(ref.losses), rtol=1e-5, atol=0)
+    no_dropout = reference(script, 1, *SGD, train_mode=False)
+    assert abs(no_dropout.losses[0] - ref.losses[0]) > 1e-3, "dropout drew nothing"

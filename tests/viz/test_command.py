@@ -84,5 +84,6 @@ def test_report_with_baselines_and_pictures(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     html = out.read_text()
     assert html.count("<svg") == 3
-    assert "<td>gpipe</td>" in html and "<td>1f1b</td>" in html
+    # gpipe holds every microbatch a worker sees (4 per origin) over the spec's inflight = 2
+    assert "<td>gpipe (holds 4, over inflight = 2)</td>" in html and "<td>1f1b</td>" in html
     assert "lower bound components" in html

@@ -144,24 +144,41 @@ def test_unknown_suffix_is_a_user_error(tmp_path: Path) -> None:
 
 
 @needs_dot
-@pytest.mark.parametrize("build", [pipeline_graph, paths_graph])
-def test_big_plans_get_a_pinned_grid(build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_big_plans_draw_groups_not_workers() -> None:
+    """128 workers in 8 regions, 8 stages of 16 spread over every region: (stage, region)
+    groups would be 72 boxes, so each stage is one box; edges join stages and their counts
+    add up to every step of every path."""
     from viz_programs import wide_ring
 
     program = wide_ring()
-    dot = build(program).source
-    assert "layout=nop2" in dot
-    nodes = [line.strip() for line in dot.splitlines()
-             if re.match(r"\s*n\d+(__loss)? \[", line)]
-    assert len(nodes) == 128 + 16  # every worker, and the 16 origins' loss nodes
-    assert all("pos=" in n for n in nodes)
-    # columns in pipeline order: origin at x = 0, loss nodes in the last (9th) column
-    x_of = {n.split(" [")[0]: float(re.search(r'pos="([-\d.]+),', n).group(1))  # type: ignore[union-attr]
-            for n in nodes}
-    assert x_of["n0"] == 0.0 and x_of["n16"] > 0 and x_of["n0__loss"] == max(x_of.values())
+    dot = pipeline_graph(program).source
+    boxes = re.findall(r"^\s*(g_\w+) \[", dot, re.M)
+    assert sorted(boxes) == sorted(["g_origin", *(f"g_s{i}" for i in range(1, 8)), "g__loss"])
+    for w in program.workers:  # every worker is named in its group's tooltip
+        assert re.search(rf"tooltip=\"[^\"]*\b{w.name}\b", dot), w.name
+    counts = [int(n) for n in re.findall(r'label="(\d+) mb', dot)]
+    assert sum(counts) == sum(len(p.hops) - 1 for p in program.paths)
+    assert len(counts) <= 9 * 9
     svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
     ET.fromstring(svg.stdout)
 
 
-def test_small_plans_keep_dot_layout() -> None:
-    assert "layout=nop2" not in pipeline_graph(ring7()).source
+@needs_dot
+def test_big_plans_draw_paths_as_a_grid() -> None:
+    from viz_programs import wide_ring
+
+    program = wide_ring(microbatches=64)
+    dot = paths_graph(program).source
+    rows = re.findall(r'<TR><TD ALIGN="RIGHT">mb(\d+) · (n\d+)</TD>(.*?)</TR>', dot)
+    assert [int(m) for m, _, _ in rows] == list(range(64))
+    for (_, origin, cells), path in zip(rows, program.paths):
+        visited = re.findall(r">(\d+): (n\d+)</TD>", cells)
+        assert [w for _, w in visited] == [origin] + [h.worker for h in path.hops[1:-1]]
+        assert cells.count('BGCOLOR="#f3f3f3"') == 2  # each path skips 2 of 8 stages
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
+    ET.fromstring(svg.stdout)
+
+
+def test_small_plans_draw_every_worker() -> None:
+    dot = pipeline_graph(ring7()).source
+    assert "g_" not in dot and all(f"\t{w.name} [" in dot for w in ring7().workers)
