@@ -39,10 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which picture (default graph); all: every view into the folder -o DIR")
     p.add_argument("-o", "--out", type=Path, required=True,
                    help="output file, its suffix the format (with --what all: a folder)")
-    p.add_argument("--format", default="svg", choices=("svg", "png", "pdf", "dot"),
+    p.add_argument("--format", default=None, choices=("svg", "png", "pdf", "dot"),
                    help="--what all only: format of the pictures (default svg)")
     p.add_argument("--measured", type=Path, default=None, metavar="DIR",
-                   help="report only: Chrome traces written by train.py --trace DIR")
+                   help="report (and all): Chrome traces written by train.py --trace DIR")
     p.add_argument("--spec", type=Path, default=None,
                    help="with a plan: the spec it was compiled from, when not where it names")
 
@@ -51,18 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from pgc.viz import check_output, render, render_all
     from pgc.viz.output import INSTALL_HINT, dot_binary
 
-    if args.what == "all":
-        if args.out.suffix:
-            from pgc.diagnostics import Diagnostic, UserError
-            from pgc.ir.types import NO_SPAN
-
-            raise UserError(Diagnostic(NO_SPAN, f"--what all writes a folder, not `{args.out}`",
-                                       hint="give a folder: -o pictures/"))
-    else:
+    _check_flags(args)
+    if args.what != "all":
         check_output(args.what, args.out, args.measured)
     program = load(args.file, _UNTIL[args.what], args.spec)
     if args.what == "all":
-        written = render_all(program, args.out, args.format, _baselines(program))
+        written = render_all(program, args.out, args.format, _baselines(program), args.measured)
     else:
         if args.out.parent and not args.out.parent.exists():
             args.out.parent.mkdir(parents=True)
@@ -74,6 +68,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"pgc: warning: graphviz's `dot` is not on PATH, so the report shows DOT source "
               f"instead of pictures; {INSTALL_HINT}", file=sys.stderr)
     return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Every flag acts where it is given, or the command says why it cannot."""
+    from pgc.diagnostics import Diagnostic, UserError
+    from pgc.ir.types import NO_SPAN
+    from pgc.plan_file import is_plan
+
+    def fail(message: str, hint: str) -> UserError:
+        return UserError(Diagnostic(NO_SPAN, message, hint=hint))
+
+    if args.what == "all" and args.out.suffix:
+        raise fail(f"--what all writes a folder, not `{args.out}`", "give a folder: -o pictures/")
+    if args.format is not None and args.what != "all":
+        raise fail("--format only applies to --what all", f"the suffix of -o sets the format "
+                   f"of one view: -o {args.what}.{args.format}")
+    args.format = args.format or "svg"
+    if args.spec is not None and not is_plan(args.file):
+        raise fail("--spec only applies when drawing a compiled plan",
+                   f"`{args.file}` is drawn from itself; pass plan.json or its folder")
 
 
 def load(file: Path, until: str, spec: Path | None = None) -> Program:

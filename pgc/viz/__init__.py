@@ -71,9 +71,11 @@ def render(
 
 
 def render_all(program: Program, folder: Path, fmt: str = "svg",
-               baselines: Sequence[tuple[str, float]] = ()) -> list[Path]:
+               baselines: Sequence[tuple[str, float]] = (),
+               measured: Path | None = None) -> list[Path]:
     """Every view of one simulated program into `folder`: graph, paths and timeline as `fmt`
-    (+ the timeline's Chrome trace), report.html and the interactive view.html. Without
+    (+ the timeline's Chrome trace), report.html (with `measured` traces when given) and the
+    interactive view.html. Without
     graphviz the pictures fall back to .dot and the first DotMissing is raised at the end,
     after every other view is written."""
     from pgc.viz.output import DotMissing
@@ -86,7 +88,7 @@ def render_all(program: Program, folder: Path, fmt: str = "svg",
             written += render(program, what, folder / f"{what}.{fmt}")
         except DotMissing as exc:
             missing = missing or exc
-    written += render(program, "report", folder / "report.html", baselines=baselines)
+    written += render(program, "report", folder / "report.html", measured, baselines)
     written += render(program, "view", folder / "view.html")
     if missing is not None:
         raise missing

@@ -3,8 +3,8 @@
 Above `AGGREGATE_WORKERS` workers the pipeline graph draws one box per (stage, region) group,
 or, when that still leaves more than `MAX_GROUPS` boxes or does not at least halve the count,
 one box per stage listing its regions; edges join groups and carry the number of microbatches
-that step between them with the range of the links' latency and bandwidth, so their number
-grows with stages and regions, not with workers or paths. The paths picture becomes a
+that step between them (the range of the links' latency and bandwidth in their tooltips), so
+their number grows with stages and regions, not with workers or paths. The paths picture becomes a
 microbatch x stage grid (each cell the visit's order on the path and its worker, coloured by
 origin), which holds at any number of workers and stays one row per microbatch. Tooltips keep
 the worker-level details. O(total hops + workers).
@@ -105,9 +105,11 @@ def aggregate_graph(program: Program, title: str) -> graphviz.Digraph:
             if a.worker != b.worker:
                 links.setdefault(key, []).append(net.table.get((a.worker, b.worker), (0.0, 0.0)))
     for (src, dst, step), n in count.items():
-        text = f"{n} mb" + (f" {step}" if step != "next" else "") + _link_range(
-            links.get((src, dst, step), []))
-        attrs = {"label": text, "tooltip": f"{src} -> {dst}: " + text.replace("\\n", ", "),
+        text = f"{n} mb" + (f" {step}" if step != "next" else "")
+        tip = text + _link_range(links.get((src, dst, step), []))
+        # the label stays short so the picture reads at screen size; the links' latency and
+        # bandwidth ranges are in the tooltip (svg) and in the interactive view
+        attrs = {"label": text, "tooltip": f"{src} -> {dst}: " + tip.replace("\\n", ", "),
                  "penwidth": f"{1 + min(n, 256) ** 0.5 / 3:.2f}"}
         if step == "skip":
             attrs.update(color=SKIP_EDGE, fontcolor=SKIP_EDGE, style="dashed")

@@ -35,6 +35,12 @@ def test_plan_table(spec: str) -> None:
     _golden(f"{spec}.plan.txt", re.sub(r"(?m)^plan time: .*$", "plan time: <masked>", out))
 
 
+def test_plan_explain() -> None:
+    out = _ok("plan", f"{SPECS}/explicit_ring.pgc", "--explain")
+    _golden("explicit_ring.explain.txt", re.sub(r"(?m)^plan time: .*$", "plan time: <masked>", out))
+    assert "why this plan (objective: iteration time):" in out
+
+
 def test_plan_json() -> None:
     report = json.loads(_ok("plan", f"{SPECS}/explicit_ring.pgc", "--json"))
     assert report["plan_time"] > 0
@@ -43,6 +49,17 @@ def test_plan_json() -> None:
     assert set(rows) == {"explicit (spec)", "gpipe", "1f1b"}
     for r in rows.values():  # every prediction stands next to a bound it respects
         assert r["lower_bound"] <= r["iteration_time"]
+    # the critical path's parts add up to the iteration; the binding bounds are the largest
+    cp = report["bottlenecks"]["critical_path"]
+    spec_row = rows["explicit (spec)"]
+    assert cp["compute"] + cp["messages"] + cp["allreduce"] + cp["waiting"] == \
+        pytest.approx(spec_row["iteration_time"], rel=1e-9)
+    bounds = report["bound"]
+    assert report["bottlenecks"]["iteration"]["seconds"] == max(
+        b["seconds"] for b in bounds.values())
+    assert report["bottlenecks"]["pipeline"]["seconds"] == max(
+        b["seconds"] for k, b in bounds.items() if k != "allreduce") == \
+        spec_row["pipeline_lower_bound"]
     # placement (stage -> workers with region) and one path per microbatch, as the spec wrote
     assert report["placement"] == [
         {"stage": "origin", "workers": [{"name": "n0", "region": "east"},
