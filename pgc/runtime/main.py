@@ -74,6 +74,10 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
+    if args.emulate_network and not (plan.sync.synchronous and plan.sync.compress == "none"):
+        # the plan's emulated all-reduce times are those of uncompressed sums every step
+        raise PlanError("--emulate-network rehearses only the default sync (every step, "
+                        "uncompressed); this plan's `sync` block asks for another mode")
     return plan.with_optimizer(args.optimizer, args.lr, args.clip)
 
 

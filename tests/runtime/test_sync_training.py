@@ -60,3 +60,7 @@ def test_outer_steps_match_the_per_worker_reference_and_resume_exactly(tmp_path:
     rest = train(out, "rest", "--steps", "6", "--ckpt-every", "3", "--ckpt-dir", ckpt,
                  "--resume")
     assert first + rest == whole
+    # a rehearsal would pad with the all-reduce times of another sync mode: refused, exit 2
+    r = launch(out, 6, "--steps", "1", "--emulate-network", env=pgc_env())
+    assert r.returncode != 0
+    assert "--emulate-network rehearses only the default sync" in r.stderr
