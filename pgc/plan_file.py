@@ -11,6 +11,7 @@ the spec again would choose differently (auto placement is a budgeted search).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,21 +49,24 @@ def read_plan(path: Path) -> tuple[Path, dict[str, Any]]:
 
 
 SEARCHED = 50  # at most this many same-named files under the working folder are tried
+FOLDERS = 5000  # and at most this many folders are looked into (hidden ones skipped)
 
 
 def spec_candidates(file: Path, obj: dict[str, Any], spec: Path | None) -> list[Path]:
     """Where the spec may be: `spec` when given; else the plan records only the spec's file
     name (a plan holds no path of the compiling machine), so: next to the plan, in the working
-    folder, then same-named files under the working folder (hidden folders skipped)."""
+    folder, then same-named files under the working folder (bounded by SEARCHED and FOLDERS,
+    so a huge working folder costs a bounded look, not a hang)."""
     if spec is not None:
         return [spec]
     name = Path(obj["spec_file"]).name
     found = [file.parent / name, Path(name)]
-    for i, candidate in enumerate(sorted(Path.cwd().rglob(name))):
-        if i >= SEARCHED:
+    for folders, (root, dirs, files) in enumerate(os.walk(Path.cwd())):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if name in files:
+            found.append(Path(root) / name)
+        if folders >= FOLDERS or len(found) >= SEARCHED:
             break
-        if not any(part.startswith(".") for part in candidate.relative_to(Path.cwd()).parts):
-            found.append(candidate)
     return [c for c in dict.fromkeys(found) if c.is_file()]
 
 

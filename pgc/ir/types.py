@@ -17,6 +17,7 @@ stage's segment takes tokens and the last stage's segment computes the loss.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
@@ -365,10 +366,15 @@ class Program:
 
     # -- lookups (small, linear; programs are small) -------------------------------------
     def worker(self, name: str) -> Worker:
-        for w in self.workers:
-            if w.name == name:
-                return w
-        raise KeyError(name)
+        found = self._worker_index.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    @functools.cached_property
+    def _worker_index(self) -> dict[str, Worker]:
+        """Workers by name, built on first use (a spec may declare tens of thousands)."""
+        return {w.name: w for w in self.workers}
 
     def segment(self, name: str) -> Segment:
         for s in self.segments:

@@ -3,7 +3,8 @@
 The cost model is DESIGN.md §4's: forward time per (segment, worker) from a measured time, a
 SkipPipe-style seconds-per-sample-per-layer figure, or FLOPs over the worker's rate; backward =
 `cost.backward_ratio` x forward; a message costs latency + bytes / bandwidth + overhead.
-Building a `Costs` is O(W^2 * links + segments * W); every lookup afterwards is O(1).
+Building a `Costs` is O(W^2 + segments * W) over the workers it covers (`planned_workers`);
+every lookup afterwards is O(1).
 """
 
 from __future__ import annotations
@@ -13,11 +14,28 @@ from itertools import permutations
 
 import numpy as np
 
+from pgc.diagnostics import error
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program, Segment, Worker
 from pgc.sim.cost import stage_sync_bytes
 
 LOSS_ROLES = ("epilogue", "last", "whole")
+
+
+def fastest_rate(program: Program) -> float:
+    """The highest worker rate: O(W) once per Program object, then O(1) (hashing a Program
+    would itself cost O(W), so the cache goes by identity and holds the object)."""
+    hit = _FASTEST.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    if len(_FASTEST) >= 8:
+        _FASTEST.clear()
+    value = max(w.rate for w in program.workers)
+    _FASTEST[id(program)] = (program, value)
+    return value
+
+
+_FASTEST: dict[int, tuple[Program, float]] = {}
 
 
 def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
@@ -26,7 +44,7 @@ def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
     `cost.sec_per_sample_per_layer` (SkipPipe's table: layers x samples x figure, plus
     `loss_ratio` layers for the segment computing the loss), both taken on the fastest worker
     and scaled by rate; then FLOPs over rate x efficiency."""
-    fastest = max(w.rate for w in program.workers)
+    fastest = fastest_rate(program)
     scale = fastest / worker.rate if worker.rate > 0 else float("inf")
     if seg.fwd_time is not None:
         return seg.fwd_time * scale
@@ -42,14 +60,35 @@ def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
 
 def backward_time(program: Program, seg: Segment, worker: Worker) -> float:
     if seg.bwd_time is not None:
-        fastest = max(w.rate for w in program.workers)
-        return seg.bwd_time * fastest / worker.rate
+        return seg.bwd_time * fastest_rate(program) / worker.rate
     return program.cost.backward_ratio * forward_time(program, seg, worker)
 
 
 def grad_bytes(program: Program, stage: str) -> float:
     """Bytes each replica of `stage` puts on the wire per sync (pgc.sim.cost's rule)."""
     return stage_sync_bytes(program, stage)
+
+
+MAX_DENSE_WORKERS = 4096  # pairwise float64 tables of 4096 workers: 128 MiB each
+
+
+def planned_workers(program: Program) -> tuple[Worker, ...]:
+    """The workers the planner's pairwise tables cover, in declaration order: every declared
+    worker while a stage waits for automatic placement (each is a candidate), else only the
+    placed ones (declared but unused workers cost nothing). More than MAX_DENSE_WORKERS
+    candidates is a user error at the first worker past the limit."""
+    if program.auto_place:
+        workers = program.workers
+    else:
+        placed = {w for _, group in program.placement for w in group}
+        workers = tuple(w for w in program.workers if w.name in placed)
+    if len(workers) > MAX_DENSE_WORKERS:
+        raise error(workers[MAX_DENSE_WORKERS].span,
+                    f"automatic placement compares every pair of its {len(workers)} candidate "
+                    f"workers and handles at most {MAX_DENSE_WORKERS}",
+                    hint="place the stages explicitly (`place s1 on [...]`), or declare fewer "
+                    "workers")
+    return workers
 
 
 @dataclass(frozen=True)
@@ -68,21 +107,27 @@ class Costs:
 
     @staticmethod
     def of(program: Program) -> Costs:
-        names = tuple(w.name for w in program.workers)
+        workers = planned_workers(program)
+        names = tuple(w.name for w in workers)
         index = {n: i for i, n in enumerate(names)}
         n = len(names)
         lat = np.full((n, n), np.inf)
         inv = np.full((n, n), np.inf)
         np.fill_diagonal(lat, 0.0)
         np.fill_diagonal(inv, 0.0)
-        for (a, b), (latency, bandwidth) in link_table(program).items():
-            lat[index[a], index[b]] = latency
-            inv[index[a], index[b]] = 1.0 / bandwidth if bandwidth > 0 else np.inf
-        fwd = {s.name: np.array([forward_time(program, s, w) for w in program.workers])
+        links = link_table(program)
+        for a, b in permutations(names, 2):
+            found = links.get((a, b))
+            if found is not None:
+                latency, bandwidth = found
+                lat[index[a], index[b]] = latency
+                inv[index[a], index[b]] = 1.0 / bandwidth if bandwidth > 0 else np.inf
+        fwd = {s.name: np.array([forward_time(program, s, w) for w in workers])
                for s in program.segments}
-        bwd = {s.name: np.array([backward_time(program, s, w) for w in program.workers])
+        bwd = {s.name: np.array([backward_time(program, s, w) for w in workers])
                for s in program.segments}
-        rates = np.array([w.rate for w in program.workers], dtype=float)
+        rates = np.array([w.rate for w in workers], dtype=float)
+        fastest = fastest_rate(program)
         return Costs(
             workers=names,
             index=index,
@@ -92,7 +137,7 @@ class Costs:
             inv_bw=inv,
             overhead=program.cost.message_overhead,
             boundary={s.name: float(s.boundary_bytes or 0) for s in program.segments},
-            speed=rates / rates.max() if rates.max() > 0 else np.ones(n),
+            speed=rates / fastest if fastest > 0 else np.ones(n),
         )
 
     def msg_matrix(self, nbytes: float) -> np.ndarray:

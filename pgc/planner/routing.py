@@ -20,7 +20,7 @@ of at most R replicas, in O(M x L) numpy steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -315,7 +315,8 @@ def legal_templates(program: Program) -> tuple[tuple[int, ...], ...]:
     bases = [tuple(sorted(mandatory + list(chosen))) for chosen in sets]
     out: set[tuple[int, ...]] = set(bases)
     for base in bases:
-        variants = _with_swaps(base, set(optional), program.swap.max_swaps)
+        variants = _with_swaps(base, set(optional), program.swap.max_swaps,
+                               MAX_TEMPLATES - len(out) + 2)
         if len(out) + len(variants) - 1 > MAX_TEMPLATES:
             break
         out.update(variants)
@@ -335,21 +336,38 @@ def _unrank(rank: int, n: int, k: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _with_swaps(base: tuple[int, ...], swappable: set[int], max_swaps: int) -> list[tuple[int, ...]]:
+def _with_swaps(base: tuple[int, ...], swappable: set[int], max_swaps: int,
+                limit: int = MAX_TEMPLATES) -> list[tuple[int, ...]]:
     """`base` plus every variant with up to max_swaps non-overlapping swaps of neighbours
-    (j, j+1) that are consecutive in the model and both swappable."""
+    (j, j+1) that are consecutive in the model and both swappable: fewest swaps first, then
+    in lexicographic order of the swapped positions; at most `limit` sequences in all. A path
+    of P spots holds at most ceil(P / 2) non-overlapping swaps, so a huge `max_swaps` costs
+    no more than that."""
     spots = [p for p in range(len(base) - 1)
              if base[p + 1] == base[p] + 1 and base[p] in swappable and base[p + 1] in swappable]
     result = [base]
-    for n in range(1, max_swaps + 1):
-        for chosen in combinations(spots, n):
-            if any(b - a < 2 for a, b in zip(chosen, chosen[1:])):
-                continue
+    for n in range(1, min(max_swaps, (len(spots) + 1) // 2) + 1):
+        for chosen in _apart(spots, n, 0, -2):
             seq = list(base)
             for p in chosen:
                 seq[p], seq[p + 1] = seq[p + 1], seq[p]
             result.append(tuple(seq))
+            if len(result) >= limit:
+                return result
     return result
+
+
+def _apart(spots: list[int], n: int, start: int, last: int) -> Iterator[tuple[int, ...]]:
+    """n-subsets of spots[start:], each spot at least 2 after the previous one (and after
+    `last`), lexicographically: `combinations` without the overlapping ones, generated
+    directly."""
+    if n == 0:
+        yield ()
+        return
+    for i in range(start, len(spots) - n + 1):
+        if spots[i] - last >= 2:
+            for rest in _apart(spots, n - 1, i + 1, spots[i]):
+                yield (spots[i], *rest)
 
 
 def path_cost(prob: Problem, template: tuple[int, ...], workers: list[int],

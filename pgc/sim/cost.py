@@ -17,6 +17,7 @@ argument, else 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pgc.diagnostics import error
@@ -34,7 +35,7 @@ class CostTable:
     fwd: dict[tuple[str, str], float]  # (segment, worker) -> seconds per microbatch
     bwd: dict[tuple[str, str], float]
     seg_bytes: dict[str, float]  # bytes of a segment's output activation (= its input grad)
-    links: dict[tuple[str, str], tuple[float, float]]  # (src, dst) -> (latency, bandwidth)
+    links: Mapping[tuple[str, str], tuple[float, float]]  # (src, dst) -> (latency, bandwidth)
     overhead: float
     step: dict[str, float]  # worker -> optimizer step seconds
     grad_bytes: dict[str, float]  # stage -> bytes of its gradients
@@ -148,7 +149,7 @@ def stage_sync_bytes(program: Program, stage: str) -> float:
     return program.sync.wire_bytes(float(count))
 
 
-def _check_links(program: Program, links: dict[tuple[str, str], tuple[float, float]]) -> None:
+def _check_links(program: Program, links: Mapping[tuple[str, str], tuple[float, float]]) -> None:
     """Every hop of every path and every replica-group ring edge needs a link rule."""
     pairs: list[tuple[str, str, str]] = []
     for p in program.paths:

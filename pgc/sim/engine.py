@@ -127,6 +127,10 @@ class _Sim:
                          for p in program.paths for a, b in zip(p.hops, p.hops[1:])}
         self.stage_of = {w: st for st, ws in program.placement for w in ws}
         self.seg_of = {s.name: s for s in program.segments}
+        self._stage_weights: dict[str | None, float] = {}
+        for s in program.segments:
+            self._stage_weights[s.stage] = self._stage_weights.get(s.stage, 0.0) + float(
+                s.param_bytes or 0)
         self.held: list[dict[int, int]] = [{} for _ in range(n)]
         self.inflight = [0] * n
         self.peak = [0] * n
@@ -310,7 +314,6 @@ class _Sim:
         )
 
     def _memory(self, w: str, activations: float) -> MemoryEstimate:
-        stage = self.stage_of.get(w)
-        weights = float(sum(s.param_bytes or 0 for s in self.p.segments if s.stage == stage))
+        weights = self._stage_weights.get(self.stage_of.get(w), 0.0)
         # AdamW keeps two moments per parameter, the size of the parameters
         return MemoryEstimate(weights, weights, 2 * weights, activations)

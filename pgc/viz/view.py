@@ -122,7 +122,8 @@ def graph_svg(program: Program) -> str:
                 y += BOX_H + 8
         anchors.append((x0, y0, x if vertical else x0 + BOX_W, y0 + BOX_H if vertical else y))
     width = max(a[2] for a in anchors) + 40
-    height = max(a[3] for a in anchors) + (40 if vertical else 140)
+    bows = program.skip.ratio[0] > 0 or program.swap.max_swaps > 0  # room for skip arcs
+    height = max(a[3] for a in anchors) + (40 if vertical or not bows else 140)
     edges = _stage_edges(program, cols, anchors, vertical, width if vertical else height)
     return _svg(width + (160 if vertical else 0), height, edges + body)
 
