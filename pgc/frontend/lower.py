@@ -246,6 +246,7 @@ class _Pipeline:
         if st.max_swaps and st.schedule not in ("skippipe", "explicit"):
             errors.add(error(st.swap_span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{st.schedule}`"))
         microbatches = errors.run(_microbatches, st.microbatch, stages) or 1
+        LS.check_recompute_stages(decl, names, errors)
         never_sorted = tuple(sorted(never, key=names.index))
         return _Placed(tuple(stages), never_sorted, placed, tuple(auto), microbatches)
 

@@ -12,6 +12,8 @@ from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector, block, settings, value
 from pgc.ir.types import (
     DTYPE_BYTES,
+    PRECISIONS,
+    RECOMPUTE,
     SYNC_WIDTH,
     CostModel,
     EvalConfig,
@@ -235,13 +237,14 @@ def _check_optimizer_arg(head: str, arg: ast.Arg) -> None:
         raise error(arg.value.span, f"`{arg.key}` of `{head}` must not be negative")
 
 
-TRAIN_KEYS = ("steps", "optimizer", "lr_schedule", "clip", "data", "seed", "log_every")
+TRAIN_KEYS = ("steps", "optimizer", "lr_schedule", "clip", "data", "seed", "log_every", "precision",
+              "recompute", "compile")
 
 
 def train(b: ast.Nested | None, errors: Collector) -> TrainConfig:
     if b is None:
         return TrainConfig()
-    found = settings(b.items, "`train`", TRAIN_KEYS, ("checkpoint",), errors=errors)
+    found = settings(b.items, "`train`", TRAIN_KEYS, ("checkpoint", "recompute"), errors=errors)
     kw: dict[str, object] = {"span": b.span}
     ints = {"steps": ("steps", 1), "seed": ("seed", 0), "log_every": ("log_every", 1)}
     for key, (field, minimum) in ints.items():
@@ -261,7 +264,60 @@ def train(b: ast.Nested | None, errors: Collector) -> TrainConfig:
     ckpt = block(found, "checkpoint")
     if ckpt is not None:
         kw.update(errors.run(_checkpoint, ckpt, errors) or {})
+    for key, known in (("precision", PRECISIONS), ("recompute", RECOMPUTE)):
+        v = value(found, key)
+        if v is not None:
+            kw[key] = errors.run(_word, v, key, known) or known[0]
+    per_stage = block(found, "recompute")
+    if per_stage is not None:
+        rules = _recompute_stages(per_stage, errors)
+        kw["recompute_stages"] = tuple((k, m) for k, m in rules if k != "pipeline")
+        kw["recompute"] = dict(rules).get("pipeline", "none")
+    compile_v = value(found, "compile")
+    if compile_v is not None:
+        kw["compile"] = errors.run(_flag, compile_v, "compile") or False
     return TrainConfig(**kw)  # type: ignore[arg-type]
+
+
+def _word(v: ast.Value, key: str, known: tuple[str, ...]) -> str:
+    """A bare name out of `known` (`precision = bf16`)."""
+    if not isinstance(v, ast.Ref) or v.accessors:
+        raise error(v.span, f"`{key}` must be one of {' | '.join(known)}, not {V.describe(v)}")
+    if v.name not in known:
+        raise error(v.span, f"unknown `{key}` `{v.name}`",
+                    hint=did_you_mean(v.name, known) or f"known: {', '.join(known)}")
+    return v.name
+
+
+def check_recompute_stages(decl: ast.PipelineDecl, names: list[str], errors: Collector) -> None:
+    """Each key of `train { recompute { STAGE = ... } }` names a stage of the pipeline."""
+    for train_block in (i for i in decl.items if isinstance(i, ast.Nested) and i.name == "train"):
+        for per in (i for i in train_block.items if isinstance(i, ast.Nested) and i.name == "recompute"):
+            for item in (i for i in per.items if isinstance(i, ast.Assign)):
+                if item.key not in names and item.key != "pipeline":
+                    errors.add(error(item.span, f"`recompute`: unknown stage `{item.key}`",
+                                     hint=did_you_mean(item.key, names) or f"stages: {', '.join(names)}"))
+
+
+def _flag(v: ast.Value, key: str) -> bool:
+    if isinstance(v, ast.Ref) and not v.accessors and v.name in ("true", "false"):
+        return v.name == "true"
+    raise error(v.span, f"`{key}` must be true or false, not {V.describe(v)}")
+
+
+def _recompute_stages(b: ast.Nested, errors: Collector) -> tuple[tuple[str, str], ...]:
+    """`recompute { pipeline = blocks; s1 = stage }`: the pipeline's setting and per-stage ones
+    (which stages exist is checked once the stages are known, `check_recompute_stages`)."""
+    out: list[tuple[str, str]] = []
+    for item in b.items:
+        if not isinstance(item, ast.Assign):
+            errors.add(error(item.span, "`recompute { }` holds `STAGE = none | blocks | stage` "
+                             "and `pipeline = ...` lines"))
+            continue
+        mode = errors.run(_word, item.value, "recompute", RECOMPUTE)
+        if mode is not None:
+            out.append((item.key, mode))
+    return tuple(out)
 
 
 def _checkpoint(b: ast.Nested, errors: Collector) -> dict[str, object]:

@@ -89,6 +89,9 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             "lr_schedule_args": _args(t.lr_schedule_args), "clip": t.clip,
             "log_every": t.log_every, "checkpoint_every": t.checkpoint_every,
             "checkpoint_dir": t.checkpoint_dir, "checkpoint_keep": t.checkpoint_keep,
+            "precision": t.precision,
+            "recompute": {st.name: t.recompute_of(st.name) for st in program.stages},
+            "compile": t.compile,
         },
         "sync": {
             "compress": program.sync.compress, "int8_chunk": INT8_CHUNK,

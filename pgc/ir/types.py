@@ -219,6 +219,12 @@ class Path:
 
 
 
+Precision = Literal["fp32", "bf16", "fp16"]
+Recompute = Literal["none", "blocks", "stage"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+RECOMPUTE: tuple[str, ...] = ("none", "blocks", "stage")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 100
@@ -234,7 +240,15 @@ class TrainConfig:
     checkpoint_dir: str = "checkpoints"
     checkpoint_keep: int = 3
     log_every: int = 1
+    precision: Precision = "fp32"  # compute dtype under autocast; weights and optimizer stay fp32
+    recompute: Recompute = "none"  # activation recomputation for every stage ...
+    recompute_stages: tuple[tuple[str, Recompute], ...] = ()  # ... but these
+    compile: bool = False  # torch.compile each stage
     span: Span = span_field()
+
+    def recompute_of(self, stage: str) -> Recompute:
+        """The recomputation of stage `stage`: its own setting, else the pipeline's."""
+        return dict(self.recompute_stages).get(stage, self.recompute)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,13 @@ import torch.distributed as dist
 
 from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
 from .data import Source
+from .device import Placement, placement
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
+from .precision import INIT_SCALE, LossScaler, Precision
 from .report import Clock, RunLog, Tracer
 from .transport import STOP, Transport, Watchdog, collective_error, publish_failure
 from .worker import ActionError, Emulation, Worker
@@ -69,6 +71,14 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
     p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
     p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="override the automatic choice (CUDA when a GPU is there)")
+    p.add_argument("--backend", choices=("gloo", "nccl"),
+                   help="override the automatic choice (nccl with one GPU per worker, else gloo)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                   help="override the spec's `train { precision }`")
+    p.add_argument("--loss-scale", type=float, default=INIT_SCALE,
+                   help="fp16: the initial dynamic loss scale")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
@@ -78,7 +88,10 @@ def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
         # the plan's emulated all-reduce times are those of uncompressed sums every step
         raise PlanError("--emulate-network rehearses only the default sync (every step, "
                         "uncompressed); this plan's `sync` block asks for another mode")
-    return plan.with_optimizer(args.optimizer, args.lr, args.clip)
+    plan = plan.with_optimizer(args.optimizer, args.lr, args.clip)
+    if args.precision:
+        plan = replace(plan, train=replace(plan.train, precision=args.precision))
+    return plan
 
 
 # ----------------------------------------------------------------------------- start-up
@@ -117,17 +130,15 @@ def map_workers(plan: Plan, labels: list[tuple[str, int]]) -> list[str]:
     return [n for n in names if n is not None]
 
 
-def init_distributed(plan: Plan, timeout: float) -> tuple[int, int, torch.device]:
-    """gloo on CPU, nccl (one GPU per worker) when CUDA is there."""
+def init_distributed(plan: Plan, args: argparse.Namespace) -> tuple[int, int, Placement]:
+    """The device and backend (`device.placement`: automatic, or the flags), then the group."""
     if "RANK" not in os.environ:
         raise PlanError(f"train.py runs under torchrun, one process per worker: {plan.launch}")
-    backend, device = "gloo", torch.device("cpu")
-    if torch.cuda.is_available():
-        backend = "nccl"
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
-    return dist.get_rank(), dist.get_world_size(), device
+    where = placement(args.device, args.backend)
+    if where.device.type == "cuda":
+        torch.cuda.set_device(where.device)
+    dist.init_process_group(where.backend, timeout=datetime.timedelta(seconds=args.timeout))
+    return dist.get_rank(), dist.get_world_size(), where
 
 
 @dataclass
@@ -141,7 +152,8 @@ class Run:
 
 
 def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
-    rank, world, device = init_distributed(plan, args.timeout)
+    rank, world, where = init_distributed(plan, args)
+    device = where.device
     check_world(plan, world)
     labels: list[Any] = [None] * world
     dist.all_gather_object(labels, (host_label(), int(os.environ.get("LOCAL_RANK", 0))))
@@ -151,6 +163,7 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     log = RunLog(args.log_file if rank == 0 else None, args.quiet)
     log.say("workers: " + ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names)))
     log.say(init_description(plan, args.init_from))
+    log.say(f"{where.describe()}; precision {plan.train.precision}")
     builder = ModelBuilder(plan, classes, args.import_root)
     segments = builder.segments(list(plan.stage_of(me).segments), args.init_from, device)
     groups = make_groups(plan, me, rank_of)
@@ -158,11 +171,12 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     clock = Clock(time.perf_counter())
     emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
     transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
-                          emulation.scale)
+                          emulation.scale, staged=where.staged)
     store = dist.distributed_c10d._get_default_store()
     worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout, store),
                     device, emulation, Tracer(me, rank, clock) if args.trace else None,
-                    None if plan.train.data == "synthetic" else Source(plan))
+                    None if plan.train.data == "synthetic" else Source(plan),
+                    Precision(plan.train.precision, device.type))
     return Run(plan, args, worker, log)
 
 
@@ -182,17 +196,23 @@ def train(run: Run) -> None:
     if outer:
         w.start_outer()
     schedule = make_schedule(opt, plan.train, args.steps, start)
+    scaler = LossScaler(plan.train.precision == "fp16", w.sync_state, args.loss_scale)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
     for step in range(start, args.steps):
         t0 = time.perf_counter()
+        w.loss_scale = scaler.scale
         loss_sum, _ = w.run_step(step)
+        overflow = scaler.unscale((p.grad for p in w.params.values() if p.grad is not None),
+                                  w.device)
         if outer:
             w.inner_gradient()
         if step == start and args.dump_grads:
             torch.save({n: p.grad.clone() for n, p in w.params.items() if p.grad is not None},
                        f"{args.dump_grads}.{w.me}.pt")
-        stats = end_of_step(w, step, loss_sum)
+        stats = end_of_step(w, step, loss_sum, overflow)
+        skipped = stats[3] > 0  # fp16: a gradient overflowed on some worker
+        scaler.update(skipped)
         # outer steps: each worker clips by the norm of its own inner gradient
         norm = math.sqrt(w.own_norm_sq() if outer else stats[0])
         if plan.train.clip:
@@ -200,18 +220,26 @@ def train(run: Run) -> None:
             for p in w.params.values():
                 p.grad.mul_(coef)  # type: ignore[union-attr]
         lr = opt.param_groups[0]["lr"]
-        if not outer or w.visits:  # no inner step for a worker that saw no microbatch
+        # no step on an fp16 overflow (every worker alike); none for a worker that saw no
+        # microbatch with outer steps
+        if not skipped and (not outer or w.visits):
             opt.step()
         schedule.step()
         if outer and (step + 1) % plan.sync.every == 0:
             w.outer_sync()
         dt = time.perf_counter() - t0
         loss, done = stats[1] / plan.microbatches, step + 1
+        record = {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
+                  "tokens_per_s": tokens / dt, "time": dt}
+        if scaler.enabled:
+            record |= {"loss_scale": scaler.scale, "skipped": skipped}
         run.log.record(
-            {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
-             "tokens_per_s": tokens / dt, "time": dt},
+            record,
             f"step {done:>5}/{args.steps}  loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  "
             f"{tokens / dt:,.0f} tok/s  {dt * 1e3:.0f} ms")
+        if skipped:
+            run.log.say(f"step {done}: skipped on every worker (an fp16 gradient overflowed); "
+                        f"loss scale now {scaler.scale:g}", always=True)
         if args.dump_params and done == (args.dump_after or args.steps):
             torch.save({n: p.detach().clone() for n, p in w.params.items()},
                        f"{args.dump_params}.{w.me}.pt")
@@ -230,10 +258,13 @@ def train(run: Run) -> None:
         w.tracer.write(args.trace)
 
 
-def end_of_step(w: Worker, step: int, loss_sum: float) -> list[float]:
-    """Summed over every worker: squared gradient norm, loss, and whether any was told to stop."""
-    stats = torch.tensor([w.norm_sq(), loss_sum, float(STOP.is_set())], dtype=torch.float64,
-                         device=w.device)
+def end_of_step(w: Worker, step: int, loss_sum: torch.Tensor | float,
+                overflow: torch.Tensor | None = None) -> list[float]:
+    """Summed over every worker: squared gradient norm, loss, whether any was told to stop,
+    and whether a gradient overflowed (fp16). The one host read of the step's values."""
+    zero = torch.zeros((), dtype=torch.float64, device=w.device)
+    stats = torch.stack([w.norm_sq(), zero + loss_sum, zero + float(STOP.is_set()),
+                         zero if overflow is None else overflow.to(zero)])
     try:
         dist.all_reduce(stats)
     except RuntimeError as exc:

@@ -2,7 +2,7 @@
 
 Defaults (docs/language.md): `sgd(lr, momentum = 0, weight_decay = 0)`,
 `adamw(lr, betas = (0.9, 0.999), eps = 1e-8, weight_decay = 0.01)` (PyTorch's AdamW default),
-lr 1e-3 when the spec gives none. The schedule is a `torch.optim.lr_scheduler.LambdaLR` over
+lr 1e-3 when the spec gives none. On a GPU AdamW runs fused (one kernel for all parameters). The schedule is a `torch.optim.lr_scheduler.LambdaLR` over
 the run's total steps: an optional linear warm-up of `warmup` steps (step i gets
 lr x (i + 1) / warmup), then constant, cosine or linear decay to `min_ratio` x lr. A run that
 resumes at step k builds the schedule at step k, so it continues where it stopped.
@@ -31,10 +31,12 @@ def make_optimizer(train: Train, params: Mapping[str, torch.nn.Parameter]) -> to
                                weight_decay=float(args.get("weight_decay", 0.0)), foreach=False)
     if train.optimizer == "adamw":
         betas = args.get("betas", (0.9, 0.999))
+        # one fused kernel over all parameters on a GPU; the CPU keeps the per-parameter loop
+        gpu = bool(ordered) and ordered[0].device.type == "cuda"
         return torch.optim.AdamW(ordered, lr=lr, betas=(float(betas[0]), float(betas[1])),
                                  eps=float(args.get("eps", 1e-8)),
                                  weight_decay=float(args.get("weight_decay", 0.01)),
-                                 foreach=False)
+                                 foreach=False, fused=gpu or None)
     raise PlanError(f"unknown optimizer `{train.optimizer}` (sgd, adamw)")
 
 

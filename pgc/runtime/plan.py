@@ -8,7 +8,7 @@ settings make a new `Plan` (`dataclasses.replace`); the plan is never changed in
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ class Train:
     checkpoint_every: int
     checkpoint_dir: str
     checkpoint_keep: int
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (compute dtype under autocast)
+    recompute: dict[str, str] = field(default_factory=dict)  # stage -> none | blocks | stage
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,8 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
             seed=obj["seeds"]["train"], data=obj["data"]["kind"],
             data_args=dict(obj["data"]["args"]), data_seed=obj["seeds"]["data"],
             checkpoint_every=train["checkpoint_every"], checkpoint_dir=train["checkpoint_dir"],
-            checkpoint_keep=train["checkpoint_keep"],
+            checkpoint_keep=train["checkpoint_keep"], precision=train["precision"],
+            recompute=dict(train["recompute"]), compile=train["compile"],
         ),
         eval_batches=obj["eval"]["batches"],
         launch=rt["launch"],

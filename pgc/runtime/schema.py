@@ -145,6 +145,14 @@ SCHEMA: Type = _obj(
             ("checkpoint_every", "int", "0 = never"),
             ("checkpoint_dir", "str", ""),
             ("checkpoint_keep", "int", ""),
+            ("precision", ("enum", ("fp32", "bf16", "fp16")),
+             "compute dtype under autocast; weights, gradients and optimizer state stay fp32; "
+             "boundary activations and their gradients travel in it (docs/CONTRACTS.md, "
+             "Precision)"),
+            ("recompute", ("map", ("enum", ("none", "blocks", "stage"))),
+             "stage -> activation recomputation in the backward: none, each block the stage "
+             "calls, or the whole stage"),
+            ("compile", "bool", "torch.compile each stage"),
         ),
         "training settings",
     ),
@@ -330,6 +338,8 @@ def _check_references(obj: dict[str, Any]) -> None:
     for i, st in enumerate(obj["stages"]):
         _names_in(st["workers"], known_w, f"stages[{i}].workers")
         _names_in(st["segments"], known_s, f"stages[{i}].segments")
+    _names_in(list(obj["train"]["recompute"]), {st["name"] for st in obj["stages"]},
+              "train.recompute")
     for i, p in enumerate(obj["paths"]):
         for j, hop in enumerate(p["hops"]):
             if len(hop) != 2:

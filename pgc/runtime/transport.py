@@ -96,6 +96,7 @@ class Transport:
     emulate: bool = False
     scale: float = 1.0
     comm: Any = field(default_factory=DistComm)
+    staged: bool = False  # a GPU worker on gloo: messages go through pinned host memory
     nic_free: float = 0.0
     pending: list[tuple[Any, torch.Tensor, str, str]] = field(default_factory=list)
 
@@ -127,10 +128,11 @@ class Transport:
             busy, lat = self.message_time(peer, sum(t.numel() * t.element_size() for t in tensors))
             ready = max(self.clock.now(), self.nic_free)
             self.nic_free = ready + busy
-            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64, device=self.device)
+            stamp = torch.tensor([ready, busy, lat], dtype=torch.float64,
+                                 device="cpu" if self.staged else self.device)
             self.pending.append((self.comm.isend(stamp, dst), stamp, peer, what))
         for t in tensors:
-            t = t.detach().contiguous()
+            t = self.host(t.detach()) if self.staged else t.detach().contiguous()
             self.pending.append((self.comm.isend(t, dst), t, peer, what))
         while len(self.pending) > MAX_PENDING:
             work, _, peer_, what_ = self.pending.pop(0)
@@ -139,12 +141,20 @@ class Transport:
     def post_recv(self, shapes: Shapes, peer: str, what: str) -> Incoming:
         """Post the receive buffers now; the consumer waits for them (`Incoming.get`)."""
         src = self.rank_of[peer]
-        stamp = torch.zeros(3, dtype=torch.float64, device=self.device) if self.emulate else None
+        where = torch.device("cpu") if self.staged else self.device
+        stamp = torch.zeros(3, dtype=torch.float64, device=where) if self.emulate else None
         works = [] if stamp is None else [self.comm.irecv(stamp, src)]
-        out = tuple(torch.empty(self.plan.dims(s), dtype=getattr(torch, d),
-                                device=self.device) for s, d in shapes)
+        out = tuple(torch.empty(self.plan.dims(s), dtype=getattr(torch, d), device=where,
+                                pin_memory=self.staged and torch.cuda.is_available())
+                    for s, d in shapes)
         works += [self.comm.irecv(t, src) for t in out]
         return Incoming(self, out, works, stamp, peer, what, self.clock.now())
+
+    def host(self, t: torch.Tensor) -> torch.Tensor:
+        """A copy of `t` in (pinned, when CUDA is there) host memory, complete on return."""
+        out = torch.empty(t.shape, dtype=t.dtype, pin_memory=torch.cuda.is_available())
+        out.copy_(t)
+        return out
 
     def recv(self, shapes: Shapes, peer: str, what: str) -> Tensors:
         return self.post_recv(shapes, peer, what).get()
@@ -177,6 +187,9 @@ class Incoming:
             if delay > 0:
                 time.sleep(delay)
             self.stamp = None
+        if self.transport.staged:  # host buffers: onto the device (the copy is stream-ordered)
+            self.tensors = tuple(t.to(self.transport.device, non_blocking=True)
+                                 for t in self.tensors)
         return self.tensors
 
 

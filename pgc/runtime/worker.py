@@ -25,7 +25,9 @@ from .data import Source, batch
 from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
+from .precision import FP32, Precision
 from .randomness import forward_rng
+from .recompute import checkpoint_blocks, run_segment
 from .report import Tracer
 from .sync import outer_update, summer
 from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
@@ -46,10 +48,12 @@ class Routing:
     origin_of: dict[int, int] = field(default_factory=dict)
 
 
-def routing(plan: Plan, me: str) -> Routing:
+def routing(plan: Plan, me: str, precision: Precision = FP32) -> Routing:
     """This worker's view of the paths: the shapes of each incoming message in FIFO order per
-    (microbatch, peer), and the hops whose neighbour runs here too."""
-    outputs = {s.name: s.outputs for s in plan.segments}
+    (microbatch, peer), with the dtype it travels in, and the hops whose neighbour runs here
+    too."""
+    outputs = {s.name: tuple((shape, precision.wire(d)) for shape, d in s.outputs)
+               for s in plan.segments}
     r = Routing()
     for path in plan.paths:
         m, hops = path.mb, path.hops
@@ -66,7 +70,7 @@ def routing(plan: Plan, me: str) -> Routing:
         for k in range(len(hops) - 1, -1, -1):
             seg, w = hops[k]
             if w == me and k + 1 < len(hops) and hops[k + 1][1] != me:
-                floats = tuple(o for o in outputs[seg] if o[1].startswith("float"))
+                floats = tuple(o for o in outputs[seg] if getattr(torch, o[1]).is_floating_point)
                 r.bwd.setdefault((m, hops[k + 1][1]), deque()).append(floats)
     return r
 
@@ -91,7 +95,7 @@ class StepState:
     last_grad: dict[int, Tensors] = field(default_factory=dict)
     fwd_q: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
     bwd_q: dict[tuple[int, str], deque[Shapes]] = field(default_factory=dict)
-    loss_sum: float = 0.0
+    loss_sum: torch.Tensor | float = 0.0  # a tensor once a loss was computed (no host read)
     loss_count: int = 0
 
 
@@ -108,6 +112,8 @@ class Worker:
     emulation: Emulation = Emulation()
     tracer: Tracer | None = None
     source: Source | None = None
+    precision: Precision = FP32
+    loss_scale: float = 1.0  # fp16: the dynamic loss scale of the current step
     route: Routing = field(init=False)
     actions: tuple[Action, ...] = field(init=False)
     params: dict[str, torch.nn.Parameter] = field(init=False)
@@ -119,7 +125,15 @@ class Worker:
     total: Callable[[torch.Tensor, Any, str], torch.Tensor] = field(init=False)  # a group sum
 
     def __post_init__(self) -> None:
-        self.route = routing(self.plan, self.me)
+        self.route = routing(self.plan, self.me, self.precision)
+        self.recompute = {n: self.plan.train.recompute.get(self.plan.segment(n).stage, "none")
+                          for n in self.segments}
+        for n, mode in self.recompute.items():
+            if mode == "blocks" and not checkpoint_blocks(self.segments[n]):
+                self.recompute[n] = "stage"  # no block module is called: the stage as a whole
+        if self.plan.train.compile:
+            for mod in self.segments.values():
+                mod.compile()  # torch.compile in place (the state_dict keys stay the model's)
         self.actions = self.plan.actions[self.me]
         self.visits = len({a.mb for a in self.actions if a.kind == "F"})
         self.params = named_params(self.segments)
@@ -133,8 +147,16 @@ class Worker:
     def batch(self, step: int, mb: int) -> tuple[torch.Tensor, torch.Tensor]:
         return batch(self.plan, self.source, step, self.route.origin_of[mb], mb)
 
-    def run_step(self, step: int) -> tuple[float, int]:
-        """Run this worker's action list once; returns (sum of its microbatch losses, count)."""
+    def on_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A host tensor on this worker's device: through pinned memory without waiting, on a
+        GPU."""
+        if self.device.type != "cuda":
+            return t
+        return t.pin_memory().to(self.device, non_blocking=True)
+
+    def run_step(self, step: int) -> tuple[torch.Tensor | float, int]:
+        """Run this worker's action list once; returns (sum of its microbatch losses, a tensor
+        read once per step by the caller, or 0.0 when it computed none; count)."""
         st = StepState(fwd_q={k: deque(v) for k, v in self.route.fwd.items()},
                        bwd_q={k: deque(v) for k, v in self.route.bwd.items()})
         for p in self.params.values():
@@ -201,19 +223,21 @@ class Worker:
 
     def forward(self, act: Action, st: StepState, step: int) -> float:
         m, seg = act.mb, self.plan.segment(act.segment)
-        inputs: Tensors = ((self.batch(step, m)[0].to(self.device),) if seg.first
+        data = self.batch(step, m) if seg.first or seg.loss else None
+        inputs: Tensors = ((self.on_device(data[0]),) if data is not None and seg.first
                            else st.inbox.pop(m).get())
         start = self.transport.clock.now()  # compute starts once the data is here
         leaves = tuple(t.detach().requires_grad_(t.is_floating_point()) for t in inputs)
         mod = self.segments[act.segment]
-        with forward_rng(self.plan.train.seed, step, m, act.segment, self.device):
-            out = (mod(*leaves, self.batch(step, m)[1].to(self.device)) if seg.loss
-                   else mod(*leaves))
+        args = (*leaves, self.on_device(data[1])) if data is not None and seg.loss else leaves
+        with forward_rng(self.plan.train.seed, step, m, act.segment, self.device), \
+                self.precision.autocast():
+            out = run_segment(mod, args, self.recompute[act.segment] == "stage")
         if seg.loss:
-            st.loss_sum += float(out.detach())
+            st.loss_sum = st.loss_sum + out.detach().float()
             st.loss_count += 1
         else:
-            out = out if isinstance(out, tuple) else (out,)
+            out = self.precision.boundary(out if isinstance(out, tuple) else (out,))
             st.last_out[m] = out
             if (act.segment, m) in self.route.local_next:
                 st.inbox[m] = Ready(out)
@@ -228,7 +252,8 @@ class Worker:
         given = iter(() if loss_seg else st.grads_in.pop(m).get())
         start = self.transport.clock.now()
         if loss_seg:
-            (out / self.plan.microbatches).backward()
+            loss = out.float() / self.plan.microbatches
+            (loss * self.loss_scale if self.loss_scale != 1.0 else loss).backward()
         else:
             pairs = [(o, next(given)) for o in out if o.is_floating_point()]
             torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
@@ -317,6 +342,10 @@ class Worker:
                                  sync.outer_lr, sync.outer_momentum)
                     self.params[n].copy_(t)
 
-    def norm_sq(self) -> float:
-        return sum(float(p.grad.detach().double().pow(2).sum())
-                   for p in self.counted if p.grad is not None)
+    def norm_sq(self) -> torch.Tensor:
+        """The squared norm of the gradients counted here, as a tensor (no host read)."""
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for p in self.counted:
+            if p.grad is not None:
+                total = total + p.grad.detach().double().pow(2).sum()
+        return total

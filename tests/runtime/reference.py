@@ -25,6 +25,7 @@ from pgc.runtime.data import Source, batch
 from pgc.runtime.main import parse_args, with_overrides
 from pgc.runtime.model import ModelBuilder, import_factory
 from pgc.runtime.optim import lr_factor
+from pgc.runtime.precision import Precision
 from pgc.runtime.randomness import forward_rng
 
 
@@ -73,21 +74,23 @@ def _optimizer(plan: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optim
 def forward_backward(plan: Any, source: Source | None, step: int,
                      module: Callable[[str, str], torch.nn.Module]) -> float:
     """Every microbatch of `step` through `module(segment, worker)` along its path (each
-    forward under the runtime's per-(step, microbatch, segment) generator), the loss divided
+    forward under the runtime's per-(step, microbatch, segment) generator and, with mixed
+    precision, under autocast with its outputs cast to the compute dtype), the loss divided
     by M, backward; returns the step's mean loss."""
     loss_seg = next(s.name for s in plan.segments if s.loss)
+    precision = Precision(plan.train.precision)
     total = 0.0
     for path in plan.paths:
         ids, labels = batch(plan, source, step, 0, path.mb)
         x: tuple[torch.Tensor, ...] = (ids,)
         for seg, worker in path.hops:
-            with forward_rng(plan.train.seed, step, path.mb, seg):
+            with forward_rng(plan.train.seed, step, path.mb, seg), precision.autocast():
                 if seg == loss_seg:
                     loss = module(seg, worker)(*x, labels)
                 else:
                     out = module(seg, worker)(*x)
-                    x = out if isinstance(out, tuple) else (out,)
-        (loss / plan.microbatches).backward()
+                    x = precision.boundary(out if isinstance(out, tuple) else (out,))
+        (loss.float() / plan.microbatches).backward()
         total += float(loss.detach())
     return total / plan.microbatches
 
