@@ -71,11 +71,13 @@ def test_bf16_matches_reference_and_fp16_skips_overflowing_steps(tmp_path: Path)
     assert r.returncode == 0, r.stderr[-4000:]
     recs = read_log(flog)
     skipped = [rec["skipped"] for rec in recs]
-    assert skipped[0] and not skipped[-1], skipped
+    assert skipped[0] and not skipped[-1] and skipped.count(False) >= 8, skipped
     first_good = skipped.index(False)
-    assert all(skipped[:first_good]) and not any(skipped[first_good:]), skipped
-    scales = [rec["loss_scale"] for rec in recs]
-    assert scales[:first_good] == [2.0 ** (23 - k) for k in range(first_good)]
+    # the scale halves after each skipped step and holds otherwise (growth needs 2000 steps)
+    scale = 2.0 ** 24
+    for rec in recs:
+        scale *= 0.5 if rec["skipped"] else 1.0
+        assert rec["loss_scale"] == scale, recs
     assert f"step 1: skipped on every worker (an fp16 gradient overflowed); loss scale now " \
            f"{2.0 ** 23:g}" in r.stdout
     # every worker skipped the first step: parameters are still the initial ones
