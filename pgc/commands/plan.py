@@ -54,6 +54,7 @@ def plan(file: str) -> dict[str, Any]:
         "inflight": planned.inflight,
         "schedules": [_row(r) for r in [spec_row, *others]],
         "sync": _sync(planned),
+        "training": _training(planned),
         "verdict": said,
         "placement": placement_table(planned),
         "paths": [{"mb": p.mb, "origin": p.origin, "route": route_text(planned, p),
@@ -120,6 +121,42 @@ def _sync(program: Program) -> dict[str, Any]:
     }
 
 
+def _training(program: Program) -> dict[str, Any]:
+    """Precision and recomputation, and what recomputation changes: the prediction's peak
+    activation memory and iteration time next to the same plan without it."""
+    from dataclasses import replace
+
+    from pgc.sim.engine import simulate
+
+    t, p = program.train, program.prediction
+    assert p is not None
+    modes = {st.name: t.recompute_of(st.name) for st in program.stages}
+    out: dict[str, Any] = {"precision": t.precision, "recompute": modes}
+    if any(m != "none" for m in modes.values()):
+        plain = simulate(replace(program, train=replace(t, recompute="none",
+                                                        recompute_stages=())))
+        out["without_recompute"] = {
+            "iteration_time": plain.iteration_time,
+            "activations": {w: m.activations for w, m in plain.memory.items()}}
+    return out
+
+
+def _training_lines(training: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    on = {s: m for s, m in training["recompute"].items() if m != "none"}
+    head = f"training: precision {training['precision']}; recompute " + (
+        ", ".join(f"{s} {m}" for s, m in on.items()) if on else "none")
+    plain = training.get("without_recompute")
+    if plain is None:
+        return [head]
+    acts = {w: m["activations"] for w, m in report["per_worker"].items()}
+    peak = max(acts, key=lambda w: plain["activations"][w])
+    return [head, f"  activations at peak ({peak}) {_bytes(acts[peak])} "
+                  f"({_bytes(plain['activations'][peak])} without recompute); a step that syncs "
+                  f"{_seconds(report['sync']['sync_step_time'])} "
+                  f"({_seconds(plain['iteration_time'])} without: each recomputed backward "
+                  "runs its forward again)"]
+
+
 def _groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
     from pgc.passes.order import collective_groups
 
@@ -172,6 +209,7 @@ def render(report: dict[str, Any], explain: bool = False) -> str:
            f"{report['objective']} time; inflight = {report['inflight']}", ""]
     out += _schedules(report)
     out += [""] + _sync_lines(report["sync"])
+    out += _training_lines(report["training"], report)
     out += ["", *report["verdict"]]
     out += ["", "placement (stage: replica group by region):"]
     out += [f"  {p['stage']}: " + _by_region(p["workers"]) for p in report["placement"]]

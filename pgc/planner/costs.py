@@ -14,10 +14,11 @@ from itertools import permutations
 
 import numpy as np
 
+from pgc.capture.memory import recomputed
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program, Segment, Worker
-from pgc.sim.cost import stage_sync_bytes
+from pgc.sim.cost import stage_sync_bytes, wire_bytes
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 
@@ -59,9 +60,12 @@ def forward_time(program: Program, seg: Segment, worker: Worker) -> float:
 
 
 def backward_time(program: Program, seg: Segment, worker: Worker) -> float:
+    """pgc.sim.cost's rule: measured, else `backward_ratio` x forward; plus one forward when
+    the segment's stage recomputes its activations."""
+    extra = forward_time(program, seg, worker) if recomputed(program, seg) else 0.0
     if seg.bwd_time is not None:
-        return seg.bwd_time * fastest_rate(program) / worker.rate
-    return program.cost.backward_ratio * forward_time(program, seg, worker)
+        return seg.bwd_time * fastest_rate(program) / worker.rate + extra
+    return program.cost.backward_ratio * forward_time(program, seg, worker) + extra
 
 
 def grad_bytes(program: Program, stage: str) -> float:
@@ -136,7 +140,7 @@ class Costs:
             latency=lat,
             inv_bw=inv,
             overhead=program.cost.message_overhead,
-            boundary={s.name: float(s.boundary_bytes or 0) for s in program.segments},
+            boundary={s.name: wire_bytes(program, s) for s in program.segments},
             speed=rates / fastest if fastest > 0 else np.ones(n),
         )
 

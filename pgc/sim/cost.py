@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pgc.capture.memory import recomputed, width
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
 from pgc.ir.types import DTYPE_BYTES, Program, Segment, Worker
@@ -64,13 +65,21 @@ class CostTable:
 
 
 def _estimated_bytes(program: Program, seg: Segment) -> float:
+    """Bytes of `seg`'s boundary message: measured (fp32) bytes at the precision's width, else
+    dim x tokens x the width of the precision (or of `activation_dtype` in fp32)."""
     if seg.boundary_bytes is not None:
-        return float(seg.boundary_bytes)
+        return wire_bytes(program, seg)
     dim = dict(program.model.args).get("dim")
     if isinstance(dim, (int, float)) and not isinstance(dim, bool):
-        width = DTYPE_BYTES[program.cost.activation_dtype]
-        return float(width * dim * program.seq_len * program.microbatch_size)
+        precision = program.train.precision
+        w = DTYPE_BYTES[precision if precision != "fp32" else program.cost.activation_dtype]
+        return float(w * dim * program.seq_len * program.microbatch_size)
     return 0.0
+
+
+def wire_bytes(program: Program, seg: Segment) -> float:
+    """Measured boundary bytes (fp32) as they travel under the spec's precision (0 unknown)."""
+    return float(seg.boundary_bytes or 0) * width(program.train.precision)
 
 
 def _forward(program: Program, seg: Segment, rate: float, top_rate: float) -> float:
@@ -101,6 +110,8 @@ def cost_table(program: Program) -> CostTable:
                 bwd[(seg.name, w)] = seg.bwd_time * top_rate / program.worker(w).rate
             else:
                 bwd[(seg.name, w)] = program.cost.backward_ratio * f
+            if recomputed(program, seg):  # the backward runs the forward again first
+                bwd[(seg.name, w)] += f
     grad_bytes = {st.name: stage_grad_bytes(program, st.name) for st in program.stages}
     step = {w: step_seconds(program, stage, program.worker(w))
             for stage, group in program.placement for w in group}

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pgc.capture.memory import recompute_bytes, width
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
 from pgc.sim.cost import CostTable, cost_table
@@ -136,6 +137,16 @@ class _Sim:
         self.peak = [0] * n
         self.act_bytes = [0.0] * n
         self.peak_bytes = [0.0] * n
+        # segment -> (bytes kept from forward to backward, bytes live on top during a backward)
+        precision = program.train.precision
+        self.kept: dict[str, tuple[float, float]] = {}
+        for sg in program.segments:
+            est = self.c.seg_bytes[sg.name] / width(precision)  # fp32 bytes of the boundary
+            acts = float(sg.activation_bytes if sg.activation_bytes is not None
+                         else est * max(1, sg.layers))
+            edge = float(sg.boundary_bytes if sg.boundary_bytes is not None else est)
+            self.kept[sg.name] = recompute_bytes(sg, program.train.recompute_of(sg.stage),
+                                                 precision, acts, edge)
 
     def _groups(self) -> dict[str, tuple[str, ...]]:
         from pgc.passes.order import collective_groups
@@ -266,9 +277,9 @@ class _Sim:
 
     def _hold(self, wi: int, a: Action) -> None:
         held = self.held[wi]
-        seg = self.seg_of[a.segment]
-        nbytes = float(seg.activation_bytes if seg.activation_bytes is not None
-                       else self.c.seg_bytes[a.segment] * max(1, seg.layers))
+        nbytes, transient = self.kept[a.segment]
+        if a.kind == "B" and transient:  # recomputed activations, live during this backward
+            self.peak_bytes[wi] = max(self.peak_bytes[wi], self.act_bytes[wi] + transient)
         if a.kind == "F":
             held[a.mb] = held.get(a.mb, 0) + 1
             if held[a.mb] == 1:
@@ -315,5 +326,6 @@ class _Sim:
 
     def _memory(self, w: str, activations: float) -> MemoryEstimate:
         weights = self._stage_weights.get(self.stage_of.get(w), 0.0)
-        # AdamW keeps two moments per parameter, the size of the parameters
+        # AdamW keeps two moments per parameter, the size of the parameters (fp32 master
+        # weights, gradients and moments whatever the precision)
         return MemoryEstimate(weights, weights, 2 * weights, activations)

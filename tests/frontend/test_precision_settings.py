@@ -77,3 +77,38 @@ def test_plan_json_carries_the_settings_per_stage(tmp_path: Path) -> None:
     train = json.loads((tmp_path / "out" / "plan.json").read_text())["train"]
     assert (train["precision"], train["recompute"], train["compile"]) == \
         ("bf16", {"s0": "blocks", "s1": "stage"}, False)
+
+
+def test_plan_shows_recomputation_and_precision(tmp_path: Path) -> None:
+    """Recomputation: less activation memory, a longer step (one more forward per backward);
+    bf16: boundary messages and kept activations at half the bytes."""
+    def plan(train: str) -> dict[str, object]:
+        spec = tmp_path / "spec.pgc"
+        spec.write_text(SPEC.format(train=train), encoding="utf-8")
+        done = run_pgc("plan", str(spec), "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    base, blocks = plan("steps = 1"), plan("recompute = blocks")
+    stage, bf16 = plan("recompute = stage"), plan("precision = bf16")
+    acts = {name: {w: m["activations"] for w, m in r["per_worker"].items()}  # type: ignore[attr-defined]
+            for name, r in (("base", base), ("blocks", blocks), ("stage", stage), ("bf16", bf16))}
+    for w, a in acts["base"].items():  # the last stage holds one microbatch: nothing saved
+        assert acts["stage"][w] <= a and acts["blocks"][w] <= a, (w, acts)
+        assert acts["bf16"][w] == pytest.approx(a / 2)
+    assert acts["stage"]["n0"] < acts["base"]["n0"] / 1.5  # 4 inflight on the first stage
+    assert acts["blocks"]["n0"] < acts["base"]["n0"] / 1.5
+    time = {name: r["schedules"][0]["iteration_time"]  # type: ignore[index]
+            for name, r in (("base", base), ("blocks", blocks), ("bf16", bf16))}
+    assert time["blocks"] > time["base"] and time["bf16"] < time["base"]
+    for w, m in base["per_worker"].items():  # type: ignore[attr-defined]
+        # backward 2x forward plus one forward: compute time up by a third, at least
+        assert blocks["per_worker"][w]["busy"] > m["busy"] * 1.3  # type: ignore[index]
+    training = blocks["training"]
+    assert training["without_recompute"]["iteration_time"] == pytest.approx(  # type: ignore[index]
+        time["base"])
+    spec = tmp_path / "spec.pgc"
+    spec.write_text(SPEC.format(train="recompute { s1 = stage }"), encoding="utf-8")
+    text = run_pgc("plan", str(spec)).stdout
+    assert "training: precision fp32; recompute s1 stage" in text
+    assert "without recompute); a step that syncs" in text
