@@ -32,7 +32,7 @@ import torch.distributed as dist
 
 from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
 from .data import Source
-from .device import Placement, placement
+from .device import Placement, peak_memory, placement
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
@@ -230,7 +230,7 @@ def train(run: Run) -> None:
         dt = time.perf_counter() - t0
         loss, done = stats[1] / plan.microbatches, step + 1
         record = {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
-                  "tokens_per_s": tokens / dt, "time": dt}
+                  "tokens_per_s": tokens / dt, "time": dt, "peak_memory": peak_memory(w.device)}
         if scaler.enabled:
             record |= {"loss_scale": scaler.scale, "skipped": skipped}
         run.log.record(

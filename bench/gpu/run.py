@@ -1,0 +1,223 @@
+"""The GPU check (README.md, "GPU check"): run by bench/gpu/run.sh; `--cpu` shrinks it.
+
+(a) one pgc worker against a plain PyTorch loop with the same model, microbatches and optimizer
+    (AdamW, fused on a GPU), fp32 and bf16 (and bf16 + torch.compile on a GPU): tokens/s ratio,
+    side by side in one run;
+(b) the bf16 one-worker run's model-FLOPs utilisation against a measured bf16 matmul peak;
+(c) 4 workers sharing the device (on a GPU: gloo, messages staged through pinned host memory)
+    against the same plan on CPU processes: losses;
+(d) each worker's peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak resident set,
+    not above a baseline, so only a rough figure; bench/runtime_recompute_memory.py is the CPU
+    measurement) against the plan's per-worker prediction;
+(e) pgc 1f1b against torch's Schedule1F1B on nccl where two or more GPUs exist: not part of
+    this script yet, reported as not run.
+Figures go to OUT/gpu_check.json and OUT/gpu_check.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = """model llama = "examples.models.llama:build" {{
+  vocab = {vocab}, dim = {dim}, layers = {layers}, heads = {heads}, kv_heads = {heads}, max_seq = {seq}
+}}
+node n[0..{last}] {{ rate = 100 TFLOPS; memory = 80 GiB; region = "local" }}
+link default {{ latency = 10 us; bandwidth = 10 GiB/s }}
+pipeline check {{
+  model = llama
+  layout = chain
+  stages s[0..{last}] = layers[0:{layers}] balanced by layers
+  place s[*] on n[0..{last}]
+  microbatch {{ size = {mb}; seq = {seq}; count = {count} }}
+  schedule 1f1b
+  train {{
+    steps = {steps}
+    optimizer = adamw(lr = 1e-4, weight_decay = 0.0)
+    data = synthetic(seed = 0)
+    precision = {precision}
+    compile = {compile}
+  }}
+}}
+"""
+
+
+def sizes(cpu: bool) -> dict[str, int]:
+    if cpu:
+        return {"vocab": 256, "dim": 64, "layers": 2, "heads": 4, "seq": 32, "mb": 2,
+                "count": 4, "steps": 4}
+    return {"vocab": 32000, "dim": 2048, "layers": 8, "heads": 16, "seq": 512, "mb": 8,
+            "count": 8, "steps": 12}
+
+
+def compile_plan(out: Path, workers: int, precision: str, compiled: bool,
+                 size: dict[str, int]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    layers = max(size["layers"], workers)
+    text = SPEC.format(last=workers - 1, precision=precision,
+                       compile="true" if compiled else "false", **(size | {"layers": layers}))
+    # the first and last stages hold the embedding and the head
+    text = text.replace(f"stages s[0..{workers - 1}] = layers[0:{layers}] balanced by layers",
+                        _stages(workers, layers))
+    (out / "check.pgc").write_text(text, encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "pgc", "compile", str(out / "check.pgc"), "-o",
+                    str(out / "build")], check=True, capture_output=True, text=True, cwd=ROOT)
+    return out / "build"
+
+
+def _stages(workers: int, layers: int) -> str:
+    per = layers // workers
+    parts = []
+    for k in range(workers):
+        lo, hi = k * per, layers if k == workers - 1 else (k + 1) * per
+        items = (["embed"] if k == 0 else []) + [f"layers[{lo}:{hi}]"] + (
+            ["norm", "head"] if k == workers - 1 else [])
+        parts.append("[" + ", ".join(items) + "]")
+    return f"stages s[0..{workers - 1}] = [" + ", ".join(parts) + "]"
+
+
+def torchrun(build: Path, workers: int, *flags: str) -> list[dict[str, Any]]:
+    log = build / f"log-{time.monotonic_ns()}.jsonl"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           str(workers), str(build / "train.py"), "--quiet", "--log-file", str(log), *flags]
+    r = subprocess.run(cmd, cwd=build, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def plain_loop(size: dict[str, int], precision: str, compiled: bool, device: torch.device,
+               steps: int) -> float:
+    """Tokens/s of a plain PyTorch loop: the same model, microbatches and optimizer."""
+    from examples.models.llama import build
+
+    torch.manual_seed(0)
+    model = build(vocab=size["vocab"], dim=size["dim"], layers=size["layers"],
+                  heads=size["heads"], kv_heads=size["heads"], max_seq=size["seq"]).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0,
+                            fused=device.type == "cuda" or None, foreach=False)
+    step_fn = torch.compile(model) if compiled else model
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
+    g = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        for _ in range(size["count"]):
+            ids = torch.randint(0, size["vocab"], (size["mb"], size["seq"] + 1), generator=g)
+            x, y = ids[:, :-1].to(device), ids[:, 1:].to(device)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=bool(dtype)):
+                logits = step_fn(x)
+            loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+            (loss / size["count"]).backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    tokens = size["count"] * size["mb"] * size["seq"]
+    return tokens / statistics.median(times[len(times) // 3:])
+
+
+def matmul_peak(device: torch.device, n: int) -> float:
+    """Measured bf16 matmul FLOP/s (n x n x n, best of a few)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    best = float("inf")
+    for _ in range(5):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - t0) / 4)
+    return 2 * n ** 3 / best
+
+
+def model_flops_per_token(size: dict[str, int]) -> float:
+    """6 x parameters of the blocks and head (embedding lookups are free) plus attention's
+    12 x layers x dim x seq (PaLM's accounting, Chowdhery et al. 2022, appendix B)."""
+    from examples.models.llama import build
+
+    with torch.device("meta"):
+        model = build(vocab=size["vocab"], dim=size["dim"], layers=size["layers"],
+                      heads=size["heads"], kv_heads=size["heads"], max_seq=size["seq"])
+    params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("embed"))
+    return 6 * params + 12 * size["layers"] * size["dim"] * size["seq"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cpu", action="store_true", help="shrunk sizes, on the CPU")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    cpu = args.cpu or not torch.cuda.is_available()
+    out = args.out or ROOT / "bench" / "results" / ("gpu_check_cpu" if cpu else "gpu")
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    size = sizes(cpu)
+    device = torch.device("cpu" if cpu else "cuda", 0)
+    dev_flags = ("--device", device.type)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    report: dict[str, Any] = {"device": "cpu" if cpu else torch.cuda.get_device_name(0),
+                              "torch": torch.__version__, "sizes": size, "measured": True}
+    runs = [("fp32", False), ("bf16", False)] + ([] if cpu else [("bf16", True)])
+    one = {}
+    for precision, compiled in runs:
+        build = compile_plan(work / f"one-{precision}-{compiled}", 1, precision, compiled, size)
+        log = torchrun(build, 1, *dev_flags)
+        pgc_tps = statistics.median(r["tokens_per_s"] for r in log[len(log) // 3:])
+        plain = plain_loop(size, precision, compiled, device, size["steps"])
+        one[f"{precision}{' + compile' if compiled else ''}"] = {
+            "pgc_tokens_per_s": pgc_tps, "plain_tokens_per_s": plain, "ratio": pgc_tps / plain}
+    report["one_worker"] = one
+    peak = matmul_peak(device, 512 if cpu else 8192)
+    per_token = model_flops_per_token(size)
+    report["mfu"] = {k: v["pgc_tokens_per_s"] * per_token / peak for k, v in one.items()
+                     if k.startswith("bf16")} | {"matmul_peak_flops": peak}
+    shared = compile_plan(work / "four", 4, "fp32", False, size)
+    on_device = torchrun(shared, 4, *dev_flags, "--backend", "gloo")
+    on_cpu = torchrun(shared, 4, "--device", "cpu")
+    torch_losses = [r["loss"] for r in on_device]
+    report["four_workers"] = {
+        "losses_device": torch_losses, "losses_cpu": [r["loss"] for r in on_cpu],
+        "max_rel_diff": max(abs(a - b["loss"]) / abs(b["loss"]) for a, b in zip(torch_losses,
+                                                                                on_cpu))}
+    plan = json.loads((shared / "plan.json").read_text())
+    predicted = {w: m["total"] for w, m in plan["prediction"]["memory"].items()}
+    report["memory"] = {"predicted_bytes": predicted,
+                        "measured_peak_bytes_rank0": on_device[-1].get("peak_memory"),
+                        "note": "GPU: torch.cuda.max_memory_allocated of rank 0 (worker n0); "
+                                "CPU: peak resident set, including torch itself"}
+    report["schedule1f1b"] = ("not run: fewer than two GPUs" if cpu or
+                              torch.cuda.device_count() < 2 else
+                              "not run: the Schedule1F1B comparison is not in this script yet")
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# GPU check on {report['device']} (torch {report['torch']})", "",
+             "| one worker | pgc tokens/s | plain loop tokens/s | ratio |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['pgc_tokens_per_s']:,.0f} | {v['plain_tokens_per_s']:,.0f} | "
+              f"{v['ratio']:.3f} |" for k, v in one.items()]
+    lines += ["", f"bf16 MFU against the measured matmul peak "
+              f"({peak / 1e12:.2f} TFLOP/s): " + ", ".join(
+                  f"{k} {v:.1%}" for k, v in report["mfu"].items() if k != "matmul_peak_flops"),
+              "", f"4 workers on one device vs CPU processes: largest relative loss difference "
+              f"{report['four_workers']['max_rel_diff']:.2e}", "",
+              f"pgc 1f1b vs Schedule1F1B: {report['schedule1f1b']}", ""]
+    (out / "gpu_check.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""`bench/gpu/run.sh --cpu`: the GPU check's steps, shrunk, on CPU processes (one worker
+against a plain loop in fp32 and bf16, MFU, 4 workers sharing the device against CPU
+processes, peak memory next to the plan's prediction)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.torchrun, pytest.mark.xdist_group("torchrun")]
+
+
+def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(["bash", str(ROOT / "bench" / "gpu" / "run.sh"), "--cpu", "--out",
+                        str(tmp_path)], capture_output=True, text=True, timeout=480, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["device"] == "cpu"
+    assert set(report["one_worker"]) == {"fp32", "bf16"}
+    for row in report["one_worker"].values():
+        assert row["pgc_tokens_per_s"] > 0 and row["plain_tokens_per_s"] > 0
+        assert 0.2 < row["ratio"] < 5, row  # same work on both sides
+    assert 0 < report["mfu"]["bf16"] < 1
+    four = report["four_workers"]
+    assert len(four["losses_device"]) == report["sizes"]["steps"]
+    assert four["max_rel_diff"] == 0.0  # on the CPU both runs are CPU processes
+    assert set(report["memory"]["predicted_bytes"]) == {"n0", "n1", "n2", "n3"}
+    assert report["memory"]["measured_peak_bytes_rank0"] > 0
+    assert "| fp32 |" in (tmp_path / "gpu_check.md").read_text()
