@@ -67,7 +67,8 @@ def _estimated_bytes(program: Program, seg: Segment) -> float:
     if seg.boundary_bytes is not None:
         return float(seg.boundary_bytes)
     dim = dict(program.model.args).get("dim")
-    if isinstance(dim, (int, float)) and not isinstance(dim, bool):
+    # a whole width the cost model can size (capture's synthetic profile rejects the others)
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
         width = DTYPE_BYTES[program.cost.activation_dtype]
         return float(width * dim * program.seq_len * program.microbatch_size)
     return 0.0
