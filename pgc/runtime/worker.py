@@ -148,9 +148,10 @@ class Worker:
                 raise
             except Exception as exc:
                 raise ActionError(self.where(step, index, act)) from exc
+            finally:
+                self.watchdog.leave()
             if self.tracer is not None:
                 self.tracer.add(format_action(act), start, step, index)
-            self.watchdog.leave()
         # Buckets the action list did not reduce explicitly, in one order on every worker.
         for name in sorted(self.groups):
             if name not in self.reduced:
