@@ -1,7 +1,8 @@
 """Emit stage code: readable Python source of one `torch.nn.Module` subclass per segment.
 
-The class's `__init__(self, model)` adopts, from a freshly built full user model, exactly the
-parameters, buffers and leaf modules the segment reads, under their original names (so the
+The class derives from `pgc.runtime.stage.Stage`, whose `__init__(self, model)` adopts, from a
+built user model, exactly the parameters, buffers and modules the segment reads (its `ADOPT`
+list), under their original names (so the
 stage's state_dict keys are the model's own). `forward` is generated from the segment's fx graph
 by `torch.fx.Graph.python_code`. The source imports only torch, the standard library and the
 user's model module; never pgc.
@@ -159,29 +160,7 @@ def forward(self, {args}, labels):
     )
 '''
 
-_INIT = '''
-# (dotted name, kind) read from the full model: kind is module, param, buffer or
-# buffer-nonpersistent; names are the model's own, so state_dict keys match it.
-ADOPT = {adopt}
-
-def __init__(self, model):
-    super().__init__()
-    for name, kind in self.ADOPT:
-        *path, leaf = name.split(".")
-        here, there = self, model
-        for part in path:
-            there = getattr(there, part)
-            if part not in here._modules:
-                here.add_module(part, torch.nn.Module())
-            here = here._modules[part]
-        value = getattr(there, leaf)
-        if kind == "module":
-            here.add_module(leaf, value)
-        elif kind == "param":
-            here.register_parameter(leaf, value)
-        else:
-            here.register_buffer(leaf, value, persistent=kind == "buffer")
-'''
+STAGE_BASE = "from pgc.runtime.stage import Stage"  # the base class that adopts ADOPT
 
 
 def _adopt_source(items: list[tuple[str, str]]) -> str:
@@ -208,9 +187,10 @@ def emit_segment(cut: Cut, seg: SegmentCut, user_module: str) -> SegmentCode:
     cls = class_name(seg.name)
     adopt = list(dict.fromkeys(seg.adopt))
     doc = f'"""Segment `{seg.name}`: {", ".join(seg.prefixes) or "(no modules)"}."""'
+    adopt_text = f"ADOPT = {_adopt_source(adopt)}\n"
     source = (
-        f"class {cls}(torch.nn.Module):\n"
-        + textwrap.indent(doc + "\n" + _INIT.format(adopt=_adopt_source(adopt)) + "\n" + body, "    ")
+        f"class {cls}(Stage):\n"
+        + textwrap.indent(doc + "\n\n" + adopt_text + "\n" + body, "    ")
         + "\n"
     )
     source = "\n".join(line.rstrip() for line in source.splitlines()) + "\n"
@@ -262,7 +242,7 @@ _STDLIB = set(getattr(sys, "stdlib_module_names", ()))
 
 def _imports(globals_: dict[str, Any], source: str, user_module: str) -> tuple[str, ...]:
     """Import lines for the globals the generated source refers to."""
-    lines = {"import torch"}
+    lines = {"import torch", STAGE_BASE}
     for name, obj in globals_.items():
         if name == "torch" or not re.search(rf"\b{re.escape(name)}\b", source):
             continue

@@ -1,7 +1,7 @@
 """Stage mapping and cut analysis: which graph nodes each segment computes and which values
 cross each boundary.
 
-Following ../shared/REFERENCE.md "Capture and splitting":
+Following docs/design.md §8 "Capture and splitting":
 
 * nodes whose value cone holds no parameter and no data (rotary tables, masks, position ids,
   shape arithmetic) are *pure*: every segment that needs one recomputes it, never receives it;
@@ -80,7 +80,7 @@ def _module_params(model: torch.nn.Module, path: str) -> list[str]:
     return [f"{path}.{n}" for n, _ in mod.named_parameters(remove_duplicate=False)]
 
 
-def _selectable(model: torch.nn.Module) -> dict[str, object]:
+def selectable(model: torch.nn.Module) -> dict[str, object]:
     """What a stage selector may name: every module, and the parameters and buffers registered
     on the model itself (`self.pos = nn.Parameter(...)`), which no module but the root holds."""
     named: dict[str, object] = dict(model.named_modules(remove_duplicate=False))
@@ -94,7 +94,7 @@ class _Analysis:
         self.cap = cap
         self.specs = specs
         model = cap.model
-        self.modules = _selectable(model)
+        self.modules = selectable(model)
         self.aliases = _aliases(model)
         self.params = set(self.aliases)
         self.group: dict[str, list[str]] = {}  # canonical name -> every alias, model order

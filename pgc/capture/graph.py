@@ -2,7 +2,7 @@
 
 `torch.fx.symbolic_trace` first; `torch.export` (dynamic batch and sequence dims, then
 `ep.module()`, so parameters keep their state_dict names) when symbolic tracing fails, as
-../shared/REFERENCE.md "Capture and splitting" records for transformers 5 models. The model is
+docs/design.md §8 "Capture and splitting" records for transformers 5 models. The model is
 built on the meta device and analysed by running the graph twice on meta inputs of two shapes
 (B0, T0) and (B0 + 1, T0 + 2), or (B0 + 1, T0 - 1) for a model whose maximum length is T0
 (`probe_shapes`): a dimension that follows B or T is symbolic, anything else is a
@@ -115,7 +115,7 @@ def _set_arg(n: fx.Node, index: int, key: str, value: Any) -> None:
 
 
 def keep_train_mode(gm: fx.GraphModule) -> None:
-    """Make a graph traced in train mode follow the running module's mode (DESIGN.md §4b):
+    """Make a graph traced in train mode follow the running module's mode (docs/design.md §4b):
     dropout-like calls take `self.training` as their flag, attention's dropout probability
     becomes `p * self.training`, and dropouts with p = 0 (identities) are removed. Dropout
     modules (`nn.Dropout` as a leaf) follow the mode already."""
@@ -145,9 +145,30 @@ def _training_node(gm: fx.GraphModule, first_use: fx.Node) -> fx.Node:
         return gm.graph.create_node("get_attr", TRAINING)
 
 
-def _trace(model: torch.nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, Literal["fx", "export"]]:
+class _LeafTracer(fx.Tracer):
+    """symbolic_trace that keeps the named modules as calls (`call_module`), not their ops."""
+
+    def __init__(self, leaves: frozenset[str]) -> None:
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(
+            m, module_qualified_name)
+
+
+def _symbolic_trace(model: torch.nn.Module, leaves: frozenset[str]) -> fx.GraphModule:
+    if not leaves:
+        return fx.symbolic_trace(model)
+    tracer = _LeafTracer(leaves)
+    graph = tracer.trace(model)
+    return fx.GraphModule(tracer.root, graph, model.__class__.__name__)
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor, leaves: frozenset[str] = frozenset()
+           ) -> tuple[fx.GraphModule, Literal["fx", "export"]]:
     try:
-        return fx.symbolic_trace(model), "fx"
+        return _symbolic_trace(model, leaves), "fx"
     except Exception as fx_error:  # any tracing failure: fall back to export
         batch = torch.export.Dim("B", min=1, max=4096)
         seq = torch.export.Dim("T", min=2, max=1 << 16)
@@ -217,12 +238,14 @@ def probe_shapes(batch: int, seq: int) -> list[tuple[int, int]]:
     return shapes
 
 
-def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8) -> Captured:
+def capture(model: torch.nn.Module, batch: int = 2, seq: int = 8,
+            leaves: frozenset[str] = frozenset()) -> Captured:
     """Trace `model` (built on the meta device) and run it on meta tokens of two shapes: the
-    spec's (batch, seq) and one from `probe_shapes` that the model accepts."""
+    spec's (batch, seq) and one from `probe_shapes` that the model accepts. `leaves`: module
+    paths kept as calls of the module (symbolic tracing only; export inlines every module)."""
     model.train()  # train-only behaviour is traced, then made to follow the stage's mode
     example = torch.zeros((batch, seq), dtype=torch.long, device="meta")
-    gm, method = _trace(model, example)
+    gm, method = _trace(model, example, leaves)
     _drop_checks(gm)
     keep_train_mode(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]

@@ -2,7 +2,7 @@
 
 Two sources, both from the spec's `cost` block:
 
-* `seconds_per_sample_per_layer = s` (SkipPipe's cost model, ../shared/REFERENCE.md): forward
+* `seconds_per_sample_per_layer = s` (SkipPipe's cost model, docs/design.md §8): forward
   time = s x microbatch size x layers of the segment, plus `loss_ratio` x s x microbatch size
   for the segment that computes the loss; backward = `backward` x forward. Bytes follow the
   same reference: a boundary carries d_model x seq values per sample, 4 bytes each (fp32)

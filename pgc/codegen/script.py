@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pgc.capture.codegen import STAGE_BASE
 from pgc.codegen.emit import RUNTIME_PACKAGE, StageCode
 from pgc.ir.types import Program
 
@@ -75,14 +76,16 @@ Flags (`python train.py --help` lists every one):
 
 
 def render(program: Program, plan: dict[str, Any], code: dict[str, StageCode]) -> str:
-    imports = sorted({line for c in code.values() for line in c.imports if line != "import torch"})
+    imports = sorted({line for c in code.values() for line in c.imports
+                      if line not in ("import torch", STAGE_BASE)})
     classes = "\n\n".join(c.source.strip() + "\n" for c in code.values())
     table = "".join(f"    {name!r}: {c.class_name},\n" for name, c in code.items())
     return (
         summary(program, plan, code)
         + "\nimport sys\nfrom pathlib import Path\n\nimport torch\n\n"
         + "sys.path.insert(0, str(Path(__file__).resolve().parent))  # the runtime beside this file\n"
-        + f"from {RUNTIME_PACKAGE}.main import main, prepare  # noqa: E402\n\n"
+        + f"from {RUNTIME_PACKAGE}.main import main, prepare  # noqa: E402\n"
+        + f"from {RUNTIME_PACKAGE}.stage import Stage  # noqa: E402\n\n"
         + "# the validated plan; the model's import root goes on sys.path before its module loads\n"
         + 'PLAN = prepare(Path(__file__).resolve().with_name("plan.json"))\n'
         + "".join(f"{line}  # noqa: E402\n" for line in imports)

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from pgc.ir.types import Program
-
 HELP = "compile a spec into a standalone torchrun training script (train.py + plan.json)"
 EXAMPLES = """\
   pgc compile examples/chain4.pgc -o out          # writes out/train.py, out/plan.json
@@ -57,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     from pgc.codegen import emit, launch_command
     from pgc.codegen.emit import init_decision, init_line
 
-    _check_runnable(program)
     out = Path(args.out) if args.out else Path("build") / program.name
     written = emit(program, out)
     for path in written:
@@ -73,15 +70,3 @@ def _ast_text(tree: object) -> str:
     pretty = getattr(tree, "pretty", None)
     return str(pretty()) if callable(pretty) else repr(tree)
 
-
-def _check_runnable(program: Program) -> None:
-    """The generated script trains synchronously and uncompressed; a `sync` block asking for
-    more is planned by `pgc plan` but refused here rather than silently run otherwise."""
-    from pgc.diagnostics import error
-
-    sync = program.sync
-    if sync.synchronous and sync.compress == "none":
-        return
-    raise error(sync.span, "the generated training script runs only the default sync "
-                "(every step, uncompressed, no outer optimizer)",
-                hint="`pgc plan` predicts this sync mode; remove the `sync` block to compile")

@@ -61,7 +61,8 @@ def newest_checkpoint(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | N
 
 
 def write_worker_file(d: Path, me: str, step: int, segments: Mapping[str, torch.nn.Module],
-                      opt: torch.optim.Optimizer) -> Path:
+                      opt: torch.optim.Optimizer,
+                      sync: Mapping[str, torch.Tensor] | None = None) -> Path:
     """This worker's file of the checkpoint in `d` (written aside, then renamed)."""
     d.mkdir(parents=True, exist_ok=True)
     params = named_params(segments)
@@ -75,6 +76,8 @@ def write_worker_file(d: Path, me: str, step: int, segments: Mapping[str, torch.
         "opt": opt_state,
         "param_order": sorted(params),
         "rng": torch.get_rng_state(),
+        # sync modes: outer weights and momentum, error-feedback residuals (by name)
+        "sync": {k: t.detach().cpu().clone() for k, t in (sync or {}).items()},
     }
     tmp, path = d / f".{me}.pt.tmp", d / f"{me}.pt"
     torch.save(blob, tmp)
@@ -94,10 +97,11 @@ def write_manifest(d: Path, step: int, plan: Plan, model: Mapping[str, Any],
 
 def save_checkpoint(plan: Plan, root: Path, step: int, me: str,
                     segments: Mapping[str, torch.nn.Module], opt: torch.optim.Optimizer,
-                    model: Mapping[str, Any]) -> None:
+                    model: Mapping[str, Any],
+                    sync: Mapping[str, torch.Tensor] | None = None) -> None:
     """All workers write, their digests are gathered, rank 0 writes the manifest, a barrier."""
     d = step_dir(root, step)
-    path = write_worker_file(d, me, step, segments, opt)
+    path = write_worker_file(d, me, step, segments, opt, sync)
     digests: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(digests, (path.name, sha256(path)))
     if dist.get_rank() == 0:
@@ -114,8 +118,9 @@ def prune_checkpoints(plan: Plan, root: Path, keep: int) -> None:
 
 def load_checkpoint(d: Path, man: Mapping[str, Any], me: str,
                     segments: Mapping[str, torch.nn.Module], opt: torch.optim.Optimizer,
-                    device: torch.device) -> int:
-    """Restore this worker's tensors, optimizer state and RNG from `d`; returns the step."""
+                    device: torch.device, sync: dict[str, torch.Tensor] | None = None) -> int:
+    """Restore this worker's tensors, optimizer state, sync state (into `sync`) and RNG from
+    `d`; returns the step."""
     path = d / f"{me}.pt"
     if sha256(path) != man["files"][f"{me}.pt"]:
         raise PlanError(f"{path}: sha256 differs from the manifest (corrupt checkpoint)")
@@ -135,5 +140,7 @@ def load_checkpoint(d: Path, man: Mapping[str, Any], me: str,
     for n, state in blob["opt"].items():
         # optimizer moments live with their parameter; AdamW keeps its step count on the CPU
         opt.state[params[n]] = {k: v if k == "step" else v.to(device) for k, v in state.items()}
+    if sync is not None:
+        sync.update({k: t.to(device) for k, t in dict(blob.get("sync", {})).items()})
     torch.set_rng_state(blob["rng"])
     return int(blob["step"])

@@ -8,7 +8,7 @@ segment); every parameter is thus summed exactly once over exactly its holders
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -19,7 +19,7 @@ from .plan import Bucket, Plan
 
 def held(bucket: Bucket, have: Mapping[str, torch.nn.Parameter]) -> list[torch.nn.Parameter]:
     """The bucket's tensors this worker holds (each under the one name it has here)."""
-    return [have[n] for names in bucket.params for n in names if n in have]
+    return [have[n] for n in held_names(bucket, have)]
 
 
 def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int]) -> dict[str, tuple[Bucket, Any]]:
@@ -37,21 +37,36 @@ def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int]) -> dict[str, tu
     return mine
 
 
-def all_reduce_bucket(bucket: Bucket, group: Any,
-                      params: Mapping[str, torch.nn.Parameter]) -> None:
+def all_reduce_bucket(bucket: Bucket, group: Any, params: Mapping[str, torch.nn.Parameter],
+                      total: Callable[[torch.Tensor, Any, str], torch.Tensor] | None = None
+                      ) -> None:
     """Sum the gradients of `bucket` over its workers, as one flat tensor (each microbatch's
-    contribution is already divided by M at the loss, so the sum is the exact gradient)."""
+    contribution is already divided by M at the loss, so the sum is the exact gradient);
+    `total` is the sync mode's sum (default: an fp32 all-reduce)."""
     if group is None:
         return
     grads = [p.grad for p in held(bucket, params) if p.grad is not None]
     if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    if total is None:
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    else:
+        flat = total(flat, group, bucket.name)
+    unflatten(flat, grads)
+
+
+def unflatten(flat: torch.Tensor, into: list[torch.Tensor]) -> None:
+    """Copy consecutive pieces of `flat` into the tensors of `into`."""
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for t in into:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def held_names(bucket: Bucket, have: Mapping[str, torch.nn.Parameter]) -> list[str]:
+    """The names under which this worker holds the bucket's tensors, in bucket order."""
+    return [n for names in bucket.params for n in names if n in have]
 
 
 def norm_owners(plan: Plan, me: str, params: Mapping[str, torch.nn.Parameter]

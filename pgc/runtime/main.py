@@ -74,6 +74,10 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
+    if args.emulate_network and not (plan.sync.synchronous and plan.sync.compress == "none"):
+        # the plan's emulated all-reduce times are those of uncompressed sums every step
+        raise PlanError("--emulate-network rehearses only the default sync (every step, "
+                        "uncompressed); this plan's `sync` block asks for another mode")
     return plan.with_optimizer(args.optimizer, args.lr, args.clip)
 
 
@@ -171,26 +175,36 @@ def train(run: Run) -> None:
     if args.resume:
         found = newest_checkpoint(plan, root)
         if found is not None:
-            start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device)
+            start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
+                                    w.sync_state)
             run.log.say(f"resumed from {found[0]} (step {start})", always=True)
+    outer = not plan.sync.synchronous
+    if outer:
+        w.start_outer()
     schedule = make_schedule(opt, plan.train, args.steps, start)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
     for step in range(start, args.steps):
         t0 = time.perf_counter()
         loss_sum, _ = w.run_step(step)
+        if outer:
+            w.inner_gradient()
         if step == start and args.dump_grads:
             torch.save({n: p.grad.clone() for n, p in w.params.items() if p.grad is not None},
                        f"{args.dump_grads}.{w.me}.pt")
         stats = end_of_step(w, step, loss_sum)
-        norm = math.sqrt(stats[0])
+        # outer steps: each worker clips by the norm of its own inner gradient
+        norm = math.sqrt(w.own_norm_sq() if outer else stats[0])
         if plan.train.clip:
             coef = min(1.0, float(plan.train.clip) / (norm + 1e-6))
             for p in w.params.values():
                 p.grad.mul_(coef)  # type: ignore[union-attr]
         lr = opt.param_groups[0]["lr"]
-        opt.step()
+        if not outer or w.visits:  # no inner step for a worker that saw no microbatch
+            opt.step()
         schedule.step()
+        if outer and (step + 1) % plan.sync.every == 0:
+            w.outer_sync()
         dt = time.perf_counter() - t0
         loss, done = stats[1] / plan.microbatches, step + 1
         run.log.record(
@@ -206,7 +220,7 @@ def train(run: Run) -> None:
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}
-            save_checkpoint(plan, root, done, w.me, w.segments, opt, model)
+            save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state)
             if w.rank == 0:
                 prune_checkpoints(plan, root, args.keep)
         if stop:

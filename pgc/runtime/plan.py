@@ -86,6 +86,19 @@ class Train:
 
 
 @dataclass(frozen=True)
+class Sync:
+    """How gradient groups synchronise (docs/CONTRACTS.md "Sync modes")."""
+
+    compress: str = "none"  # none | bf16 | int8
+    chunk: int = 4096  # values per int8 scale
+    every: int = 1
+    outer: str = "sgd"  # sgd | nesterov
+    outer_lr: float = 1.0
+    outer_momentum: float = 0.0
+    synchronous: bool = True  # gradients summed every step, no outer optimizer
+
+
+@dataclass(frozen=True)
 class Plan:
     """One pipeline plan: who runs what, in which order, with which settings."""
 
@@ -114,6 +127,7 @@ class Plan:
     compute_times: dict[str, tuple[float, float]]
     allreduce_times: dict[str, float]
     step_times: dict[str, float]
+    sync: Sync = Sync()
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -207,4 +221,7 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         compute_times={k: (float(v[0]), float(v[1])) for k, v in rt["compute_times"].items()},
         allreduce_times=dict(rt["allreduce_times"]),
         step_times=dict(rt["step_times"]),
+        sync=Sync(obj["sync"]["compress"], obj["sync"]["int8_chunk"], obj["sync"]["every"],
+                  obj["sync"]["outer"], float(obj["sync"]["outer_lr"]),
+                  float(obj["sync"]["outer_momentum"]), obj["sync"]["synchronous"]),
     )

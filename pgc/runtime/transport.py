@@ -36,7 +36,12 @@ class Watchdog:
     def __init__(self, me: str, timeout: float, store: Any = None) -> None:
         self.me, self.timeout, self.store = me, timeout, store
         self.current: tuple[str, float] | None = None
+        self.closed = threading.Event()
         threading.Thread(target=self._watch, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop watching (the thread ends at its next tick)."""
+        self.closed.set()
 
     def enter(self, what: str) -> None:
         """`what` names the wait, e.g. "action `RECV_F m3 <-n0` (action 5 of step 0)"."""
@@ -46,8 +51,7 @@ class Watchdog:
         self.current = None
 
     def _watch(self) -> None:
-        while True:
-            time.sleep(min(1.0, self.timeout / 4))
+        while not self.closed.wait(min(1.0, self.timeout / 4)):
             cur = self.current
             failed = peer_failure(self.store)
             if failed and not failed.startswith(f"worker {self.me} "):

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from .actions import Action, format_action
 from .data import Source, batch
-from .groups import all_reduce_bucket, norm_owners, orphans
+from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
 from .randomness import forward_rng
 from .report import Tracer
+from .sync import outer_update, summer
 from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
 
 
@@ -111,11 +113,18 @@ class Worker:
     params: dict[str, torch.nn.Parameter] = field(init=False)
     counted: list[torch.nn.Parameter] = field(init=False)  # norm counted here
     reduced: set[str] = field(default_factory=set)  # buckets reduced in the current step
+    # sync modes: residuals, outer weights and outer momentum by name (checkpointed)
+    sync_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    visits: int = field(init=False)  # microbatches whose path runs here each step
+    total: Callable[[torch.Tensor, Any, str], torch.Tensor] = field(init=False)  # a group sum
 
     def __post_init__(self) -> None:
         self.route = routing(self.plan, self.me)
         self.actions = self.plan.actions[self.me]
+        self.visits = len({a.mb for a in self.actions if a.kind == "F"})
         self.params = named_params(self.segments)
+        sync = self.plan.sync
+        self.total = summer(sync.compress, sync.chunk, self.sync_state)
         self.counted = norm_owners(self.plan, self.me, self.params)
         lost = orphans(self.plan, self.me, self.params)
         if lost:  # its gradient would never be summed: refuse rather than train wrong
@@ -139,9 +148,10 @@ class Worker:
                 raise
             except Exception as exc:
                 raise ActionError(self.where(step, index, act)) from exc
+            finally:
+                self.watchdog.leave()
             if self.tracer is not None:
                 self.tracer.add(format_action(act), start, step, index)
-            self.watchdog.leave()
         # Buckets the action list did not reduce explicitly, in one order on every worker.
         for name in sorted(self.groups):
             if name not in self.reduced:
@@ -244,14 +254,68 @@ class Worker:
             time.sleep(left)
 
     def reduce(self, name: str) -> None:
+        """Sum a bucket's gradients over its group (synchronous modes; with outer steps the
+        gradients stay local and `outer_sync` averages pseudo-gradients instead)."""
         entries = [n for n in self.groups if n == name or n.startswith(name + "/")]
         for n in entries:
+            self.reduced.add(n)
+            if not self.plan.sync.synchronous:
+                continue
             bucket, group = self.groups[n]
             try:
-                all_reduce_bucket(bucket, group, self.params)
+                all_reduce_bucket(bucket, group, self.params, self.total)
             except RuntimeError as exc:
                 raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
-            self.reduced.add(n)
+
+    # -- outer steps (docs/CONTRACTS.md "Sync modes") -----------------------------------
+    def start_outer(self) -> None:
+        """The outer weights start as the worker's weights (unless a checkpoint gave them)."""
+        for n, p in self.params.items():
+            self.sync_state.setdefault(f"theta/{n}", p.detach().clone())
+            self.sync_state.setdefault(f"momentum/{n}", torch.zeros_like(p))
+
+    def inner_gradient(self) -> None:
+        """The mean gradient over the microbatches this worker processed: the loss was
+        divided by M, so scale by M / visits."""
+        if self.visits:
+            for p in self.params.values():
+                p.grad.mul_(self.plan.microbatches / self.visits)  # type: ignore[union-attr]
+
+    def own_norm_sq(self) -> float:
+        return sum(float(p.grad.detach().double().pow(2).sum())
+                   for p in self.params.values() if p.grad is not None)
+
+    def outer_sync(self) -> None:
+        """Every group averages its members' pseudo-gradients (theta - local), weighted by
+        the microbatches each processed, takes the outer step, and every member continues
+        from the new outer weights. Buckets in name order, alike on every worker."""
+        sync = self.plan.sync
+        for name in sorted(self.groups):
+            bucket, group = self.groups[name]
+            names = held_names(bucket, self.params)
+            theta = [self.sync_state[f"theta/{n}"] for n in names]
+            local = [self.params[n].detach() for n in names]
+            weight = float(self.visits)
+            count = torch.tensor([weight], dtype=torch.float64, device=self.device)
+            if group is not None:
+                dist.all_reduce(count, group=group)
+            if float(count) == 0:  # no member processed any: a plain mean
+                weight, count = 1.0, torch.tensor([float(len(bucket.workers))])
+            flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
+            if group is not None:
+                try:
+                    flat = self.total(flat, group, name)
+                except RuntimeError as exc:
+                    raise collective_error(self.me, bucket.workers, f"outer sync {name}",
+                                           exc) from exc
+            delta = flat / float(count)
+            pieces = [torch.empty_like(t) for t in theta]
+            unflatten(delta, pieces)
+            with torch.no_grad():
+                for n, t, d in zip(names, theta, pieces):
+                    outer_update(t, self.sync_state[f"momentum/{n}"], d, sync.outer,
+                                 sync.outer_lr, sync.outer_momentum)
+                    self.params[n].copy_(t)
 
     def norm_sq(self) -> float:
         return sum(float(p.grad.detach().double().pow(2).sum())

@@ -1,4 +1,4 @@
-"""The cost model (DESIGN.md §4): compute time per (segment, worker), message and all-reduce time.
+"""The cost model (docs/design.md §4): compute time per (segment, worker), message and all-reduce time.
 
 Forward time of a segment on a worker, first rule that applies:
 1. a measured profile (`Segment.fwd_time`, seconds per microbatch),
@@ -139,7 +139,7 @@ def stage_grad_bytes(program: Program, stage: str) -> float:
 
 
 def stage_sync_bytes(program: Program, stage: str) -> float:
-    """Bytes each member of `stage`'s replica group puts on the wire per sync (DESIGN.md §4b):
+    """Bytes each member of `stage`'s replica group puts on the wire per sync (docs/design.md §4b):
     the gradients as they are without compression; else 2 (bf16) or 1 (int8, plus one fp32
     scale per chunk) per parameter. A shared parameter's group is priced 0 (its size is not
     known apart from its stage's)."""

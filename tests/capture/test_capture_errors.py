@@ -9,6 +9,7 @@ import torch
 from capture_util import chain_logits, instantiate, program
 
 from pgc.capture import stage_code
+from pgc.capture.codegen import STAGE_BASE
 from pgc.capture.pass_capture import PASS
 from pgc.diagnostics import UserError
 from pgc.frontend import load_program
@@ -215,11 +216,14 @@ def test_shape_of_another_stages_parameter_is_a_constant() -> None:
     assert torch.equal(chain_logits(instantiate(codes, model), ids), model(ids))
 
 
-def test_wrapped_user_function_is_imported_from_the_model_module() -> None:
-    """`torch.fx.wrap`ped helpers stay calls into the user's module, imported by name."""
+def test_selected_modules_are_called_not_inlined() -> None:
+    """A module a stage selects whole is called (its own code runs, `torch.fx.wrap`ped helpers
+    and all), so the stage reads as the user's blocks; a tuple it returns is unpacked."""
     stages = [("s0", ("embed", "stem", "layers")), ("s1", ("head",))]
     codes = stage_code(program("capture_models:pairs", {}, stages))
-    assert "from capture_models import stats as capture_models_stats" in codes["s0"].imports
+    src = codes["s0"].source
+    assert "self.stem(embed)" in src and 'getattr(self.layers, "1")(' in src
+    assert "stats" not in src and codes["s0"].imports == ("import torch", STAGE_BASE)
     import capture_models
 
     model = capture_models.pairs()

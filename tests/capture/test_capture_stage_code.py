@@ -11,6 +11,7 @@ from capture_util import chain_logits, instantiate, program
 from examples.models.gpt2 import build as build_gpt2
 from examples.models.llama import build as build_llama
 from pgc.capture import stage_code
+from pgc.capture.codegen import STAGE_BASE
 
 LLAMA = dict(vocab=64, dim=32, layers=4, heads=4, kv_heads=2)
 LLAMA_STAGES = [
@@ -59,7 +60,9 @@ def test_stage_code_signatures_and_names() -> None:
     assert [o.text() for o in s0.outputs] == [f"{s0.outputs[0].name}: float32[B, T, 32]"]
     assert s1.inputs == s0.outputs and s2.inputs[:-1] == s1.outputs
     assert s2.inputs[-1].name == "labels" and s2.outputs == ()
-    assert "pgc" not in "".join(s.module_text() for s in codes.values())
+    # the source needs torch, the model's module and the runtime's Stage base only
+    assert "pgc" not in "".join(s.source for s in codes.values())
+    assert {line for s in codes.values() for line in s.imports} <= {"import torch", STAGE_BASE}
     assert s0.param_names[0] == "embed.weight"
     assert all(n.startswith("layers.2.") or n.startswith("layers.3.") for n in s1.param_names)
 

@@ -1,8 +1,9 @@
 """The `sync { ... }` block: lowering to SyncConfig, defaults, located errors, `pgc fmt`, and
-`pgc compile` refusing a sync mode the generated script does not run."""
+what `pgc compile` and `pgc plan` make of it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,14 @@ def test_fmt_keeps_the_block_canonical() -> None:
     assert format_source(out) == out
 
 
-def test_compile_refuses_what_the_script_does_not_run_and_plan_predicts_it(tmp_path: Path) -> None:
+def test_compile_writes_the_sync_mode_and_plan_predicts_it(tmp_path: Path) -> None:
     spec = tmp_path / "spec.pgc"
-    spec.write_text(SPEC.format(sync="  sync { every = 10 }\n"), encoding="utf-8")
+    spec.write_text(SPEC.format(sync="  sync { every = 10; compress = int8 }\n"), encoding="utf-8")
     done = run_pgc("compile", str(spec), "-o", str(tmp_path / "out"))
-    assert done.returncode == 2, done.stderr
-    assert f"{spec}:9:3: error: the generated training script runs only the default sync" in done.stderr
-    assert not (tmp_path / "out").exists()
+    assert done.returncode == 0, done.stderr
+    sync = json.loads((tmp_path / "out" / "plan.json").read_text())["sync"]
+    assert sync == {"compress": "int8", "int8_chunk": 4096, "every": 10, "outer": "sgd",
+                    "outer_lr": 1.0, "outer_momentum": 0.0, "synchronous": False}
     plan = run_pgc("plan", str(spec))
     assert plan.returncode == 0, plan.stderr
-    assert "sync: every 10 steps, compress none, outer sgd(lr = 1)" in plan.stdout
+    assert "sync: every 10 steps, compress int8, outer sgd(lr = 1)" in plan.stdout

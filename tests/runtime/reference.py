@@ -1,4 +1,4 @@
-"""Single-process reference training for the runtime equivalence tests (DESIGN.md §4).
+"""Single-process reference training for the runtime equivalence tests (docs/design.md §4).
 
 It imports a generated `train.py` only for its plan and its stage classes, and uses the
 runtime's data-order function; the training loop, gradient scaling, clipping and optimizer are written here again,
@@ -13,6 +13,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -69,6 +70,28 @@ def _optimizer(plan: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optim
                              weight_decay=float(args.get("weight_decay", 0.01)))
 
 
+def forward_backward(plan: Any, source: Source | None, step: int,
+                     module: Callable[[str, str], torch.nn.Module]) -> float:
+    """Every microbatch of `step` through `module(segment, worker)` along its path (each
+    forward under the runtime's per-(step, microbatch, segment) generator), the loss divided
+    by M, backward; returns the step's mean loss."""
+    loss_seg = next(s.name for s in plan.segments if s.loss)
+    total = 0.0
+    for path in plan.paths:
+        ids, labels = batch(plan, source, step, 0, path.mb)
+        x: tuple[torch.Tensor, ...] = (ids,)
+        for seg, worker in path.hops:
+            with forward_rng(plan.train.seed, step, path.mb, seg):
+                if seg == loss_seg:
+                    loss = module(seg, worker)(*x, labels)
+                else:
+                    out = module(seg, worker)(*x)
+                    x = out if isinstance(out, tuple) else (out,)
+        (loss / plan.microbatches).backward()
+        total += float(loss.detach())
+    return total / plan.microbatches
+
+
 def reference(script: ModuleType, steps: int, *overrides: str, train_mode: bool = True) -> Reference:
     """Train the plan's model for `steps` iterations in this process; `overrides` are the
     script's own optimizer flags (`--optimizer adamw --lr 0.01 --clip 0.5`); `train_mode=False`
@@ -76,10 +99,8 @@ def reference(script: ModuleType, steps: int, *overrides: str, train_mode: bool 
     plan = with_overrides(script.PLAN, parse_args(script.PLAN, list(overrides)))
     model = initial_model(script)
     segments = {s.name: script.STAGES[s.name](model).train(train_mode) for s in plan.segments}
-    loss_seg = next(s.name for s in plan.segments if s.loss)
     unique = list({id(p): p for p in model.parameters()}.values())
     opt = _optimizer(plan, unique)
-    m_total = plan.microbatches
     clip = plan.train.clip
     source = None if plan.train.data == "synthetic" else Source(plan)
     base_lr = float(plan.train.optimizer_args["lr"])
@@ -88,20 +109,7 @@ def reference(script: ModuleType, steps: int, *overrides: str, train_mode: bool 
     for step in range(steps):
         for p in unique:
             p.grad = torch.zeros_like(p)
-        total = 0.0
-        for path in plan.paths:
-            ids, labels = batch(plan, source, step, 0, path.mb)
-            x: tuple[torch.Tensor, ...] = (ids,)
-            for seg, _worker in path.hops:
-                with forward_rng(plan.train.seed, step, path.mb, seg):
-                    if seg == loss_seg:
-                        loss = segments[seg](*x, labels)
-                    else:
-                        out = segments[seg](*x)
-                        x = out if isinstance(out, tuple) else (out,)
-            (loss / m_total).backward()
-            total += float(loss.detach())
-        losses.append(total / m_total)
+        losses.append(forward_backward(plan, source, step, lambda seg, _w: segments[seg]))
         if step == 0:
             first = {n: p.grad.clone() for n, p in model.named_parameters(remove_duplicate=False)}
         if clip:
@@ -141,3 +149,64 @@ def assert_close_all(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]
     assert got, "no tensors were dumped"
     for name, t in got.items():
         torch.testing.assert_close(t, want[name], rtol=rtol, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def outer_reference(script: ModuleType, steps: int, lr: float) -> list[float]:
+    """Outer steps (docs/CONTRACTS.md "Sync modes") in one process: one copy of its stage per
+    worker, each microbatch through the copies its path names; per worker the mean gradient
+    over the microbatches it processed and an SGD step (none if it saw none); every H steps
+    each bucket averages its holders' pseudo-gradients weighted by those counts and takes the
+    outer step on one set of outer weights, which every holder then takes. Returns the losses."""
+    plan = script.PLAN
+    sync, m_total = plan.sync, plan.microbatches
+    source = None if plan.train.data == "synthetic" else Source(plan)
+    copies: dict[str, dict[str, torch.nn.Module]] = {}
+    params: dict[str, dict[str, torch.nn.Parameter]] = {}
+    for w in plan.workers:
+        model = initial_model(script)
+        copies[w] = {seg: script.STAGES[seg](model) for seg in plan.stage_of(w).segments}
+        named: dict[str, torch.nn.Parameter] = {}
+        for mod in copies[w].values():
+            for n, p in mod.named_parameters():
+                named.setdefault(n, p)
+        params[w] = named
+    visits = {w: sum(any(h[1] == w for h in p.hops) for p in plan.paths) for w in plan.workers}
+    opts = {w: torch.optim.SGD([params[w][n] for n in sorted(params[w])], lr=lr)
+            for w in plan.workers}
+    # one set of outer weights per bucket tensor: (bucket, alias index) -> (theta, momentum)
+    outer: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    for b in plan.buckets:
+        for k, alias in enumerate(b.params):
+            w = b.workers[0]
+            t = next(params[w][n] for n in alias if n in params[w]).detach().clone()
+            outer[(b.name, k)] = (t, torch.zeros_like(t))
+    losses: list[float] = []
+    for step in range(steps):
+        for named in params.values():
+            for p in named.values():
+                p.grad = torch.zeros_like(p)
+        losses.append(forward_backward(plan, source, step, lambda seg, w: copies[w][seg]))
+        for w in plan.workers:
+            if visits[w]:
+                for p in params[w].values():
+                    p.grad.mul_(m_total / visits[w])  # type: ignore[union-attr]
+                opts[w].step()
+        if (step + 1) % sync.every:
+            continue
+        for b in sorted(plan.buckets, key=lambda b: b.name):
+            count = sum(visits[w] for w in b.workers)
+            weight = {w: float(visits[w]) if count else 1.0 for w in b.workers}
+            for k, alias in enumerate(b.params):
+                theta, mom = outer[(b.name, k)]
+                held = {w: next(params[w][n] for n in alias if n in params[w]) for w in b.workers}
+                delta = sum(weight[w] * (theta - held[w].detach()) for w in b.workers)
+                delta = delta / sum(weight.values())  # type: ignore[operator]
+                if sync.outer == "nesterov":
+                    mom.mul_(sync.outer_momentum).add_(delta)
+                    theta.sub_(sync.outer_lr * (delta + sync.outer_momentum * mom))
+                else:
+                    theta.sub_(sync.outer_lr * delta)
+                with torch.no_grad():
+                    for p in held.values():
+                        p.copy_(theta)
+    return losses

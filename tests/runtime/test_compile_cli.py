@@ -33,7 +33,7 @@ def test_compile_writes_script_plan_runtime_and_command(tmp_path: Path) -> None:
     validate_plan(plan)
     assert plan["world_size"] == 4 and plan["runtime"]["init"]["mode"] == "replay"
     script = (tmp_path / "out" / "train.py").read_text()
-    assert "class Stage_s0(torch.nn.Module):" in script
+    assert "class Stage_s0(Stage):" in script
     shipped = sorted(p.name for p in (tmp_path / "out" / "pgc_runtime").glob("*.py"))
     assert shipped == sorted(p.name for p in (ROOT / "pgc" / "runtime").glob("*.py"))
     for name in shipped:  # verbatim

@@ -361,6 +361,8 @@ def run_workers(script: ModuleType, steps: int, fail: str = "",
         th.start()
     for th in threads:
         th.join(timeout=60)
+    for w in workers:
+        w.watchdog.close()  # its thread would end this process on a wait left behind
     return results
 
 
