@@ -64,7 +64,8 @@ def test_checkpoints_keep_last_and_export_loads(main_job: Path, tmp_path: Path) 
     assert ckpts == ["step_00000020", "step_00000030"]
     manifest = json.loads((main_job / "checkpoints" / ckpts[-1] / "manifest.json").read_text())
     assert sorted(manifest["files"]) == ["n0.pt", "n1.pt", "n2.pt", "n3.pt"]
-    r = run_pgc("export-model", str(main_job / "checkpoints"), "-o", str(tmp_path / "model.pt"))
+    r = run_pgc("export-model", str(main_job / "checkpoints"), "--from", str(main_job), "-o",
+                str(tmp_path / "model.pt"))
     assert r.returncode == 0, r.stderr
     from examples.models.llama import build
 
@@ -209,7 +210,8 @@ def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Pa
     model = {"target": mod.PLAN.model.target, "args": mod.PLAN.model.args, "import_root": None}
     manifest = {"step": 40, "spec_hash": mod.PLAN.spec_hash, "model": model, "files": files}
     (step / "manifest.json").write_text(json.dumps(manifest))
-    r = run_pgc("export-model", str(tmp_path / "ck"), "-o", str(tmp_path / "m.pt"))
+    r = run_pgc("export-model", str(tmp_path / "ck"), "--from", str(main_job), "-o",
+                str(tmp_path / "m.pt"))
     assert r.returncode == 2 and "refused" in r.stderr and "Traceback" not in r.stderr
     # a manifest from another spec is not a checkpoint of this plan
     (step / "manifest.json").write_text(json.dumps({**manifest, "spec_hash": "other"}))
