@@ -335,6 +335,8 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
     try:
         args = parse_args(plan, argv)
         plan = with_overrides(plan, args)
+        if plan.train.data != "synthetic":
+            Source(plan).part("train")  # unreadable or too little data: every rank says so now
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
         run = setup(plan, classes, args)
         if args.eval:

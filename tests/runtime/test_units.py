@@ -436,3 +436,22 @@ def test_bad_flags_are_one_clear_line(chain4: ModuleType, argv: list[str], messa
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("kind, content, message", [
+    ("text", b"", "the train part of the data has 0 tokens, fewer than one window"),
+    ("text", None, "cannot read the data `"),
+    ("tokens", None, "cannot read the data `"),
+    ("tokens", b"\0" * 1001, "has 1001 bytes, not a whole number of uint16 tokens"),
+])
+def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kind: str,
+                                         content: bytes | None, message: str) -> None:
+    """An empty text file, a missing file, a token file with an odd byte count (once a
+    traceback, or truncated without a word)."""
+    path = tmp_path / "data.bin"
+    if content is not None:
+        path.write_bytes(content)
+    args = {"files": [str(path)]} if kind == "text" else {"path": str(path)}
+    plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data=kind, data_args=args))
+    with pytest.raises(PlanError, match=re.escape(message)):
+        Source(plan).part("train")
