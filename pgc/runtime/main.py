@@ -30,7 +30,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    newest_checkpoint,
+    prune_checkpoints,
+    resume_point,
+    save_checkpoint,
+)
 from .data import Source
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
@@ -213,7 +219,7 @@ def train(run: Run) -> None:
     root = Path(args.ckpt_dir)
     start = 0
     if args.resume:
-        found = newest_checkpoint(plan, root)
+        found = resume_point(plan, root)
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
                                     w.sync_state)

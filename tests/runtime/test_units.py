@@ -25,6 +25,7 @@ from pgc.runtime.checkpoint import (
     newest_checkpoint,
     prune_checkpoints,
     read_manifest,
+    resume_point,
     step_dir,
     write_manifest,
     write_worker_file,
@@ -455,3 +456,17 @@ def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kin
     plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data=kind, data_args=args))
     with pytest.raises(PlanError, match=re.escape(message)):
         Source(plan).part("train")
+
+
+def test_resume_refuses_to_start_over_beside_incomplete_checkpoints(chain4: ModuleType,
+                                                                     tmp_path: Path) -> None:
+    """Once `--resume` with every manifest missing started from step 0 and later rotated the
+    old checkpoints away."""
+    plan: Plan = chain4.PLAN
+    assert resume_point(plan, tmp_path / "none") is None  # a first run: nothing to resume
+    for step in (10, 20):
+        (tmp_path / f"step_{step:08d}").mkdir()
+        (tmp_path / f"step_{step:08d}" / "n0.pt").write_bytes(b"partial")
+    with pytest.raises(PlanError, match=r"--resume: none of the 2 checkpoints under .* is "
+                       r"complete for this plan \(newest: step_00000020\); refusing"):
+        resume_point(plan, tmp_path)
