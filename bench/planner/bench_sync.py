@@ -14,11 +14,11 @@ from dataclasses import replace
 
 from bench.planner.common import Planned, plan, table, write
 from bench.planner.dtfm_ga import chains_program, run_ga
-from bench.planner.scenarios import geo20
 from pgc.ir.types import SyncConfig
 from pgc.passes.order import collective_groups
 from pgc.planner.judge import judge
 from pgc.sim.cost import cost_table
+from tests.planner.scenarios import geo20
 
 SEEDS = range(5)
 NESTEROV = {"outer": "nesterov", "outer_lr": 0.7, "outer_momentum": 0.9}

@@ -276,7 +276,7 @@ def message_matrices(program: Program, costs: Costs) -> dict[str, np.ndarray]:
 
 
 def visits(program: Program) -> int:
-    """Stages each path visits: S - k*S (DESIGN.md §4); k*S must be whole."""
+    """Stages each path visits: S - k*S (docs/design.md §4); k*S must be whole."""
     n_stages = len(program.stages)
     num, den = program.skip.ratio
     if (num * n_stages) % den:

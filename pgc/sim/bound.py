@@ -1,4 +1,4 @@
-"""Lower bounds on pipeline and iteration time for a placement and its paths (DESIGN.md §4).
+"""Lower bounds on pipeline and iteration time for a placement and its paths (docs/design.md §4).
 
 Valid for every action order the verifier accepts (any order, inflight <= `inflight` per
 worker) under the simulator's cost model. Per microbatch m with hops 0..n-1 let head(m, j) be the
@@ -36,8 +36,8 @@ The pipeline bound is the max of the first five; a step without sync adds `step`
 iteration bound (a step that syncs) `allreduce`. Over `sync { every = H }` steps the mean is
 at least ((H - 1) x step bound + iteration bound) / H (`amortised`): iterations run one after
 another, H - 1 without sync and one with.
-O(hops log hops) overall. References: the node / fluid / critical-path bounds of REFERENCE.md
-("Bubbles / bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
+O(hops log hops) overall. References: the node / fluid / critical-path bounds of docs/design.md §8
+("Bubbles and bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
 tardiness", 1955; W. A. Horn, "Some simple scheduling algorithms", 1974.
 """
 

@@ -1,4 +1,4 @@
-"""The cost model (DESIGN.md §4): compute time per (segment, worker), message and all-reduce time.
+"""The cost model (docs/design.md §4): compute time per (segment, worker), message and all-reduce time.
 
 Forward time of a segment on a worker, first rule that applies:
 1. a measured profile (`Segment.fwd_time`, seconds per microbatch),
@@ -67,7 +67,8 @@ def _estimated_bytes(program: Program, seg: Segment) -> float:
     if seg.boundary_bytes is not None:
         return float(seg.boundary_bytes)
     dim = dict(program.model.args).get("dim")
-    if isinstance(dim, (int, float)) and not isinstance(dim, bool):
+    # a whole width the cost model can size (capture's synthetic profile rejects the others)
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
         width = DTYPE_BYTES[program.cost.activation_dtype]
         return float(width * dim * program.seq_len * program.microbatch_size)
     return 0.0
@@ -138,7 +139,7 @@ def stage_grad_bytes(program: Program, stage: str) -> float:
 
 
 def stage_sync_bytes(program: Program, stage: str) -> float:
-    """Bytes each member of `stage`'s replica group puts on the wire per sync (DESIGN.md §4b):
+    """Bytes each member of `stage`'s replica group puts on the wire per sync (docs/design.md §4b):
     the gradients as they are without compression; else 2 (bf16) or 1 (int8, plus one fp32
     scale per chunk) per parameter. A shared parameter's group is priced 0 (its size is not
     known apart from its stage's)."""

@@ -1,4 +1,4 @@
-"""Discrete-event simulation of per-worker action lists (DESIGN.md §4 cost model).
+"""Discrete-event simulation of per-worker action lists (docs/design.md §4 cost model).
 
 Timing semantics (what the runtime does, with isend/irecv posted in list order):
 - a worker runs its compute actions (F, B) one at a time, in list order; one starts when the

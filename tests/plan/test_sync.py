@@ -1,4 +1,4 @@
-"""Sync modes in the plan core (DESIGN.md §4b): bytes on the wire, all-reduces that start when a
+"""Sync modes in the plan core (docs/design.md §4b): bytes on the wire, all-reduces that start when a
 group's members are done (overlap), steps that do not sync, the amortised iteration, its bound,
 and the planner's fast simulator agreeing with the order pass and pgc.sim on all of it."""
 
