@@ -164,3 +164,24 @@ def _check_links(program: Program, links: Mapping[tuple[str, str], tuple[float, 
             raise error(program.span, f"no link joins `{a}` to `{b}` (used by {user})",
                         hint="add a `link` rule, e.g. `link default { latency = ...; "
                         "bandwidth = ... }`")
+
+
+def outer_sync_seconds(groups: list[tuple[tuple[str, ...], float]]) -> float:
+    """Seconds the outer sync of a step adds (docs/CONTRACTS.md "Sync modes"): it runs after
+    every worker's step, each worker taking its groups in name order, a group as soon as all
+    its members are free: `groups` as (members, all-reduce seconds), sorted by name.
+    O(group members)."""
+    clock: dict[str, float] = {}
+    for members, seconds in groups:
+        end = max((clock.get(w, 0.0) for w in members), default=0.0) + seconds
+        clock.update(dict.fromkeys(members, end))
+    return max(clock.values(), default=0.0)
+
+
+def outer_groups(program: Program, costs: CostTable) -> list[tuple[tuple[str, ...], float]]:
+    """The collective groups in the order outer steps sync them (by name), with their
+    all-reduce seconds (pgc.passes.order.collective_groups gives the members)."""
+    from pgc.passes.order import collective_groups
+
+    return [(members, costs.allreduce(members, costs.sync_bytes.get(name, 0.0)))
+            for name, members in sorted(collective_groups(program))]
