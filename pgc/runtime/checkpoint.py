@@ -51,18 +51,40 @@ def read_manifest(plan: Plan, d: Path) -> dict[str, Any] | None:
     return man
 
 
-def resume_point(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """What `--resume` continues from: the newest complete checkpoint, None when `root` holds
-    no checkpoint at all (a first run), and PlanError when it holds only incomplete ones:
-    starting over would later rotate them away."""
-    found = newest_checkpoint(plan, root)
+def resume_point(plan: Plan, root: Path, me: str | None = None,
+                 device: torch.device | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """What `--resume` continues from: the newest complete checkpoint whose files verify on
+    every worker (with `me` given, each worker checks its own file's sha256 and the workers
+    agree by an all-reduce; a checkpoint that fails is skipped with a message), None when
+    `root` holds no checkpoint at all (a first run), and PlanError when it holds only
+    incomplete or failing ones: starting over would later rotate them away."""
+    found = None
+    for d in reversed(checkpoint_dirs(root)):
+        man = read_manifest(plan, d)
+        if man is None:
+            print(f"pgc: skipping incomplete checkpoint {d}", file=sys.stderr)
+            continue
+        if me is None or _verified_everywhere(d, man, me, device):
+            found = (d, man)
+            break
+        print(f"pgc: checkpoint {d} fails its sha256 check on some worker; falling back to "
+              "an older one", file=sys.stderr)
     present = checkpoint_dirs(root)
     if found is None and present:
         raise PlanError(f"--resume: none of the {len(present)} checkpoints under {root} is "
-                        f"complete for this plan (newest: {present[-1].name}); refusing to "
+                        f"complete and verified for this plan (newest: {present[-1].name}); refusing to "
                         "start from step 0 and rotate them away: move them aside, or run "
                         "without --resume")
     return found
+
+
+def _verified_everywhere(d: Path, man: Mapping[str, Any], me: str,
+                         device: torch.device | None) -> bool:
+    own = d / f"{me}.pt"
+    ok = torch.tensor([1 if own.exists() and sha256(own) == man["files"][f"{me}.pt"] else 0],
+                      device=device)
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
 
 
 def newest_checkpoint(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | None:

@@ -219,7 +219,7 @@ def train(run: Run) -> None:
     root = Path(args.ckpt_dir)
     start = 0
     if args.resume:
-        found = resume_point(plan, root)
+        found = resume_point(plan, root, w.me, w.device)
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
                                     w.sync_state)

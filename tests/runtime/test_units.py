@@ -468,5 +468,5 @@ def test_resume_refuses_to_start_over_beside_incomplete_checkpoints(chain4: Modu
         (tmp_path / f"step_{step:08d}").mkdir()
         (tmp_path / f"step_{step:08d}" / "n0.pt").write_bytes(b"partial")
     with pytest.raises(PlanError, match=r"--resume: none of the 2 checkpoints under .* is "
-                       r"complete for this plan \(newest: step_00000020\); refusing"):
+                       r"complete and verified for this plan \(newest: step_00000020\); refusing"):
         resume_point(plan, tmp_path)
