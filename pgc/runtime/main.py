@@ -50,10 +50,18 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init-from", help="start from this state_dict (model parameter names)")
     p.add_argument("--import-root", help="folder the model's module imports from "
                    "(default: PGC_IMPORT_ROOT, else the plan's, relative to plan.json)")
+    p.add_argument("--data", help="the training data file (default: the spec's, relative to "
+                   "plan.json's folder)")
+    p.add_argument("--val-data", help="the validation data file (default: the spec's `val`)")
     p.add_argument("--ckpt-dir", default=t.checkpoint_dir)
     p.add_argument("--ckpt-every", type=int, default=t.checkpoint_every)
     p.add_argument("--keep", type=int, default=t.checkpoint_keep)
-    p.add_argument("--log-file", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
+    p.add_argument("--log-file", default="train_log.jsonl",
+                   help="JSON-lines log (written by rank 0), new for each run")
+    p.add_argument("--append-log", action="store_true",
+                   help="append to the log file instead of starting it anew")
+    p.add_argument("--log-every", type=int, default=t.log_every,
+                   help="log and print every N-th step (and the last)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
@@ -63,6 +71,8 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
     p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
     p.add_argument("--eval-batches", type=int, default=plan.eval_batches)
+    p.add_argument("--eval-every", type=int, default=plan.eval_every,
+                   help="evaluate during training every N steps (0: never)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
     p.add_argument("--lr", type=float, help="override the spec's learning rate")
     p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
@@ -141,6 +151,9 @@ class Run:
 
 
 def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
+    source = None if plan.train.data == "synthetic" else Source(plan, args.data, args.val_data)
+    if source is not None:
+        source.check()  # every rank, before any waits on another: all refuse alike
     rank, world, device = init_distributed(plan, args.timeout)
     check_world(plan, world)
     labels: list[Any] = [None] * world
@@ -148,7 +161,8 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     names = map_workers(plan, labels)
     me = names[rank]
     rank_of = {n: r for r, n in enumerate(names)}
-    log = RunLog(args.log_file if rank == 0 else None, args.quiet)
+    log = RunLog(args.log_file if rank == 0 else None, args.quiet, args.append_log)
+    log.say(f"run {log.run}, log {args.log_file}")
     log.say("workers: " + ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names)))
     log.say(init_description(plan, args.init_from))
     builder = ModelBuilder(plan, classes, args.import_root)
@@ -162,7 +176,7 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     store = dist.distributed_c10d._get_default_store()
     worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout, store),
                     device, emulation, Tracer(me, rank, clock) if args.trace else None,
-                    None if plan.train.data == "synthetic" else Source(plan))
+                    source)
     return Run(plan, args, worker, log)
 
 
@@ -184,6 +198,7 @@ def train(run: Run) -> None:
     schedule = make_schedule(opt, plan.train, args.steps, start)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
+    run.log.begin(start, args.steps, args.log_every)
     for step in range(start, args.steps):
         t0 = time.perf_counter()
         loss_sum, _ = w.run_step(step)
@@ -207,14 +222,16 @@ def train(run: Run) -> None:
             w.outer_sync()
         dt = time.perf_counter() - t0
         loss, done = stats[1] / plan.microbatches, step + 1
-        run.log.record(
-            {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
-             "tokens_per_s": tokens / dt, "time": dt},
-            f"step {done:>5}/{args.steps}  loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  "
-            f"{tokens / dt:,.0f} tok/s  {dt * 1e3:.0f} ms")
+        run.log.step(
+            done, {"loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt,
+                   "time": dt},
+            f"loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  {tokens / dt:,.0f} tok/s  "
+            f"{dt * 1e3:.0f} ms")
         if args.dump_params and done == (args.dump_after or args.steps):
             torch.save({n: p.detach().clone() for n, p in w.params.items()},
                        f"{args.dump_params}.{w.me}.pt")
+        if args.eval_every and done % args.eval_every == 0:
+            evaluate_during(run, done)
         stop = stats[2] > 0
         if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
             found_root = import_root(plan, args.import_root)
@@ -242,20 +259,34 @@ def end_of_step(w: Worker, step: int, loss_sum: float) -> list[float]:
     return [float(x) for x in stats.tolist()]
 
 
+def evaluate_during(run: Run, done: int) -> None:
+    """After step `done`: held-out loss and perplexity at each of the spec's skip ratios."""
+    for ratio in run.plan.eval_skips:
+        loss = evaluate(run.worker, run.args.eval_batches, "", ratio)
+        if loss is not None:
+            run.log.record(
+                {"step": done, "eval_loss": loss, "perplexity": perplexity(loss),
+                 "skip_ratio": ratio, "batches": run.args.eval_batches},
+                f"eval  step {done}  skip {ratio}  loss {loss:.4f}  ppl {perplexity(loss):.2f}")
+
+
 def run_eval(run: Run) -> None:
     plan, args, w = run.plan, run.args, run.worker
+    where, step = "the initial model (no --resume)", 0
     if args.resume:
         found = newest_checkpoint(plan, Path(args.ckpt_dir))
         if found is None:
             raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
-        load_checkpoint(found[0], found[1], w.me, w.segments, make_optimizer(plan.train, w.params),
-                        w.device)
+        step = load_checkpoint(found[0], found[1], w.me, w.segments,
+                               make_optimizer(plan.train, w.params), w.device)
+        where = str(found[0])
     loss = evaluate(w, args.eval_batches, args.skip_stages, args.skip_ratio)
     if loss is not None:
         run.log.record(
             {"eval_loss": loss, "perplexity": perplexity(loss), "batches": args.eval_batches,
-             "skip_stages": args.skip_stages, "skip_ratio": args.skip_ratio},
-            f"eval  loss {loss:.4f}  ppl {perplexity(loss):.2f}  "
+             "skip_stages": args.skip_stages, "skip_ratio": args.skip_ratio,
+             "checkpoint": where, "step": step},
+            f"eval  {where} (step {step})  loss {loss:.4f}  ppl {perplexity(loss):.2f}  "
             f"skip {args.skip_stages or args.skip_ratio}")
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -52,6 +53,7 @@ def main_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert r.returncode == 0, r.stderr[-4000:]
     (out / "elapsed").write_text(str(time.monotonic() - start))
+    (out / "stdout.txt").write_text(r.stdout)
     return out
 
 
@@ -60,6 +62,38 @@ def test_main_job_trains_within_two_minutes(main_job: Path) -> None:
     assert [rec["step"] for rec in log] == list(range(1, STEPS + 1))
     assert log[-1]["loss"] <= 0.7 * log[0]["loss"], (log[0]["loss"], log[-1]["loss"])
     assert float((main_job / "elapsed").read_text()) < 120
+
+
+def test_main_job_shows_eta_on_a_terminal_and_clean_lines_in_a_file(main_job: Path,
+                                                                     tmp_path: Path) -> None:
+    """Piped into a file, the main job prints one plain line per step with its ETA; on a
+    terminal (tmux) the line is redrawn in place and every `--log-every`-th step kept."""
+    lines = (main_job / "stdout.txt").read_text().splitlines()
+    steps = [ln for ln in lines if ln.startswith("step ")]
+    assert len(steps) == STEPS and all(" eta " in ln for ln in steps)
+    assert not any("\x1b" in ln or "\r" in ln for ln in lines)
+    assert sum(ln.startswith("pgc: run ") for ln in lines) == 1
+    runs = {rec["run"] for rec in read_log(main_job / "train_log.jsonl")}
+    assert len(runs) == 1 and next(iter(runs)) in "".join(lines)
+    sock, out = f"pgc-test-{os.getpid()}", tmp_path / "tty"
+    tmux = ["tmux", "-L", sock]
+    subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "40"], check=True,
+                   env={**pgc_env(), "OUT": str(out)})
+    try:
+        subprocess.run([*tmux, "send-keys", f"cd {ROOT} && bash examples/run_default.sh "
+                        "--steps 6 --log-every 3; echo run-ended-$?", "Enter"], check=True)
+        deadline, screen = time.monotonic() + 240, ""
+        while not re.search(r"run-ended-\d", screen):
+            assert time.monotonic() < deadline, screen
+            time.sleep(1)
+            screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
+                                    text=True, check=True).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+    assert "run-ended-0" in screen, screen
+    shown = [ln.split()[1] for ln in screen.splitlines() if ln.startswith("step ")]
+    assert shown == ["3/6", "6/6"], screen  # steps 1, 2, 4, 5 were redrawn over
+    assert all(" eta " in ln for ln in screen.splitlines() if ln.startswith("step "))
 
 
 def test_checkpoints_keep_last_and_export_loads(main_job: Path, tmp_path: Path) -> None:
