@@ -14,20 +14,23 @@ HELP = "reassemble a checkpoint's per-worker files into the model's own state_di
 EXAMPLES = """\
   pgc export-model checkpoints -o model.pt               # the newest complete checkpoint
   pgc export-model checkpoints/step_00000030 -o model.pt
+  pgc export-model ck-host-a ck-host-b -o model.pt      # each host kept its own workers' files
   # then: model = build(**args); model.load_state_dict(torch.load("model.pt"))
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint directory (step_*) or the directory holding them")
+    p.add_argument("checkpoint", nargs="+",
+                   help="a checkpoint directory (step_*) or the directory holding them; several "
+                   "when hosts kept their workers' files in folders of their own")
     p.add_argument("-o", "--out", required=True, help="the state_dict file to write")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    step_dir, manifest = find_checkpoint(Path(args.checkpoint))
-    merged = merge_workers(step_dir, manifest)
+    step_dir, manifest, files = find_checkpoint([Path(c) for c in args.checkpoint])
+    merged = merge_workers(files, manifest)
     model = build_model(manifest["model"])
     state = full_state_dict(model, merged, step_dir)
     torch.save(state, args.out)
@@ -47,26 +50,39 @@ def _no_span() -> Any:
     return NO_SPAN
 
 
-def find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The step directory and its manifest: `path` itself, or the newest complete one under it."""
-    candidates = [path] if (path / "manifest.json").exists() else sorted(path.glob("step_*"))[::-1]
-    for d in candidates:
-        try:
-            manifest = json.loads((d / "manifest.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(manifest, dict) and "files" in manifest and "model" in manifest:
-            return d, manifest
-    raise _fail(f"{path}: no complete checkpoint (a step_* directory with a manifest.json)")
+def find_checkpoint(paths: list[Path]) -> tuple[Path, dict[str, Any], dict[str, Path]]:
+    """The newest step whose manifest (`manifest.json`, written where rank 0 ran) lists files
+    that the folders hold between them: its folder, the manifest and each file's path."""
+    steps: dict[str, list[Path]] = {}  # step folder name -> that step's folder in each path
+    for path in paths:
+        own = (path / "manifest.json").exists() or any(path.glob("host-*.json"))
+        for d in [path] if own else sorted(path.glob("step_*")):
+            steps.setdefault(d.name, []).append(d)
+    for name in sorted(steps, reverse=True):
+        for d in steps[name]:
+            try:
+                manifest = json.loads((d / "manifest.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if not (isinstance(manifest, dict) and isinstance(manifest.get("files"), dict)
+                    and "model" in manifest):
+                continue
+            files = {f: next((x / f for x in steps[name] if (x / f).exists()), d / f)
+                     for f in manifest["files"]}
+            if all(p.exists() for p in files.values()):
+                return d, manifest, files
+    shown = ", ".join(str(p) for p in paths)
+    raise _fail(f"{shown}: no complete checkpoint (a step_* directory with a manifest.json "
+                "whose files these folders hold)")
 
 
-def merge_workers(step_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def merge_workers(files: dict[str, Path], manifest: dict[str, Any]) -> dict[str, Any]:
     """Every worker file checked against its sha256 and loaded without unpickling code."""
     import torch
 
     merged: dict[str, Any] = {}
     for name, digest in sorted(manifest["files"].items()):
-        f = step_dir / name
+        f = files[name]
         if not f.exists() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
             raise _fail(f"{f}: missing or its sha256 differs from the manifest")
         try:

@@ -30,10 +30,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Source
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
+from .hostfiles import agree, prune
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
@@ -187,11 +188,14 @@ def train(run: Run) -> None:
     root = Path(args.ckpt_dir)
     start = 0
     if args.resume:
-        found = newest_checkpoint(plan, root)
+        found = agree(plan, root, w.me, host_label())
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
                                     w.sync_state)
             run.log.say(f"resumed from {found[0]} (step {start})", always=True)
+        else:
+            run.log.say(f"--resume: no checkpoint under {root} on any host; starting at step 1",
+                        always=True)
     outer = not plan.sync.synchronous
     if outer:
         w.start_outer()
@@ -237,9 +241,9 @@ def train(run: Run) -> None:
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}
-            save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state)
-            if w.rank == 0:
-                prune_checkpoints(plan, root, args.keep)
+            if save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state,
+                               host_label()):
+                prune(plan, root, w.me, host_label(), args.keep)
         if stop:
             run.log.say(f"stopped by SIGTERM after step {done}", always=True)
             break
@@ -274,7 +278,7 @@ def run_eval(run: Run) -> None:
     plan, args, w = run.plan, run.args, run.worker
     where, step = "the initial model (no --resume)", 0
     if args.resume:
-        found = newest_checkpoint(plan, Path(args.ckpt_dir))
+        found = agree(plan, Path(args.ckpt_dir), w.me, host_label())
         if found is None:
             raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
         step = load_checkpoint(found[0], found[1], w.me, w.segments,
