@@ -56,10 +56,10 @@ class Source:
     files as bytes (vocabulary 256), or a nanoGPT-style token file memory-mapped.
 
     The data's paths are the plan's (`pgc compile` writes them relative to the compiled folder,
-    from paths relative to the spec's folder) or the run's `--data` / `--val-data`. With a
-    `val` source the validation part is that file; without one it is the last `val_fraction`
-    (default 0.1) of the data. `check()` refuses data the model cannot train on, before any
-    training."""
+    from paths relative to the spec's folder) or the run's `--data` / `--val-data` (relative to
+    the current folder). With a `val` source the validation part is that file; without one it
+    is the last `val_fraction` (default 0.1) of the data. `check()` refuses data the model
+    cannot train on, before any training."""
 
     def __init__(self, plan: Plan, data: str | None = None, val: str | None = None) -> None:
         self.plan = plan
@@ -75,6 +75,7 @@ class Source:
         return p if p.is_absolute() or from_command_line else self.plan.folder / p
 
     def part(self, split: str) -> torch.Tensor:
+        """The train or val tokens; PlanError when a part holds less than one window."""
         if not self._parts:
             data = self._read(self.train_paths)
             if self.val_paths:
@@ -83,58 +84,61 @@ class Source:
                 frac = float(self.plan.train.data_args.get("val_fraction", 0.1))
                 cut = int(len(data) * (1.0 - frac))
                 self._parts = {"train": data[:cut], "val": data[cut:]}
+            for name, part in self._parts.items():
+                if len(part) < self.plan.seq_len + 2:
+                    raise PlanError(
+                        f"the {name} part of the data has {len(part)} tokens, fewer than one "
+                        f"window of seq + 1 = {self.plan.seq_len + 1} (and a start to draw); "
+                        "give more data or a smaller `val_fraction`")
         return self._parts[split]
 
     def _read(self, paths: list[Path]) -> torch.Tensor:
         kind, args = self.plan.train.data, self.plan.train.data_args
-        if kind == "text":
-            raw = b"".join(_read_text(p) for p in paths)
-            return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-        if kind == "tokens":
-            wide = str(args.get("dtype", "uint16")) == "uint32"
-            count = os.path.getsize(paths[0]) // (4 if wide else 2)
-            return torch.from_file(str(paths[0]), shared=False, size=count,
-                                   dtype=torch.uint32 if wide else torch.uint16)
+        try:
+            if kind == "text":
+                raw = b"".join(_read_text(p) for p in paths)
+                return torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else \
+                    torch.zeros(0, dtype=torch.uint8)
+            if kind == "tokens":
+                return _read_tokens(paths[0], str(args.get("dtype", "uint16")))
+        except OSError as exc:
+            raise PlanError(f"cannot read the data `{exc.filename}`: {exc.strerror}") from None
         raise PlanError(f"unknown data source `{kind}` (synthetic, text, tokens)")
 
     def check(self) -> None:
         """Refuse, naming the file, data that is missing, of a size its dtype does not divide,
-        too short for one window, or holding a token id the model's vocabulary lacks."""
-        kind, args = self.plan.train.data, self.plan.train.data_args
-        if kind == "tokens":
-            dtype = str(args.get("dtype", "uint16"))
-            if dtype not in WIDTHS:
-                raise PlanError(f"tokens: dtype `{dtype}` is not one of {sorted(WIDTHS)}")
+        too short for a window, or holding a token id the model's vocabulary lacks."""
+        dtype = str(self.plan.train.data_args.get("dtype", "uint16"))
+        if self.plan.train.data == "tokens" and dtype not in WIDTHS:
+            raise PlanError(f"tokens: dtype `{dtype}` is not one of {sorted(WIDTHS)}")
         for paths in (self.train_paths, self.val_paths):
             for p in paths:
                 if not p.exists():
                     raise PlanError(f"data file {p} does not exist (paths in the spec are "
                                     "relative to the spec's folder; --data overrides it)")
-                if kind == "tokens" and p.stat().st_size % WIDTHS[dtype]:
-                    raise PlanError(f"{p}: {p.stat().st_size} bytes is not a whole number of "
-                                    f"{dtype} tokens ({WIDTHS[dtype]} bytes each)")
             if paths:
-                tokens = self._read(paths)
                 name = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
-                check_tokens(tokens, self.plan.vocab, self.plan.seq_len, name,
-                             WIDTHS.get(str(args.get("dtype", "uint16")), 1))
+                width = WIDTHS[dtype] if self.plan.train.data == "tokens" else 1
+                check_tokens(self._read(paths), self.plan.vocab, name, width)
+        self.part("train")
 
 
-def check_tokens(tokens: torch.Tensor, vocab: int, seq_len: int, name: object,
-                 width: int) -> None:
-    """Every token id < `vocab`, and room for a window of `seq_len + 1` tokens; else a
-    PlanError naming the file, the first bad id's byte offset and its value."""
-    if len(tokens) < seq_len + 2:
-        raise PlanError(f"{name}: {len(tokens)} tokens, too short for one sample of "
-                        f"{seq_len + 1} tokens")
+def check_tokens(tokens: torch.Tensor, vocab: int, name: object, width: int) -> None:
+    """Every token id < `vocab`; else a PlanError naming the file, the first bad id's byte
+    offset and its value."""
     chunk = 1 << 24
     for lo in range(0, len(tokens), chunk):
-        part = tokens[lo : lo + chunk].to(torch.int64)
-        bad = (part >= vocab).nonzero()
+        bad = (tokens[lo : lo + chunk].to(torch.int64) >= vocab).nonzero()
         if len(bad):
             i = lo + int(bad[0])
             raise PlanError(f"{name}: token id {int(tokens[i])} at byte offset {i * width} "
                             f"(token {i}) is not below the model's vocabulary size {vocab}")
+
+
+def _listed(given: object) -> list[object]:
+    if given is None:
+        return []
+    return [given] if isinstance(given, str) else list(given)  # type: ignore[call-overload]
 
 
 def _read_text(path: Path) -> bytes:
@@ -143,10 +147,15 @@ def _read_text(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _listed(given: object) -> list[object]:
-    if given is None:
-        return []
-    return [given] if isinstance(given, str) else list(given)  # type: ignore[call-overload]
+def _read_tokens(path: Path, dtype: str) -> torch.Tensor:
+    """A nanoGPT-style token file, memory-mapped; its size must be whole tokens."""
+    width = 4 if dtype == "uint32" else 2
+    size = os.path.getsize(path)
+    if size % width:
+        raise PlanError(f"the token file `{path}` has {size} bytes, not a whole number of "
+                        f"{dtype} tokens ({width} bytes each): is `dtype` right?")
+    return torch.from_file(str(path), shared=False, size=size // width,
+                           dtype=torch.uint32 if width == 4 else torch.uint16)
 
 
 def batch(plan: Plan, source: Source | None, step: int, origin: int, mb: int,

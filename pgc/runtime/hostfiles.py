@@ -18,7 +18,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch.distributed as dist
 
@@ -65,29 +65,54 @@ def held(plan: Plan, root: Path, me: str, host: str) -> dict[int, Found]:
 
 
 def agree(plan: Plan, root: Path, me: str, host: str) -> Found | None:
-    """The checkpoint this worker resumes from: the newest step every worker holds (a
-    collective: every worker calls it). None when no worker holds any; a PlanError naming
-    the hosts that lack the newest step when no step is held by all."""
+    """The checkpoint this worker resumes from (a collective: every worker calls it), as
+    `choose` decides from what every worker holds."""
     mine = held(plan, root, me, host)
+    present = [d.name for d in sorted(root.glob("step_*"))]
     everyone: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(everyone, (me, host, sorted(mine)))
-    common = set.intersection(*(set(steps) for _, _, steps in everyone))
-    newest = max((s for _, _, steps in everyone for s in steps), default=None)
+    dist.all_gather_object(everyone, Holding(me, host, tuple(sorted(mine)), tuple(present)))
+    step = choose(everyone, root)
+    if step is None:
+        return None
+    for name in present:
+        if name > mine[step][0].name:
+            print(f"pgc: skipping incomplete checkpoint {root / name} (resuming from step "
+                  f"{step}, the newest complete on every host)", file=sys.stderr)
+    return mine[step]
+
+
+class Holding(NamedTuple):
+    """What one worker holds under its checkpoint folder."""
+
+    worker: str
+    host: str
+    steps: tuple[int, ...]  # complete for this worker
+    present: tuple[str, ...]  # every step_* folder, complete or not
+
+
+def choose(everyone: list[Holding], root: Path) -> int | None:
+    """The newest step every worker holds. None when no host has a checkpoint folder (a first
+    run); a PlanError naming the hosts that lack the newest step when no step is held by all,
+    or when the folders hold only incomplete checkpoints (starting over would later rotate
+    them away)."""
+    common = set.intersection(*(set(h.steps) for h in everyone))
+    newest = max((s for h in everyone for s in h.steps), default=None)
     if newest is None:
+        seen = sorted({(d, h.host) for h in everyone for d in h.present})
+        if seen:
+            raise PlanError(f"--resume: none of the checkpoints under {root} is complete for "
+                            f"this plan (newest: {seen[-1][0]} on host {seen[-1][1]}); refusing "
+                            "to start from step 0 and rotate them away: move them aside, or "
+                            "run without --resume")
         return None
     if not common:
-        lacking = sorted({h for _, h, steps in everyone if newest not in steps})
-        who = sorted(w for w, _, steps in everyone if newest not in steps)
+        lacking = sorted({h.host for h in everyone if newest not in h.steps})
+        who = sorted(h.worker for h in everyone if newest not in h.steps)
         raise PlanError(f"--resume: the newest checkpoint, step {newest}, is missing or "
                         f"incomplete on host(s) {', '.join(lacking)} (workers "
                         f"{', '.join(who)}), and no older step is complete on every host; "
                         "copy it there or give each host's --ckpt-dir")
-    step = max(common)
-    for d in sorted(root.glob("step_*")):
-        if d.name > mine[step][0].name:
-            print(f"pgc: skipping incomplete checkpoint {d} (resuming from step {step}, the "
-                  "newest complete on every host)", file=sys.stderr)
-    return mine[step]
+    return max(common)
 
 
 def prune(plan: Plan, root: Path, me: str, host: str, keep: int) -> None:

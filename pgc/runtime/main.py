@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from .worker import ActionError, Emulation, Worker
 def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     t = plan.train
     p = argparse.ArgumentParser(description=f"pgc pipeline `{plan.name}`: {plan.launch}")
-    p.add_argument("--steps", type=int, default=t.steps, help="total steps of the run")
+    p.add_argument("--steps", type=_at_least(1), default=t.steps, help="total steps of the run")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--init-from", help="start from this state_dict (model parameter names)")
     p.add_argument("--import-root", help="folder the model's module imports from "
@@ -55,33 +55,73 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
                    "plan.json's folder)")
     p.add_argument("--val-data", help="the validation data file (default: the spec's `val`)")
     p.add_argument("--ckpt-dir", default=t.checkpoint_dir)
-    p.add_argument("--ckpt-every", type=int, default=t.checkpoint_every)
-    p.add_argument("--keep", type=int, default=t.checkpoint_keep)
+    p.add_argument("--ckpt-every", type=_at_least(0), default=t.checkpoint_every)
+    p.add_argument("--keep", type=_at_least(0), default=t.checkpoint_keep)
     p.add_argument("--log-file", default="train_log.jsonl",
                    help="JSON-lines log (written by rank 0), new for each run")
     p.add_argument("--append-log", action="store_true",
                    help="append to the log file instead of starting it anew")
-    p.add_argument("--log-every", type=int, default=t.log_every,
+    p.add_argument("--log-every", type=_at_least(1), default=t.log_every,
                    help="log and print every N-th step (and the last)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
+    p.add_argument("--timeout", type=_positive, default=300.0, help="seconds before a wait fails")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
-    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--time-scale", type=_positive, default=1.0)
     p.add_argument("--trace", help="directory for per-worker Chrome traces")
     p.add_argument("--eval", action="store_true", help="evaluate instead of training")
     p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
     p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
-    p.add_argument("--eval-batches", type=int, default=plan.eval_batches)
-    p.add_argument("--eval-every", type=int, default=plan.eval_every,
+    p.add_argument("--eval-batches", type=_at_least(1), default=plan.eval_batches)
+    p.add_argument("--eval-every", type=_at_least(0), default=plan.eval_every,
                    help="evaluate during training every N steps (0: never)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
-    p.add_argument("--lr", type=float, help="override the spec's learning rate")
-    p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
+    p.add_argument("--lr", type=_positive, help="override the spec's learning rate")
+    p.add_argument("--clip", type=_not_negative, help="override the spec's clip norm (0: off)")
     p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
     p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
-    p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
+    p.add_argument("--dump-after", type=_at_least(1), help="dump parameters after this step (default: last)")
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.eval and (args.skip_stages or args.skip_ratio != "0"):
+        p.error("--skip-stages and --skip-ratio remove stages in --eval only; training skips "
+                "what the plan's paths skip")
+    return args
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a finite number")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+    return whole
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
@@ -237,7 +277,8 @@ def train(run: Run) -> None:
         if args.eval_every and done % args.eval_every == 0:
             evaluate_during(run, done)
         stop = stats[2] > 0
-        if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
+        due = bool(args.ckpt_every) and (done % args.ckpt_every == 0 or done == args.steps)
+        if due or stop:  # a stop (SIGTERM) always saves the finished step, checkpoints off or not
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}
