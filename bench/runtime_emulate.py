@@ -1,4 +1,4 @@
-"""Rehearsal benchmark (issue 5, bench b): a SkipPipe plan against its full-pipeline plan on a
+"""Rehearsal benchmark (bench b of the runtime benchmarks): a SkipPipe plan against its full-pipeline plan on a
 time-scaled geo topology, run for real under torchrun with --emulate-network --emulate-compute
 --time-scale, and each measured iteration time against the simulator's prediction
 (plan.json `prediction.iteration_time`, what `pgc plan` prints; target: within 10%).

@@ -52,7 +52,7 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     """Gradient buckets, named like the ALLREDUCE actions of the order pass (pgc.ir.plan_schema):
     one per stage over its replicas with the parameters no other stage reads, and one per shared
     parameter (tied embedding and head) over every worker holding an owning segment. Every
-    parameter is thus summed exactly once over exactly its holders (DESIGN.md §4). A bucket
+    parameter is thus summed exactly once over exactly its holders (docs/design.md §4). A bucket
     lists alias groups: the names one tensor has in different segments (a worker holds one)."""
     aliases: dict[str, set[str]] = {}
     for c in code.values():

@@ -104,7 +104,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _sync(program: Program) -> dict[str, Any]:
-    """The spec's sync mode and what it costs (DESIGN.md §4b): a step without sync, one that
+    """The spec's sync mode and what it costs (docs/design.md §4b): a step without sync, one that
     syncs, their mean over `every` steps next to its bound, and the bytes each group member
     puts on the wire per sync."""
     p, s = program.prediction, program.sync

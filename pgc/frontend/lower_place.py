@@ -1,5 +1,5 @@
 """Lowering `replicas`, `place` and `path` statements, and checking explicit paths against the
-skip and swap policies (DESIGN.md §4)."""
+skip and swap policies (docs/design.md §4)."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def _ring_path(stmt: ast.PathStmt, mb: int, hops: list[tuple[str, ast.HopRef]]) 
 
 def check_policy(path: Path, stages: list[Stage], ratio: Fraction, max_swaps: int) -> None:
     """A path visits S - k*S distinct stages, all never-skip ones, in stage order except for
-    at most `max_swaps` disjoint adjacent transpositions (DESIGN.md §4)."""
+    at most `max_swaps` disjoint adjacent transpositions (docs/design.md §4)."""
     order = {s.name: i for i, s in enumerate(stages)}
     visited = [order[h.segment] for h in path.hops if h.segment in order]
     if any(h.segment.startswith("origin.") for h in path.hops):

@@ -152,7 +152,7 @@ OUTER: dict[str, tuple[tuple[str, float], ...]] = {
 
 def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
     """`sync { compress = none | bf16 | int8; every = H; outer = nesterov(lr, momentum) |
-    sgd(lr) }` (DESIGN.md §4b); absent: synchronous, uncompressed."""
+    sgd(lr) }` (docs/design.md §4b); absent: synchronous, uncompressed."""
     if b is None:
         return SyncConfig()
     readers: dict[str, Callable[[ast.Value], dict[str, object]]] = {

@@ -158,7 +158,7 @@ def _check_policy(program: Program, path: Path, visited: list[int], span: Span) 
 
 def swap_positions(visited: list[int]) -> tuple[list[int], int | None]:
     """Read `visited` (stage indices in visit order) as sorted order with disjoint swaps of
-    consecutive stages (DESIGN.md §4): the positions i where it visits ranks i+1, i, and the
+    consecutive stages (docs/design.md §4): the positions i where it visits ranks i+1, i, and the
     first position that fits no such reading (None when all do)."""
     ranked, out, i = sorted(visited), [], 0
     while i < len(visited):

@@ -1,6 +1,6 @@
 """The planner's fast event simulator: judges thousands of candidate routings per second.
 
-Semantics follow DESIGN.md §4 and pgc.sim, with a dynamic (list-scheduling) order instead of
+Semantics follow docs/design.md §4 and pgc.sim, with a dynamic (list-scheduling) order instead of
 fixed action lists, as the order pass builds them: a worker runs one compute task at a time,
 non-preemptively, choosing among ready tasks backward first, then the lowest microbatch; a
 forward that brings a new microbatch to a worker waits while the worker holds its cap of
@@ -10,7 +10,7 @@ gates admission at the origins); a message occupies the sender's NIC for bytes /
 overhead, one at a time, first come first served, and arrives `latency` later. The pipeline
 phase ends when the last backward is done. Cost: O(T log T) for T = 2 x total hops.
 
-`step_times` adds the end of the iteration as pgc.sim prices it (DESIGN.md §4b): each worker is
+`step_times` adds the end of the iteration as pgc.sim prices it (docs/design.md §4b): each worker is
 ready once its last compute is done and its NIC idle; a group all-reduces when its last member is
 ready (groups in the order pass's order, each member's one after another), then every worker
 steps. O(W + group members).

@@ -51,6 +51,20 @@ def read_manifest(plan: Plan, d: Path) -> dict[str, Any] | None:
     return man
 
 
+def resume_point(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """What `--resume` continues from: the newest complete checkpoint, None when `root` holds
+    no checkpoint at all (a first run), and PlanError when it holds only incomplete ones:
+    starting over would later rotate them away."""
+    found = newest_checkpoint(plan, root)
+    present = checkpoint_dirs(root)
+    if found is None and present:
+        raise PlanError(f"--resume: none of the {len(present)} checkpoints under {root} is "
+                        f"complete for this plan (newest: {present[-1].name}); refusing to "
+                        "start from step 0 and rotate them away: move them aside, or run "
+                        "without --resume")
+    return found
+
+
 def newest_checkpoint(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | None:
     for d in reversed(checkpoint_dirs(root)):
         man = read_manifest(plan, d)

@@ -58,25 +58,32 @@ class Source:
         self._parts: dict[str, torch.Tensor] = {}
 
     def part(self, split: str) -> torch.Tensor:
+        """The train or val tokens; PlanError when a part holds less than one window."""
         if not self._parts:
             data = self._read()
             cut = int(len(data) * (1.0 - float(self.plan.train.data_args.get("val_fraction", 0.1))))
             self._parts = {"train": data[:cut], "val": data[cut:]}
+            for name, part in self._parts.items():
+                if len(part) < self.plan.seq_len + 2:
+                    raise PlanError(
+                        f"the {name} part of the data has {len(part)} tokens, fewer than one "
+                        f"window of seq + 1 = {self.plan.seq_len + 1} (and a start to draw); "
+                        "give more data or a smaller `val_fraction`")
         return self._parts[split]
 
     def _read(self) -> torch.Tensor:
         kind, args = self.plan.train.data, self.plan.train.data_args
-        if kind == "text":
-            files = args.get("files") or args.get("path")
-            paths = [files] if isinstance(files, str) else list(files or [])
-            raw = b"".join(_read_text(Path(str(p))) for p in paths)
-            return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-        if kind == "tokens":
-            wide = str(args.get("dtype", "uint16")) == "uint32"
-            path = Path(str(args["path"]))
-            count = os.path.getsize(path) // (4 if wide else 2)
-            return torch.from_file(str(path), shared=False, size=count,
-                                   dtype=torch.uint32 if wide else torch.uint16)
+        try:
+            if kind == "text":
+                files = args.get("files") or args.get("path")
+                paths = [files] if isinstance(files, str) else list(files or [])
+                raw = b"".join(_read_text(Path(str(p))) for p in paths)
+                return torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else \
+                    torch.zeros(0, dtype=torch.uint8)
+            if kind == "tokens":
+                return _read_tokens(Path(str(args["path"])), str(args.get("dtype", "uint16")))
+        except OSError as exc:
+            raise PlanError(f"cannot read the data `{exc.filename}`: {exc.strerror}") from None
         raise PlanError(f"unknown data source `{kind}` (synthetic, text, tokens)")
 
 
@@ -84,6 +91,17 @@ def _read_text(path: Path) -> bytes:
     if path.is_dir():
         return b"".join(p.read_bytes() for p in sorted(path.rglob("*.py")))
     return path.read_bytes()
+
+
+def _read_tokens(path: Path, dtype: str) -> torch.Tensor:
+    """A nanoGPT-style token file, memory-mapped; its size must be whole tokens."""
+    width = 4 if dtype == "uint32" else 2
+    size = os.path.getsize(path)
+    if size % width:
+        raise PlanError(f"the token file `{path}` has {size} bytes, not a whole number of "
+                        f"{dtype} tokens ({width} bytes each): is `dtype` right?")
+    return torch.from_file(str(path), shared=False, size=size // width,
+                           dtype=torch.uint32 if width == 4 else torch.uint16)
 
 
 def batch(plan: Plan, source: Source | None, step: int, origin: int, mb: int,

@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    newest_checkpoint,
+    prune_checkpoints,
+    resume_point,
+    save_checkpoint,
+)
 from .data import Source
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
@@ -45,32 +51,72 @@ from .worker import ActionError, Emulation, Worker
 def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     t = plan.train
     p = argparse.ArgumentParser(description=f"pgc pipeline `{plan.name}`: {plan.launch}")
-    p.add_argument("--steps", type=int, default=t.steps, help="total steps of the run")
+    p.add_argument("--steps", type=_at_least(1), default=t.steps, help="total steps of the run")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--init-from", help="start from this state_dict (model parameter names)")
     p.add_argument("--import-root", help="folder the model's module imports from "
                    "(default: PGC_IMPORT_ROOT, else the plan's, relative to plan.json)")
     p.add_argument("--ckpt-dir", default=t.checkpoint_dir)
-    p.add_argument("--ckpt-every", type=int, default=t.checkpoint_every)
-    p.add_argument("--keep", type=int, default=t.checkpoint_keep)
+    p.add_argument("--ckpt-every", type=_at_least(0), default=t.checkpoint_every)
+    p.add_argument("--keep", type=_at_least(0), default=t.checkpoint_keep)
     p.add_argument("--log-file", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
+    p.add_argument("--timeout", type=_positive, default=300.0, help="seconds before a wait fails")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
-    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--time-scale", type=_positive, default=1.0)
     p.add_argument("--trace", help="directory for per-worker Chrome traces")
     p.add_argument("--eval", action="store_true", help="evaluate instead of training")
     p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
     p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
-    p.add_argument("--eval-batches", type=int, default=plan.eval_batches)
+    p.add_argument("--eval-batches", type=_at_least(1), default=plan.eval_batches)
     p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
-    p.add_argument("--lr", type=float, help="override the spec's learning rate")
-    p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
+    p.add_argument("--lr", type=_positive, help="override the spec's learning rate")
+    p.add_argument("--clip", type=_not_negative, help="override the spec's clip norm (0: off)")
     p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
     p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
-    p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
+    p.add_argument("--dump-after", type=_at_least(1), help="dump parameters after this step (default: last)")
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.eval and (args.skip_stages or args.skip_ratio != "0"):
+        p.error("--skip-stages and --skip-ratio remove stages in --eval only; training skips "
+                "what the plan's paths skip")
+    return args
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a finite number")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+    return whole
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
@@ -173,7 +219,7 @@ def train(run: Run) -> None:
     root = Path(args.ckpt_dir)
     start = 0
     if args.resume:
-        found = newest_checkpoint(plan, root)
+        found = resume_point(plan, root)
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
                                     w.sync_state)
@@ -295,6 +341,8 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
     try:
         args = parse_args(plan, argv)
         plan = with_overrides(plan, args)
+        if plan.train.data != "synthetic":
+            Source(plan).part("train")  # unreadable or too little data: every rank says so now
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
         run = setup(plan, classes, args)
         if args.eval:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_programs import random_program
 
-from bench.planner.scenarios import geo20, pipeline_program
 from pgc.diagnostics import UserError
 from pgc.ir.types import CostModel, Link, Program, Worker
 from pgc.planner.fastsim import simulate_routes
@@ -34,10 +33,11 @@ from pgc.planner.routing import (
     within_caps,
 )
 from pgc.planner.search import Search
+from tests.planner.scenarios import geo20, pipeline_program
 
 
 def test_templates_of_skippipe_geo_policy() -> None:
-    from bench.planner.scenarios import geo20
+    from tests.planner.scenarios import geo20
 
     prog = geo20()
     templates = legal_templates(prog)
@@ -54,7 +54,7 @@ def test_templates_of_skippipe_geo_policy() -> None:
 
 
 def test_unskippable_stage_is_always_visited_and_bad_ratio_is_an_error() -> None:
-    from bench.planner.scenarios import geo20
+    from tests.planner.scenarios import geo20
 
     prog = geo20()
     segs = tuple(replace(s, skippable=False) if s.name == "s3" else s for s in prog.segments)

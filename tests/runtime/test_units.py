@@ -25,6 +25,7 @@ from pgc.runtime.checkpoint import (
     newest_checkpoint,
     prune_checkpoints,
     read_manifest,
+    resume_point,
     step_dir,
     write_manifest,
     write_worker_file,
@@ -414,3 +415,58 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
     assert skipped_stages(plan, "s2", "0", 0) == {"s2"}
     with pytest.raises(PlanError, match=r"--skip-stages: \['s0'\] cannot be skipped"):
         skipped_stages(plan, "s0", "0", 0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "argument --lr: `nan` is not a finite number"),
+    (["--lr", "0"], "argument --lr: must be positive, not 0"),
+    (["--timeout", "-1"], "argument --timeout: must be positive, not -1"),
+    (["--steps", "-1"], "argument --steps: must be at least 1, not -1"),
+    (["--steps", "ten"], "argument --steps: `ten` is not a whole number"),
+    (["--clip", "-0.5"], "argument --clip: must be 0 or more, not -0.5"),
+    (["--skip-ratio", "2"], "--skip-stages and --skip-ratio remove stages in --eval only"),
+])
+def test_bad_flags_are_one_clear_line(chain4: ModuleType, argv: list[str], message: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Each once a traceback on every rank, or silently ignored (`--steps -1` trained nothing
+    and exited 0, `--skip-ratio 2` was ignored in training)."""
+    from pgc.runtime.main import parse_args
+
+    with pytest.raises(SystemExit) as info:
+        parse_args(chain4.PLAN, argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("kind, content, message", [
+    ("text", b"", "the train part of the data has 0 tokens, fewer than one window"),
+    ("text", None, "cannot read the data `"),
+    ("tokens", None, "cannot read the data `"),
+    ("tokens", b"\0" * 1001, "has 1001 bytes, not a whole number of uint16 tokens"),
+])
+def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kind: str,
+                                         content: bytes | None, message: str) -> None:
+    """An empty text file, a missing file, a token file with an odd byte count (once a
+    traceback, or truncated without a word)."""
+    path = tmp_path / "data.bin"
+    if content is not None:
+        path.write_bytes(content)
+    args = {"files": [str(path)]} if kind == "text" else {"path": str(path)}
+    plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data=kind, data_args=args))
+    with pytest.raises(PlanError, match=re.escape(message)):
+        Source(plan).part("train")
+
+
+def test_resume_refuses_to_start_over_beside_incomplete_checkpoints(chain4: ModuleType,
+                                                                     tmp_path: Path) -> None:
+    """Once `--resume` with every manifest missing started from step 0 and later rotated the
+    old checkpoints away."""
+    plan: Plan = chain4.PLAN
+    assert resume_point(plan, tmp_path / "none") is None  # a first run: nothing to resume
+    for step in (10, 20):
+        (tmp_path / f"step_{step:08d}").mkdir()
+        (tmp_path / f"step_{step:08d}" / "n0.pt").write_bytes(b"partial")
+    with pytest.raises(PlanError, match=r"--resume: none of the 2 checkpoints under .* is "
+                       r"complete for this plan \(newest: step_00000020\); refusing"):
+        resume_point(plan, tmp_path)
