@@ -261,7 +261,8 @@ def train(run: Run) -> None:
             torch.save({n: p.detach().clone() for n, p in w.params.items()},
                        f"{args.dump_params}.{w.me}.pt")
         stop = stats[2] > 0
-        if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
+        due = bool(args.ckpt_every) and (done % args.ckpt_every == 0 or done == args.steps)
+        if due or stop:  # a stop (SIGTERM) always saves the finished step, checkpoints off or not
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}

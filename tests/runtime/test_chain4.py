@@ -124,11 +124,12 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
 def test_sigterm_checkpoints_the_finished_step_and_resumes(main_job: Path) -> None:
     """SIGTERM to the torchrun agent (what a cluster scheduler sends before it takes the
     machine): the workers agree to stop at the end of the step under way, write a complete
-    checkpoint of it although none was due, and a resumed run continues the same losses."""
+    checkpoint of it although checkpointing is off, and a resumed run continues the same
+    losses."""
     ck = main_job / "term-ckpt"
     log = main_job / "term.jsonl"
     proc = subprocess.Popen(
-        torchrun(main_job, "--ckpt-every", "1000", "--ckpt-dir", str(ck), "--log-file", log.name),
+        torchrun(main_job, "--ckpt-every", "0", "--ckpt-dir", str(ck), "--log-file", log.name),
         cwd=main_job, env=pgc_env(), start_new_session=True, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
