@@ -214,8 +214,7 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
     transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
                           emulation.scale)
-    store = dist.distributed_c10d._get_default_store()
-    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout, store),
+    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout),
                     device, emulation, Tracer(me, rank, clock) if args.trace else None,
                     source)
     return Run(plan, args, worker, log)
@@ -368,6 +367,7 @@ def module_exists(name: str) -> bool:
 
 def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "?")
+    run: Run | None = None
     try:
         args = parse_args(plan, argv)
         plan = with_overrides(plan, args)
@@ -378,6 +378,7 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
         else:
             train(run)
         dist.barrier()
+        run.worker.watchdog.close()
         dist.destroy_process_group()
         run.log.close()
         return 0
@@ -392,3 +393,6 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
             traceback.print_exception(cause, file=sys.stderr)
         publish_failure(line)
         return 1
+    finally:
+        if run is not None:
+            run.worker.watchdog.close()
