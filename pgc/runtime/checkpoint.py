@@ -4,8 +4,9 @@ Layout: `DIR/step_00000040/{<worker>.pt, manifest.json}`. A worker file holds th
 tensors under the model's names, its optimizer state, the parameter order and the RNG state,
 and is loaded with `torch.load(weights_only=True)` (never runs code). The manifest names the
 step, the spec hash, the model and every worker file's sha256; a checkpoint is complete when
-its manifest is there and lists every worker of the plan with a file present. Resume takes the
-newest complete one.
+its manifest is there and lists every worker of the plan with a file present. Each host also
+writes a manifest of its own workers' files (`hostfiles`): hosts without a shared filesystem
+each keep their part, and a resume agrees on the newest step every host holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from .files import safe_load, sha256
+from .hostfiles import write_host_manifest
 from .model import named_params, named_tensors
 from .plan import Plan, PlanError
 
@@ -49,42 +51,6 @@ def read_manifest(plan: Plan, d: Path) -> dict[str, Any] | None:
     if not all((d / f).exists() for f in files):
         return None
     return man
-
-
-def resume_point(plan: Plan, root: Path, me: str | None = None,
-                 device: torch.device | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """What `--resume` continues from: the newest complete checkpoint whose files verify on
-    every worker (with `me` given, each worker checks its own file's sha256 and the workers
-    agree by an all-reduce; a checkpoint that fails is skipped with a message), None when
-    `root` holds no checkpoint at all (a first run), and PlanError when it holds only
-    incomplete or failing ones: starting over would later rotate them away."""
-    found = None
-    for d in reversed(checkpoint_dirs(root)):
-        man = read_manifest(plan, d)
-        if man is None:
-            print(f"pgc: skipping incomplete checkpoint {d}", file=sys.stderr)
-            continue
-        if me is None or _verified_everywhere(d, man, me, device):
-            found = (d, man)
-            break
-        print(f"pgc: checkpoint {d} fails its sha256 check on some worker; falling back to "
-              "an older one", file=sys.stderr)
-    present = checkpoint_dirs(root)
-    if found is None and present:
-        raise PlanError(f"--resume: none of the {len(present)} checkpoints under {root} is "
-                        f"complete and verified for this plan (newest: {present[-1].name}); refusing to "
-                        "start from step 0 and rotate them away: move them aside, or run "
-                        "without --resume")
-    return found
-
-
-def _verified_everywhere(d: Path, man: Mapping[str, Any], me: str,
-                         device: torch.device | None) -> bool:
-    own = d / f"{me}.pt"
-    ok = torch.tensor([1 if own.exists() and sha256(own) == man["files"][f"{me}.pt"] else 0],
-                      device=device)
-    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item())
 
 
 def newest_checkpoint(plan: Plan, root: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -134,15 +100,22 @@ def write_manifest(d: Path, step: int, plan: Plan, model: Mapping[str, Any],
 def save_checkpoint(plan: Plan, root: Path, step: int, me: str,
                     segments: Mapping[str, torch.nn.Module], opt: torch.optim.Optimizer,
                     model: Mapping[str, Any],
-                    sync: Mapping[str, torch.Tensor] | None = None) -> None:
-    """All workers write, their digests are gathered, rank 0 writes the manifest, a barrier."""
+                    sync: Mapping[str, torch.Tensor] | None = None, host: str = "") -> bool:
+    """All workers write, their digests are gathered, the first worker of each host writes
+    its host's manifest (hostfiles), rank 0 the manifest of all, a barrier. Returns whether
+    this worker wrote its host's manifest."""
     d = step_dir(root, step)
     path = write_worker_file(d, me, step, segments, opt, sync)
     digests: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(digests, (path.name, sha256(path)))
+    dist.all_gather_object(digests, (host, path.name, sha256(path)))
+    leader = next(r for r, (h, _, _) in enumerate(digests) if h == host) == dist.get_rank()
+    if leader:
+        write_host_manifest(d, step, plan, model, host,
+                            {name: digest for h, name, digest in digests if h == host})
     if dist.get_rank() == 0:
-        write_manifest(d, step, plan, model, dict(digests))
+        write_manifest(d, step, plan, model, {name: digest for _, name, digest in digests})
     dist.barrier()
+    return leader
 
 
 def prune_checkpoints(plan: Plan, root: Path, keep: int) -> None:

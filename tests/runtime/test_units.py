@@ -25,7 +25,6 @@ from pgc.runtime.checkpoint import (
     newest_checkpoint,
     prune_checkpoints,
     read_manifest,
-    resume_point,
     step_dir,
     write_manifest,
     write_worker_file,
@@ -458,15 +457,21 @@ def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kin
         Source(plan).part("train")
 
 
-def test_resume_refuses_to_start_over_beside_incomplete_checkpoints(chain4: ModuleType,
-                                                                     tmp_path: Path) -> None:
-    """Once `--resume` with every manifest missing started from step 0 and later rotated the
-    old checkpoints away."""
-    plan: Plan = chain4.PLAN
-    assert resume_point(plan, tmp_path / "none") is None  # a first run: nothing to resume
-    for step in (10, 20):
-        (tmp_path / f"step_{step:08d}").mkdir()
-        (tmp_path / f"step_{step:08d}" / "n0.pt").write_bytes(b"partial")
-    with pytest.raises(PlanError, match=r"--resume: none of the 2 checkpoints under .* is "
-                       r"complete and verified for this plan \(newest: step_00000020\); refusing"):
-        resume_point(plan, tmp_path)
+def test_resume_agrees_on_a_step_every_host_holds(tmp_path: Path) -> None:
+    """What `--resume` takes from what each worker holds (hostfiles.choose). Once a resume
+    beside only incomplete checkpoints started from step 0 and later rotated them away, and
+    one whose newest step lay on another host's disk started over without a word."""
+    from pgc.runtime.hostfiles import Holding, choose
+
+    def hold(w: str, host: str, steps: tuple[int, ...], present: tuple[str, ...] = ()) -> Holding:
+        return Holding(w, host, steps, present or tuple(f"step_{s:08d}" for s in steps))
+
+    assert choose([hold("n0", "a", ()), hold("n1", "b", ())], tmp_path) is None  # a first run
+    assert choose([hold("n0", "a", (4, 8)), hold("n1", "b", (4,))], tmp_path) == 4
+    with pytest.raises(PlanError, match=r"step 8, is missing or incomplete on host\(s\) b "
+                       r"\(workers n1, n2\)"):
+        choose([hold("n0", "a", (8,)), hold("n1", "b", ()), hold("n2", "b", ())], tmp_path)
+    partial = ("step_00000010", "step_00000020")
+    with pytest.raises(PlanError, match=r"--resume: none of the checkpoints under .* is "
+                       r"complete for this plan \(newest: step_00000020 on host a\); refusing"):
+        choose([hold("n0", "a", (), partial), hold("n1", "a", (), partial)], tmp_path)
