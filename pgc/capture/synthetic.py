@@ -40,11 +40,20 @@ def fill(program: Program) -> Program:
     return _from_cost_model(program)
 
 
+MAX_MODEL_ARG = 2**31  # a width, head count or vocabulary the cost model can size
+
+
 def _arg(program: Program, names: tuple[str, ...]) -> int | None:
+    """The first of `names` among the model's whole-number arguments; a located error when it
+    is too small or too large to size anything with (the sums over a plan must stay finite)."""
     args = dict(program.model.args)
     for n in names:
-        if isinstance(args.get(n), int):
-            return int(args[n])  # type: ignore[arg-type]
+        value = args.get(n)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_MODEL_ARG:
+                raise error(program.model.span, f"model argument `{n}` = {value} is out of "
+                            f"range for the cost model (1 .. {MAX_MODEL_ARG})")
+            return value
     return None
 
 

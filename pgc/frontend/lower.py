@@ -329,14 +329,23 @@ def _check_skip(ratio: Fraction, where: Span, stages: list[Stage], schedule: str
         raise error(where, f"skipping needs `schedule skippipe` or `schedule explicit`, not `{schedule}`")
 
 
+MAX_MICROBATCHES = 4096  # per iteration: planning cost grows with it (bench/plan_scale.py)
+
+
 def _microbatches(mb: LS.Microbatch, stages: list[Stage]) -> int:
     if mb.count is not None:
-        return mb.count
-    assert mb.per_origin is not None
-    first = stages[0]
-    if first.replicas is None:
-        raise error(mb.span, f"`per_origin` needs the number of `{first.name}` workers", hint=f"place `{first.name}` explicitly or set `replicas {first.name} = N`")
-    return mb.per_origin * first.replicas
+        total = mb.count
+    else:
+        assert mb.per_origin is not None
+        first = stages[0]
+        if first.replicas is None:
+            raise error(mb.span, f"`per_origin` needs the number of `{first.name}` workers", hint=f"place `{first.name}` explicitly or set `replicas {first.name} = N`")
+        total = mb.per_origin * first.replicas
+    if total > MAX_MICROBATCHES:
+        raise error(mb.span, f"{total} microbatches per iteration are more than pgc plans "
+                    f"({MAX_MICROBATCHES})", hint="use larger microbatches, or accumulate "
+                    "gradients over several iterations")
+    return total
 
 
 def _check_explicit(schedule: str, paths: list[Path], stmts: list[ast.PathStmt], microbatches: int, decl: ast.PipelineDecl) -> None:

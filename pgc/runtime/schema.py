@@ -181,6 +181,8 @@ SCHEMA: Type = _obj(
         _obj(
             ("every", "int", "steps between evaluations (0 = never)"),
             ("batches", "int", "held-out batches per evaluation"),
+            ("skip", ("list", "str"), "skip ratios each evaluation tries (fractions of all "
+             "stages, \"0\" first: the whole model)"),
         ),
         "evaluation settings",
     ),

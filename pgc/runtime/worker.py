@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from .actions import Action, format_action
 from .data import Source, batch
@@ -116,12 +115,15 @@ class Worker:
     # sync modes: residuals, outer weights and outer momentum by name (checkpointed)
     sync_state: dict[str, torch.Tensor] = field(default_factory=dict)
     visits: int = field(init=False)  # microbatches whose path runs here each step
+    visits_of: dict[str, int] = field(init=False)  # the same for every worker (from the plan)
     total: Callable[[torch.Tensor, Any, str], torch.Tensor] = field(init=False)  # a group sum
 
     def __post_init__(self) -> None:
         self.route = routing(self.plan, self.me)
         self.actions = self.plan.actions[self.me]
-        self.visits = len({a.mb for a in self.actions if a.kind == "F"})
+        self.visits_of = {w: len({a.mb for a in acts if a.kind == "F"})
+                          for w, acts in self.plan.actions.items()}
+        self.visits = self.visits_of.get(self.me, 0)
         self.params = named_params(self.segments)
         sync = self.plan.sync
         self.total = summer(sync.compress, sync.chunk, self.sync_state)
@@ -295,12 +297,10 @@ class Worker:
             names = held_names(bucket, self.params)
             theta = [self.sync_state[f"theta/{n}"] for n in names]
             local = [self.params[n].detach() for n in names]
-            weight = float(self.visits)
-            count = torch.tensor([weight], dtype=torch.float64, device=self.device)
-            if group is not None:
-                dist.all_reduce(count, group=group)
-            if float(count) == 0:  # no member processed any: a plain mean
-                weight, count = 1.0, torch.tensor([float(len(bucket.workers))])
+            # every member's count is in the plan: no exchange needed
+            weight, count = float(self.visits), sum(self.visits_of[w] for w in bucket.workers)
+            if count == 0:  # no member processed any: a plain mean
+                weight, count = 1.0, len(bucket.workers)
             flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
             if group is not None:
                 try:
@@ -308,7 +308,7 @@ class Worker:
                 except RuntimeError as exc:
                     raise collective_error(self.me, bucket.workers, f"outer sync {name}",
                                            exc) from exc
-            delta = flat / float(count)
+            delta = flat / count
             pieces = [torch.empty_like(t) for t in theta]
             unflatten(delta, pieces)
             with torch.no_grad():

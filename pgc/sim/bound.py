@@ -29,6 +29,8 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
 - allreduce (a step that syncs): a group all-reduces after each member's last backward (at
   least head + work), then the member steps: per worker head + work + its all-reduces + step,
   and per group the latest member's head + work + the group's all-reduce + the least step.
+  With outer steps the sync follows every worker's step: the step bound plus the outer sync's
+  own (exact) time.
 
 The pipeline bound is the max of the first five; a step without sync adds `step`, the
 iteration bound (a step that syncs) `allreduce`. Over `sync { every = H }` steps the mean is
@@ -45,7 +47,7 @@ import heapq
 from dataclasses import dataclass
 
 from pgc.ir.types import Program
-from pgc.sim.cost import CostTable, cost_table
+from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     comps.append(("allreduce", *_argmax(sync)))
     step = max(pipeline, comps[-2][1])
     total = max(step, comps[-1][1])
+    if not program.sync.synchronous:  # outer steps sync after every worker's step
+        total = step + outer_sync_seconds(outer_groups(program, c))
+        comps[-1] = ("allreduce", total, "outer sync")
     return Bound(tuple(comps), pipeline, total, step, program.sync.amortised(step, total))
 
 

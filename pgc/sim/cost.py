@@ -67,7 +67,8 @@ def _estimated_bytes(program: Program, seg: Segment) -> float:
     if seg.boundary_bytes is not None:
         return float(seg.boundary_bytes)
     dim = dict(program.model.args).get("dim")
-    if isinstance(dim, (int, float)) and not isinstance(dim, bool):
+    # a whole width the cost model can size (capture's synthetic profile rejects the others)
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
         width = DTYPE_BYTES[program.cost.activation_dtype]
         return float(width * dim * program.seq_len * program.microbatch_size)
     return 0.0
@@ -163,3 +164,24 @@ def _check_links(program: Program, links: Mapping[tuple[str, str], tuple[float, 
             raise error(program.span, f"no link joins `{a}` to `{b}` (used by {user})",
                         hint="add a `link` rule, e.g. `link default { latency = ...; "
                         "bandwidth = ... }`")
+
+
+def outer_sync_seconds(groups: list[tuple[tuple[str, ...], float]]) -> float:
+    """Seconds the outer sync of a step adds (docs/CONTRACTS.md "Sync modes"): it runs after
+    every worker's step, each worker taking its groups in name order, a group as soon as all
+    its members are free: `groups` as (members, all-reduce seconds), sorted by name.
+    O(group members)."""
+    clock: dict[str, float] = {}
+    for members, seconds in groups:
+        end = max((clock.get(w, 0.0) for w in members), default=0.0) + seconds
+        clock.update(dict.fromkeys(members, end))
+    return max(clock.values(), default=0.0)
+
+
+def outer_groups(program: Program, costs: CostTable) -> list[tuple[tuple[str, ...], float]]:
+    """The collective groups in the order outer steps sync them (by name), with their
+    all-reduce seconds (pgc.passes.order.collective_groups gives the members)."""
+    from pgc.passes.order import collective_groups
+
+    return [(members, costs.allreduce(members, costs.sync_bytes.get(name, 0.0)))
+            for name, members in sorted(collective_groups(program))]

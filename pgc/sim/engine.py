@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
-from pgc.sim.cost import CostTable, cost_table
+from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
 
 Ref = tuple[int, int]  # (worker index, action index)
 
@@ -89,6 +89,21 @@ def simulate(program: Program, costs: CostTable | None = None, sync: bool = True
     with `sync=False` one that does not. O(actions)."""
     costs = costs or cost_table(program)
     return _Sim(program, costs, sync).run()
+
+
+def sync_steps(program: Program, costs: CostTable | None = None) -> tuple[SimResult, float, float]:
+    """(the simulated step, seconds of a step without sync, seconds of a step that syncs).
+    Synchronous modes sync inside the lists (overlapped all-reduces; the simulated step is the
+    one that syncs). Outer steps keep the lists free of exchanges and sync after every
+    worker's step (`outer_sync_seconds`; the simulated step is the one without)."""
+    costs = costs or cost_table(program)
+    if program.sync.synchronous:
+        res = simulate(program, costs)
+        step = simulate(program, costs, sync=False).iteration_time
+        return res, step, res.iteration_time
+    res = simulate(program, costs, sync=False)
+    extra = outer_sync_seconds(outer_groups(program, costs))
+    return res, res.iteration_time, res.iteration_time + extra
 
 
 class _Sim:
