@@ -344,6 +344,7 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
         else:
             train(run)
         dist.barrier()
+        run.worker.watchdog.close()  # it reads the group's store: done before the group goes
         dist.destroy_process_group()
         run.log.close()
         return 0
