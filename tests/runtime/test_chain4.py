@@ -140,7 +140,11 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-4000:]
     assert "skipping incomplete checkpoint" in r.stderr and "step_00000099" in r.stderr
-    resumed = read_log(main_job / "resume.jsonl")
+    # the rehearsal ends with predicted against measured step time, at its time scale
+    assert "pgc: rehearsal: predicted " in r.stdout and "x time scale 1 = " in r.stdout
+    rehearsal = read_log(main_job / "resume.jsonl")[-1]["rehearsal"]
+    assert rehearsal["time_scale"] == 1.0 and rehearsal["measured_step_s"] > 0
+    resumed = [rec for rec in read_log(main_job / "resume.jsonl") if "step" in rec]
     first = resumed[0]["step"]
     assert first in (11, 16), f"resumed at step {first}"
     assert f"resumed from {ck / f'step_{first - 1:08d}'}" in r.stdout
