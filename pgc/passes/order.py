@@ -33,8 +33,8 @@ import heapq
 from dataclasses import replace
 
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
 from pgc.ir.types import Action, Hop, Path, Program
-from pgc.passes.base import Pass
 from pgc.sim.cost import CostTable, cost_table
 
 # A message that arrives within TIE seconds of the moment a worker frees counts as there: the

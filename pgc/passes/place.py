@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pgc.diagnostics import did_you_mean, error
+from pgc.ir.passes import Pass
 from pgc.ir.types import Program
-from pgc.passes.base import Pass
 
 
 def _place_auto(program: Program) -> Program:

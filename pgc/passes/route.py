@@ -16,8 +16,8 @@ from dataclasses import replace
 from fractions import Fraction
 
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
 from pgc.ir.types import Hop, Path, Program, Span
-from pgc.passes.base import Pass
 
 
 def weighted_round_robin(weights: list[float], count: int) -> list[int]:

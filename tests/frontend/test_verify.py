@@ -9,7 +9,7 @@ from conftest import ROOT
 
 from pgc.frontend import load_program
 from pgc.ir.types import Action, Hop, Path, Prediction, Program, Stage
-from pgc.ir.verify import verify_program
+from pgc.ir.verify import VerifyError, verify_program
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +56,12 @@ BREAKS = [
 @pytest.mark.parametrize(("message", "breaker"), BREAKS, ids=[m for m, _ in BREAKS])
 def test_each_broken_invariant_is_named(chain: Program, message: str, breaker: object) -> None:
     broken = breaker(chain)  # type: ignore[operator]
-    with pytest.raises(AssertionError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(VerifyError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         verify_program(broken)
 
 
 def test_ring_paths_must_return_to_their_origin(ring: Program) -> None:
     placed = replace(ring, placement=ring.placement + tuple((f"s{i}", (f"n{i + 1}",)) for i in range(1, 6)))
     hops = (Hop("origin.pro", "n0"), Hop("s1", "n2"), Hop("s2", "n3"), Hop("origin.epi", "n1"))
-    with pytest.raises(AssertionError, match="must end at its origin"):
+    with pytest.raises(VerifyError, match="must end at its origin"):
         verify_program(replace(placed, paths=tuple(Path(m, "n0", hops) for m in range(ring.microbatches))))
