@@ -222,3 +222,22 @@ def test_rehearsal_summary_compares_at_scale_and_warns_of_overruns(project: Path
     assert record["rehearsal"] == {"time_scale": 2.0, "predicted_step_s": 1.0,
                                    "measured_step_s": 1.0, "steps": 2, "overruns": {"n1": 2}}
 
+
+
+def test_data_paths_start_at_the_spec_and_are_written_for_the_compiled_folder(
+        tmp_path: Path) -> None:
+    """Inside the spec's folder: relative to the compiled folder (the project moves whole);
+    elsewhere: absolute. Once paths started at whatever folder the run started in."""
+    from pgc.codegen.emit import data_args
+    from pgc.frontend import load_program
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "s.pgc").write_text(SPEC)
+    program = load_program(str(proj / "s.pgc"))
+    args = {"path": "data/train.bin", "val": "../elsewhere/val.bin", "dtype": "uint16"}
+    fixed = data_args(program, args, proj / "build" / "x")
+    assert fixed == {"path": "../../data/train.bin", "val": str(tmp_path / "elsewhere" / "val.bin"),
+                     "dtype": "uint16"}
+    assert data_args(program, {"files": ["a.txt", "/abs/b.txt"]}, proj / "out") == \
+        {"files": ["../a.txt", "/abs/b.txt"]}
