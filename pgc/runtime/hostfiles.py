@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import torch.distributed as dist
 
+from .files import sha256
 from .plan import Plan, PlanError
 
 Found = tuple[Path, dict[str, Any]]  # a step folder and the manifest that lists this worker
@@ -52,13 +53,20 @@ def _manifest(path: Path, plan: Plan) -> dict[str, Any] | None:
     return man if isinstance(man.get("files"), dict) and isinstance(man.get("step"), int) else None
 
 
-def held(plan: Plan, root: Path, me: str, host: str) -> dict[int, Found]:
-    """step -> (folder, manifest) of every checkpoint under `root` that holds `me`'s file."""
+def held(plan: Plan, root: Path, me: str, host: str, verify: bool = False) -> dict[int, Found]:
+    """step -> (folder, manifest) of every checkpoint under `root` that holds `me`'s file
+    (with `verify`, only where the file's sha256 is the manifest's: a damaged newest
+    checkpoint is then not held, and `choose` falls back to the newest verified one)."""
     out: dict[int, Found] = {}
     for d in sorted(root.glob("step_*")):
         for path in (host_manifest(d, host), d / "manifest.json"):
             man = _manifest(path, plan)
-            if man is not None and f"{me}.pt" in man["files"] and (d / f"{me}.pt").exists():
+            own = d / f"{me}.pt"
+            if man is not None and f"{me}.pt" in man["files"] and own.exists():
+                if verify and sha256(own) != man["files"][f"{me}.pt"]:
+                    print(f"pgc: worker {me}: checkpoint {d} fails its sha256 check; falling "
+                          "back to an older one", file=sys.stderr)
+                    break
                 out[man["step"]] = (d, man)
                 break
     return out
@@ -67,7 +75,7 @@ def held(plan: Plan, root: Path, me: str, host: str) -> dict[int, Found]:
 def agree(plan: Plan, root: Path, me: str, host: str) -> Found | None:
     """The checkpoint this worker resumes from (a collective: every worker calls it), as
     `choose` decides from what every worker holds."""
-    mine = held(plan, root, me, host)
+    mine = held(plan, root, me, host, verify=True)
     present = [d.name for d in sorted(root.glob("step_*"))]
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, Holding(me, host, tuple(sorted(mine)), tuple(present)))

@@ -140,7 +140,11 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-4000:]
     assert "skipping incomplete checkpoint" in r.stderr and "step_00000099" in r.stderr
-    resumed = read_log(main_job / "resume.jsonl")
+    # the rehearsal ends with predicted against measured step time, at its time scale
+    assert "pgc: rehearsal: predicted " in r.stdout and "x time scale 1 = " in r.stdout
+    rehearsal = read_log(main_job / "resume.jsonl")[-1]["rehearsal"]
+    assert rehearsal["time_scale"] == 1.0 and rehearsal["measured_step_s"] > 0
+    resumed = [rec for rec in read_log(main_job / "resume.jsonl") if "step" in rec]
     first = resumed[0]["step"]
     assert first in (11, 16), f"resumed at step {first}"
     assert f"resumed from {ck / f'step_{first - 1:08d}'}" in r.stdout
@@ -153,6 +157,28 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
         assert f"F s{w[1]} m0" in names and "STEP" in names
         steps = {e["args"]["step"] for e in events if e.get("ph") == "X"}
         assert steps == set(range(first - 1, RESUME_TO))
+
+
+def test_resume_falls_back_past_a_corrupt_checkpoint(main_job: Path) -> None:
+    """The newest checkpoint's file of one worker is damaged: every worker agrees to resume
+    from the newest checkpoint that verifies everywhere, says so, and reproduces the losses
+    (once the damaged file stopped the resume)."""
+    ck = main_job / "corrupt-ckpt"
+    shutil.copytree(main_job / "checkpoints", ck)
+    with (ck / "step_00000030" / "n2.pt").open("r+b") as f:
+        f.seek(200)
+        f.write(b"\xff" * 16)
+    r = subprocess.run(
+        torchrun(main_job, "--resume", "--ckpt-every", "1000", "--ckpt-dir", str(ck),
+                 "--log-file", "corrupt.jsonl", "--steps", "22"),
+        cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert f"checkpoint {ck / 'step_00000030'} fails its sha256 check" in r.stderr, r.stderr[-2000:]
+    assert f"resumed from {ck / 'step_00000020'}" in r.stdout
+    full = {rec["step"]: rec["loss"] for rec in read_log(main_job / "train_log.jsonl")}
+    resumed = read_log(main_job / "corrupt.jsonl")
+    assert [(rec["step"], rec["loss"]) for rec in resumed] == [(s, full[s]) for s in (21, 22)]
 
 
 def test_sigterm_checkpoints_the_finished_step_and_resumes(main_job: Path) -> None:
