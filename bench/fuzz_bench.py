@@ -19,13 +19,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402, F401  (loaded before any time limit can interrupt its import)
+
 from pgc.commands.plan import plan  # noqa: E402
 from pgc.frontend import check_file  # noqa: E402
 from tests.fuzz.corpus import check_seeds, plan_seeds  # noqa: E402
 from tests.fuzz.mutator import mutants, run_one  # noqa: E402
 
 CHECKS, PLANS = 20_000, 500
-CHECK_LIMIT_S, PLAN_LIMIT_S = 10.0, 60.0
+CHECK_LIMIT_S, PLAN_LIMIT_S = 10.0, 60.0  # CPU seconds (run_one)
 
 
 def sweep(name: str, fn: Any, stream: Any, limit: float, wanted: int,
@@ -63,8 +65,10 @@ def main(seed: int) -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| pgc {r['command']} | {r['mutants']} | {r['ok']} | {r['error']} | {r['crash']} "
               f"| {r['hang']} | {r['cpu_s']} |" for r in rows]
-    lines += ["", f"Per-call limits: check {CHECK_LIMIT_S:g} s, plan {PLAN_LIMIT_S:g} s (a call "
-              "past it counts as a hang).", "Plan mutants are check-clean mutants of small "
+    lines += ["", f"Per-call limits: check {CHECK_LIMIT_S:g} s, plan {PLAN_LIMIT_S:g} s of CPU "
+              "time, ten times that in wall time (a call past either counts as a hang). A "
+              "mutant that drops the synthetic cost line makes `pgc plan` build and capture the "
+              "real model.", "Plan mutants are check-clean mutants of small "
               "synthetic-cost ring and chain specs (tests/fuzz/corpus.py)."]
     for r in rows:
         lines += [f"- {f}" for f in r["failures"]]

@@ -10,5 +10,4 @@ python -c 'import lark, pgc.cli' 2>/dev/null || python -m pip install -q -e .
 OUT="${OUT:-build/chain4}"
 python -m pgc compile examples/chain4.pgc -o "$OUT"
 cd "$OUT"
-rm -f train_log.jsonl
 exec torchrun --standalone --nproc-per-node 4 train.py "$@"

@@ -34,8 +34,8 @@ LR_SCHEDULES: dict[str, tuple[str, ...]] = {
 }
 DATA_SOURCES: dict[str, tuple[str, ...]] = {
     "synthetic": ("seed", "vocab"),
-    "text": ("files", "path", "seed", "val_fraction"),
-    "tokens": ("path", "dtype", "seed", "val_fraction"),
+    "text": ("files", "path", "seed", "val_fraction", "val"),
+    "tokens": ("path", "dtype", "seed", "val_fraction", "val"),
 }
 # arguments a call cannot do without: name -> alternatives, one of which must be given
 REQUIRED: dict[str, tuple[str, ...]] = {"text": ("files", "path"), "tokens": ("path",)}

@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 
 from pgc.capture.memory import optimizer_factor
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
 from pgc.ir.topology import Network
 from pgc.ir.types import AutoPartition, BlockProfile, Program, Segment
-from pgc.passes.base import Pass
 
 INF = math.inf
 

@@ -10,8 +10,8 @@ imports of devices, pipes, missing or NUL-holding paths, and deep nesting.
 
 `run_one(fn, mutant, limit_s)` runs one command function on a mutant written to a file. The
 outcome is "ok", "error" (the project's located diagnostics, `UserError`), "crash" (any other
-exception, with its traceback) or "hang" (the per-call time limit passed: SIGALRM interrupts
-the call in the main thread).
+exception, with its traceback) or "hang" (the per-call limit passed: SIGPROF after that much CPU
+time, or SIGALRM after ten times it in wall time, interrupts the call in the main thread).
 """
 
 from __future__ import annotations
@@ -200,24 +200,34 @@ def _alarm(_signum: int, _frame: object) -> None:
     raise Hang
 
 
+WALL_FACTOR = 10  # a call blocked without using CPU (a read that never returns) hangs too
+
+
 def run_one(fn: Callable[[str], object], mutant: Mutant, limit_s: float) -> tuple[str, str]:
     """Write `mutant` next to its seed's imports (in the seed's folder copy) and call
-    `fn(path)`; returns (outcome, detail)."""
+    `fn(path)`; returns (outcome, detail). The limit is CPU time of this process (SIGPROF), so
+    a loaded machine does not turn slow into "hang"; a call that blocks without computing is
+    caught after WALL_FACTOR times the limit in wall time (SIGALRM). Import torch before
+    calling this: an import the limit interrupts leaves torch unusable in this process."""
     path = mutant.folder / f"_mutant_{mutant.index}.pgc"
     path.write_bytes(mutant.text.encode("utf-8", errors="surrogatepass"))
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    previous = {sig: signal.signal(sig, _alarm) for sig in (signal.SIGPROF, signal.SIGALRM)}
+    signal.setitimer(signal.ITIMER_PROF, limit_s)
+    signal.setitimer(signal.ITIMER_REAL, limit_s * WALL_FACTOR)
     try:
         fn(str(path))
         outcome, detail = "ok", ""
     except UserError as exc:
         outcome, detail = "error", exc.render()
     except Hang:
-        outcome, detail = "hang", f"no answer within {limit_s} s"
+        outcome, detail = "hang", (f"no answer within {limit_s} CPU seconds "
+                                   f"({limit_s * WALL_FACTOR} s of wall time)")
     except Exception:  # anything else is a crash: a bug in pgc
         outcome, detail = "crash", traceback.format_exc()
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         path.unlink(missing_ok=True)
     return outcome, detail

@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import torch  # noqa: F401  (loaded before any time limit can interrupt its import)
+
 from pgc.commands.plan import plan
 from pgc.frontend import check_file
 from tests.fuzz.corpus import check_seeds, plan_seeds

@@ -404,7 +404,7 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
                                              for s in chain4.PLAN.stages),
                    segments=tuple(replace(s, skippable=True) for s in chain4.PLAN.segments))
     assert whole_stage_count("1/2", 4) == 2
-    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: 1/3 of 4 stages is 1.33333 stages"):
+    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: skip ratio 1/3 of 4 stages skips 1.33333 stages, not a whole"):
         whole_stage_count("1/3", 4)
     with pytest.raises(PlanError, match="not a fraction"):
         whole_stage_count("half", 4)
@@ -455,3 +455,23 @@ def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kin
     plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data=kind, data_args=args))
     with pytest.raises(PlanError, match=re.escape(message)):
         Source(plan).part("train")
+
+
+def test_resume_agrees_on_a_step_every_host_holds(tmp_path: Path) -> None:
+    """What `--resume` takes from what each worker holds (hostfiles.choose). Once a resume
+    beside only incomplete checkpoints started from step 0 and later rotated them away, and
+    one whose newest step lay on another host's disk started over without a word."""
+    from pgc.runtime.hostfiles import Holding, choose
+
+    def hold(w: str, host: str, steps: tuple[int, ...], present: tuple[str, ...] = ()) -> Holding:
+        return Holding(w, host, steps, present or tuple(f"step_{s:08d}" for s in steps))
+
+    assert choose([hold("n0", "a", ()), hold("n1", "b", ())], tmp_path) is None  # a first run
+    assert choose([hold("n0", "a", (4, 8)), hold("n1", "b", (4,))], tmp_path) == 4
+    with pytest.raises(PlanError, match=r"step 8, is missing or incomplete on host\(s\) b "
+                       r"\(workers n1, n2\)"):
+        choose([hold("n0", "a", (8,)), hold("n1", "b", ()), hold("n2", "b", ())], tmp_path)
+    partial = ("step_00000010", "step_00000020")
+    with pytest.raises(PlanError, match=r"--resume: none of the checkpoints under .* is "
+                       r"complete for this plan \(newest: step_00000020 on host a\); refusing"):
+        choose([hold("n0", "a", (), partial), hold("n1", "a", (), partial)], tmp_path)
