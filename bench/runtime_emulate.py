@@ -52,7 +52,7 @@ def run_once(out: Path, plan: dict[str, Any], steps: int, scale: float) -> list[
     log.unlink(missing_ok=True)
     torchrun(out / "train.py", int(plan["world_size"]), "--quiet", "--steps", str(steps),
              "--log-file", str(log), *flags(scale))
-    return [rec["time"] for rec in read_log(log)[1:]]
+    return [rec["time"] for rec in read_log(log) if "time" in rec][1:]
 
 
 def summary(name: str, plan: dict[str, Any], times: list[float], scale: float) -> dict[str, Any]:

@@ -25,7 +25,7 @@ PASS_MODULES: tuple[tuple[str, str], ...] = (
     ("partitioned", "pgc.passes.partition"),
     ("placed", "pgc.passes.place"),
     ("routed", "pgc.passes.route"),
-    ("ordered", "pgc.passes.order"),
+    ("ordered", "pgc.sched.order"),
     ("verified", "pgc.passes.verify"),
     ("simulated", "pgc.sim.pass_simulate"),
 )

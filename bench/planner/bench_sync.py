@@ -14,8 +14,8 @@ from dataclasses import replace
 
 from bench.planner.common import Planned, plan, table, write
 from bench.planner.dtfm_ga import chains_program, run_ga
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import SyncConfig
-from pgc.passes.order import collective_groups
 from pgc.planner.judge import judge
 from pgc.sim.cost import cost_table
 from tests.planner.scenarios import geo20

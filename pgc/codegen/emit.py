@@ -87,7 +87,7 @@ def predicted_times(program: Program) -> dict[str, Any]:
     """The simulator's own cost model, so that a rehearsal (--emulate-compute, --emulate-network)
     pads to exactly what was predicted: (forward, backward) seconds per `segment@worker`,
     all-reduce seconds per group, optimizer-step seconds per worker."""
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
     from pgc.sim.cost import cost_table
 
     costs = cost_table(program)

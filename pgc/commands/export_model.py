@@ -22,7 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="+",
                    help="a checkpoint directory (step_*) or the directory holding them; several "
                    "when hosts kept their workers' files in folders of their own")
-    p.add_argument("-o", "--out", required=True, help="the state_dict file to write")
+    p.add_argument("-o", "--out", required=True,
+                   help="the state_dict file to write (--format hf: the folder)")
+    p.add_argument("--format", choices=("pt", "hf"), default="pt",
+                   help="pt: a torch state_dict file; hf: a transformers save_pretrained folder "
+                   "(safetensors) of the model, or of the transformers model it wraps")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--from", dest="compiled", metavar="DIR",
                         help="the compiled folder (its plan.json) whose model the checkpoint trained")
@@ -42,9 +46,29 @@ def run(args: argparse.Namespace) -> int:
     with torch.device("meta"):
         model = factory(**model_args)
     state = full_state_dict(model, merged, step_dir)
-    torch.save(state, args.out)
+    if args.format == "hf":
+        save_pretrained(factory, model_args, state, Path(args.out))
+    else:
+        torch.save(state, args.out)
     print(f"wrote {args.out}: {len(state)} tensors from {step_dir} (step {manifest['step']})")
     return 0
+
+
+def save_pretrained(factory: Any, model_args: dict[str, Any], state: dict[str, Any],
+                    out: Path) -> None:
+    """The model with the checkpoint's tensors, saved by the transformers model it is (or the
+    first it holds) with `save_pretrained` (safetensors), so `from_pretrained(out)` loads it."""
+    try:
+        from transformers import PreTrainedModel
+    except ImportError:
+        raise _fail("--format hf needs the `transformers` package (pip install transformers)") from None
+    model = factory(**model_args)
+    hf = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if hf is None:
+        raise _fail(f"--format hf: `{type(model).__name__}` is not a transformers PreTrainedModel "
+                    "and holds none; export a state_dict with --format pt")
+    model.load_state_dict(state, strict=True)
+    hf.save_pretrained(out, safe_serialization=True)
 
 
 def _fail(message: str) -> Exception:

@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(file: str) -> dict[str, Any]:
     """Everything `pgc plan` reports, as a JSON-ready dict."""
+    from pgc.baselines import Row, after_placement, baselines, verdict
     from pgc.frontend import load_program
     from pgc.pipeline import run_passes
-    from pgc.planner.baselines import Row, after_placement, baselines, verdict
     from pgc.sim.bound import lower_bound
     from pgc.sim.explain import bottlenecks
 
@@ -121,7 +121,7 @@ def _sync(program: Program) -> dict[str, Any]:
 
 
 def _groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
 
     return collective_groups(program)
 

@@ -18,6 +18,7 @@ from pgc.frontend.load import Sources
 from pgc.frontend.lower_place import check_policy, lower_paths, place, replicas
 from pgc.frontend.lower_stages import LAYER_COUNT_ARGS, ORIGIN, Split, lower_split
 from pgc.frontend.lower_topology import Topology, lower_topology
+from pgc.ir.policy import skipped_count
 from pgc.ir.types import (
     CostModel,
     EvalConfig,
@@ -34,6 +35,7 @@ from pgc.ir.types import (
     SyncConfig,
     TrainConfig,
 )
+from pgc.runtime.rules import skip_ratio_hint, skip_ratio_problem
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
@@ -240,9 +242,10 @@ class _Pipeline:
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, st.ratio, st.ratio_span, stages, st.schedule)
         for num, den in st.evaluation.skip_ratios:
-            if (num * len(stages)) % den:
+            problem = skip_ratio_problem(Fraction(num, den), len(stages))
+            if problem:
                 at = st.evaluation.span if st.evaluation.span.line else decl.span
-                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
+                errors.add(error(at, f"eval {problem}", hint=skip_ratio_hint(len(stages))))
         if st.max_swaps and st.schedule not in ("skippipe", "explicit"):
             errors.add(error(st.swap_span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{st.schedule}`"))
         microbatches = errors.run(_microbatches, st.microbatch, stages) or 1
@@ -317,11 +320,7 @@ def _check_skip(ratio: Fraction, where: Span, stages: list[Stage], schedule: str
     if not ratio:
         return
     n = len(stages)
-    skipped = ratio * n
-    if skipped.denominator != 1:
-        ok = sorted({Fraction(j, n) for j in range(1, n)})
-        shown = ", ".join(str(f) for f in ok[:6])
-        raise error(where, f"skip ratio {ratio} of {n} stages skips {float(skipped):g} stages, not a whole number", hint=f"with {n} stages use one of {shown}")
+    skipped = skipped_count(ratio, n, where)
     never = sum(s.never_skip for s in stages)
     if n - int(skipped) < never:
         raise error(where, f"skip ratio {ratio} leaves {n - int(skipped)} stages per path, fewer than the {never} never-skipped ones")

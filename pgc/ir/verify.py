@@ -9,8 +9,10 @@ Cost: O(size of the program).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from pgc.ir.types import Path, Program
+from pgc.runtime.rules import skip_ratio_problem, skipped_stage_count
 
 
 class VerifyError(Exception):
@@ -112,7 +114,8 @@ def _placement(p: Program) -> None:
 def _policies(p: Program) -> None:
     num, den = p.skip.ratio
     _require(den > 0 and 0 <= num < den, f"skip ratio {num}/{den} out of [0, 1)")
-    _require((num * len(p.stages)) % den == 0, "skip ratio does not give a whole number of stages")
+    _require(den <= 0 or skipped_stage_count(Fraction(num, den), len(p.stages)) is not None,
+             (skip_ratio_problem(Fraction(num, den), len(p.stages)) or "") if den > 0 else "")
     names = {s.name for s in p.stages}
     _require(set(p.skip.never) <= names, f"never-skip names unknown stages {p.skip.never}")
     _require(p.swap.max_swaps >= 0, f"swap max {p.swap.max_swaps} is negative")

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from pgc.diagnostics import Diagnostic, UserError
 from pgc.ir.passes import Pass
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import NO_SPAN, Action, Program, Span
-from pgc.passes.order import collective_groups
 from pgc.passes.route import check_path
 from pgc.runtime.actions import format_action
 

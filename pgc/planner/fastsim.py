@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pgc.passes.order import TIE
 from pgc.planner.costs import Costs
+from pgc.sched.order import TIE
 
 # A route: the hops of one microbatch as (segment name, worker index), forward order.
 Route = tuple[tuple[str, int], ...]

@@ -20,7 +20,7 @@ class Verdict:
 
 def judge(program: Program, bound: bool = True) -> Verdict:
     """Order the program's paths and simulate one iteration (and bound it). O(actions)."""
-    from pgc.passes.order import run as order
+    from pgc.sched.order import run as order
     from pgc.sim import cost_table, lower_bound
     from pgc.sim.engine import sync_steps
 

@@ -27,8 +27,9 @@ from itertools import combinations
 import numpy as np
 
 from pgc.diagnostics import error
+from pgc.ir.policy import stages_visited
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import Hop, Path, Program
-from pgc.passes.order import collective_groups
 from pgc.planner.costs import Costs, grad_bytes
 from pgc.planner.fastsim import FastResult, Route, simulate_routes, step_times
 from pgc.planner.search import Search
@@ -276,14 +277,8 @@ def message_matrices(program: Program, costs: Costs) -> dict[str, np.ndarray]:
 
 
 def visits(program: Program) -> int:
-    """Stages each path visits: S - k*S (docs/design.md §4); k*S must be whole."""
-    n_stages = len(program.stages)
-    num, den = program.skip.ratio
-    if (num * n_stages) % den:
-        raise error(program.skip.span,
-                    f"skip ratio {num}/{den} of {n_stages} stages is not a whole number of stages",
-                    hint=f"use a multiple of 1/{n_stages}")
-    return n_stages - num * n_stages // den
+    """Stages each path visits: S - k*S (docs/design.md §4, `pgc.ir.policy`)."""
+    return stages_visited(program)
 
 
 def skip_sets(program: Program) -> tuple[list[int], list[int], int]:

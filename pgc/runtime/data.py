@@ -1,6 +1,6 @@
 """The data order: a documented function (seed, step, origin, microbatch) -> samples.
 
-    batch(plan, step, origin, mb, split) -> (input_ids, labels), both [B, T] int64.
+    batch(plan, source, step, origin, mb, split) -> (input_ids, labels), both [B, T] int64.
 
 Microbatch `mb` (global number in 0..M-1) of iteration `step` draws B windows of T + 1 tokens.
 Window i starts at an offset drawn from a `torch.Generator` seeded with
@@ -9,7 +9,9 @@ Window i starts at an offset drawn from a `torch.Generator` seeded with
 window's tokens from that generator instead (`synthetic`). `origin` (index of the microbatch's
 origin worker in the plan's `data.origins`) is part of the signature for sources sharded per
 origin; the built-in sources do not depend on it, so a plan with other placements sees the same
-batches. Any reference can reproduce the batches from this docstring alone.
+batches. Any reference can reproduce the batches from this docstring alone. `source` holds the
+file tokens (`Source`: the train part, and the `val` file or the held-out tail as the validation
+split); synthetic data needs none.
 """
 
 from __future__ import annotations

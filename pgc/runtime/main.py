@@ -38,6 +38,7 @@ from .hostfiles import agree, prune
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
+from .rehearsal import summary
 from .report import Clock, RunLog, Tracer
 from .transport import STOP, Transport, Watchdog, collective_error, publish_failure
 from .worker import ActionError, Emulation, Worker
@@ -215,7 +216,8 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
                           emulation.scale)
     worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout),
-                    device, emulation, Tracer(me, rank, clock) if args.trace else None,
+                    device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
+                    if args.trace else None,
                     source)
     return Run(plan, args, worker, log)
 
@@ -242,6 +244,7 @@ def train(run: Run) -> None:
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
     run.log.begin(start, args.steps, args.log_every)
+    times: list[float] = []
     for step in range(start, args.steps):
         t0 = time.perf_counter()
         loss_sum, _ = w.run_step(step)
@@ -264,6 +267,7 @@ def train(run: Run) -> None:
         if outer and (step + 1) % plan.sync.every == 0:
             w.outer_sync()
         dt = time.perf_counter() - t0
+        times.append(dt)
         loss, done = stats[1] / plan.microbatches, step + 1
         run.log.step(
             done, {"loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt,
@@ -289,6 +293,18 @@ def train(run: Run) -> None:
             break
     if w.tracer is not None:
         w.tracer.write(args.trace)
+    if args.emulate_compute or args.emulate_network:
+        rehearsal_report(run, times)
+
+
+def rehearsal_report(run: Run, times: list[float]) -> None:
+    """Predicted against measured step time, and compute that overran its emulated time."""
+    overruns: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(overruns, (run.worker.me, run.worker.overrun))
+    record, lines = summary(run.plan, run.args.time_scale, times, overruns)
+    run.log.record(record, "pgc: " + lines[0], always=True)
+    for line in lines[1:]:
+        run.log.say(line, always=True)
 
 
 def end_of_step(w: Worker, step: int, loss_sum: float) -> list[float]:

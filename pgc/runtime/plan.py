@@ -131,6 +131,7 @@ class Plan:
     sync: Sync = Sync()
     eval_every: int = 0  # evaluate during training every N steps (0: never)
     eval_skips: tuple[str, ...] = ("0",)  # skip ratios each evaluation tries, like "1/3"
+    predicted_step: float | None = None  # simulated seconds per step (mean over a sync period)
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -229,4 +230,5 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
                   float(obj["sync"]["outer_momentum"]), obj["sync"]["synchronous"]),
         eval_every=obj["eval"]["every"],
         eval_skips=tuple(obj["eval"]["skip"]),
+        predicted_step=obj["prediction"]["amortised_time"] if obj["prediction"] else None,
     )

@@ -50,9 +50,10 @@ class RunLog:
             self.file.write(json.dumps({"run": self.run, **fields}) + "\n")
             self.file.flush()
 
-    def record(self, fields: dict[str, Any], line: str) -> None:
+    def record(self, fields: dict[str, Any], line: str, always: bool = False) -> None:
+        """A record and its line (printed unless quiet; `always`: even then)."""
         self._write(fields)
-        if not self.quiet and self.file is not None:
+        if (always or not self.quiet) and self.file is not None:
             self.progress.say(line)
 
     def step(self, done: int, fields: dict[str, Any], text: str) -> None:
@@ -83,6 +84,7 @@ class Tracer:
     me: str
     rank: int
     clock: Clock
+    scale: float = 1.0  # a rehearsal's --time-scale (readers divide times by it)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, name: str, start: float, step: int, index: int) -> None:
@@ -96,5 +98,6 @@ class Tracer:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"name": "process_name", "ph": "M", "pid": self.rank, "args": {"name": self.me}}
-        doc = {"traceEvents": [meta, *self.events], "displayTimeUnit": "ms"}
+        doc = {"traceEvents": [meta, *self.events], "displayTimeUnit": "ms",
+               "otherData": {"time_scale": self.scale}}
         (out / f"{self.me}.json").write_text(json.dumps(doc))

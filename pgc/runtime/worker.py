@@ -25,6 +25,7 @@ from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatt
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
 from .randomness import forward_rng
+from .rehearsal import Overrun
 from .report import Tracer
 from .sync import outer_update, summer
 from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
@@ -117,6 +118,7 @@ class Worker:
     visits: int = field(init=False)  # microbatches whose path runs here each step
     visits_of: dict[str, int] = field(init=False)  # the same for every worker (from the plan)
     total: Callable[[torch.Tensor, Any, str], torch.Tensor] = field(init=False)  # a group sum
+    overrun: Overrun = field(default_factory=Overrun)  # --emulate-compute: real > emulated
 
     def __post_init__(self) -> None:
         self.route = routing(self.plan, self.me)
@@ -252,6 +254,7 @@ class Worker:
             fwd, bwd = self.plan.compute_times.get(f"{act.segment}@{self.me}", (0.0, 0.0))
             want = fwd if act.kind == "F" else bwd
         left = want * self.emulation.scale - (self.transport.clock.now() - start)
+        self.overrun.note(-left, f"{format_action(act)}")
         if left > 0:
             time.sleep(left)
 

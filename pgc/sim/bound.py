@@ -208,7 +208,7 @@ def _jackson(items: list[tuple[float, float]]) -> float:
 def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: dict[str, float]
                 ) -> tuple[dict[str, float], dict[str, float]]:
     """(per worker: a step without sync; per worker and per group: a step that syncs)."""
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
 
     ready = {w: head[w] + work[w] for w in work}
     no_sync = {w: ready[w] + c.step.get(w, 0.0) for w in work}

@@ -180,8 +180,8 @@ def outer_sync_seconds(groups: list[tuple[tuple[str, ...], float]]) -> float:
 
 def outer_groups(program: Program, costs: CostTable) -> list[tuple[tuple[str, ...], float]]:
     """The collective groups in the order outer steps sync them (by name), with their
-    all-reduce seconds (pgc.passes.order.collective_groups gives the members)."""
-    from pgc.passes.order import collective_groups
+    all-reduce seconds (pgc.ir.queries.collective_groups gives the members)."""
+    from pgc.ir.queries import collective_groups
 
     return [(members, costs.allreduce(members, costs.sync_bytes.get(name, 0.0)))
             for name, members in sorted(collective_groups(program))]

@@ -153,7 +153,7 @@ class _Sim:
         self.peak_bytes = [0.0] * n
 
     def _groups(self) -> dict[str, tuple[str, ...]]:
-        from pgc.passes.order import collective_groups
+        from pgc.ir.queries import collective_groups
 
         return dict(collective_groups(self.p))
 

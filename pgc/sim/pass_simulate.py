@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pgc.ir.passes import Pass
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import Prediction, Program
-from pgc.passes.order import collective_groups
 from pgc.sim.bound import lower_bound
 from pgc.sim.cost import cost_table
 from pgc.sim.engine import sync_steps

@@ -41,7 +41,7 @@ BREAKS = [
     ("worker `n1` holds both", lambda p: replace(p, placement=(("s0", ("n1",)),) + p.placement[1:])),
     ("wants 1 replicas, placed on 2", lambda p: replace(p, placement=(("s0", ("n0", "n9")),) + p.placement[1:])),
     ("skip ratio 3/2 out of [0, 1)", lambda p: replace(p, skip=replace(p.skip, ratio=(3, 2)))),
-    ("whole number of stages", lambda p: replace(p, skip=replace(p.skip, ratio=(1, 3)))),
+    ("skips 1.33333 stages, not a whole number", lambda p: replace(p, skip=replace(p.skip, ratio=(1, 3)))),
     ("paths must cover microbatches", lambda p: replace(p, paths=(_path(0),))),
     ("does not hold `s1`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=(Hop("s0", "n0"), Hop("s1", "n2"), Hop("s2", "n2"), Hop("s3", "n3"))) for m in range(8)))),
     ("must run from `s0` to `s3`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=_path(m).hops[:3]) for m in range(8)))),

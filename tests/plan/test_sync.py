@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgc.diagnostics import UserError
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import INT8_CHUNK, Program, SyncConfig
-from pgc.passes.order import collective_groups
 from pgc.planner.costs import Costs
 from pgc.planner.fastsim import simulate_routes
 from pgc.planner.routing import sync_steps

@@ -103,11 +103,11 @@ def test_fast_bound_never_exceeds_fast_simulation(seed: int, ring: bool) -> None
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), ring=st.booleans())
 def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring: bool) -> None:
-    from pgc.passes.order import run as order
     from pgc.passes.route import check_path
     from pgc.passes.route_skippipe import route
     from pgc.passes.verify import run as verify
     from pgc.planner.judge import judge
+    from pgc.sched.order import run as order
 
     prog = random_program(seed, ring)
     routed = route(prog, budget_s=0.3, polish_s=0.2)

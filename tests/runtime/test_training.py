@@ -201,3 +201,43 @@ def test_eval_skips_in_the_plan() -> None:
 
     assert eval_skips(()) == ["0"]
     assert eval_skips(((0, 1), (1, 3), (1, 2))) == ["0", "1/3", "1/2"]
+
+
+def test_rehearsal_summary_compares_at_scale_and_warns_of_overruns(project: Path) -> None:
+    from dataclasses import replace
+
+    from pgc.runtime.rehearsal import Overrun, summary
+
+    plan = replace(load_script(project / "build" / "train.py").PLAN, predicted_step=0.5)
+    slow, fine = Overrun(), Overrun()
+    for excess in (-0.01, 0.003, 0.02):
+        slow.note(excess, f"F s1 m{int(excess * 1000)}")
+    fine.note(-0.2, "F s0 m0")
+    record, lines = summary(plan, 2.0, [9.0, 1.1, 0.9], [("n0", fine), ("n1", slow)])
+    assert lines[0] == ("rehearsal: predicted 0.500 s/step x time scale 2 = 1.000 s, measured "
+                        "1.000 s (mean of 2 steps, 1.00x the prediction)")
+    assert lines[1].startswith("warning: worker n1: real compute exceeded its emulated time in "
+                               "2 of 3 actions (worst `F s1 m20` by 20 ms)")
+    assert len(lines) == 2
+    assert record["rehearsal"] == {"time_scale": 2.0, "predicted_step_s": 1.0,
+                                   "measured_step_s": 1.0, "steps": 2, "overruns": {"n1": 2}}
+
+
+
+def test_data_paths_start_at_the_spec_and_are_written_for_the_compiled_folder(
+        tmp_path: Path) -> None:
+    """Inside the spec's folder: relative to the compiled folder (the project moves whole);
+    elsewhere: absolute. Once paths started at whatever folder the run started in."""
+    from pgc.codegen.emit import data_args
+    from pgc.frontend import load_program
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "s.pgc").write_text(SPEC)
+    program = load_program(str(proj / "s.pgc"))
+    args = {"path": "data/train.bin", "val": "../elsewhere/val.bin", "dtype": "uint16"}
+    fixed = data_args(program, args, proj / "build" / "x")
+    assert fixed == {"path": "../../data/train.bin", "val": str(tmp_path / "elsewhere" / "val.bin"),
+                     "dtype": "uint16"}
+    assert data_args(program, {"files": ["a.txt", "/abs/b.txt"]}, proj / "out") == \
+        {"files": ["../a.txt", "/abs/b.txt"]}

@@ -404,7 +404,7 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
                                              for s in chain4.PLAN.stages),
                    segments=tuple(replace(s, skippable=True) for s in chain4.PLAN.segments))
     assert whole_stage_count("1/2", 4) == 2
-    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: 1/3 of 4 stages is 1.33333 stages"):
+    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: skip ratio 1/3 of 4 stages skips 1.33333 stages, not a whole"):
         whole_stage_count("1/3", 4)
     with pytest.raises(PlanError, match="not a fraction"):
         whole_stage_count("half", 4)
