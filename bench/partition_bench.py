@@ -1,5 +1,5 @@
 """Automatic-partition benchmark: 96 blocks into 16 stages over three speed classes with
-memory limits that bind (pgc.passes.partition, chain DP of REFERENCE.md "Partitioning").
+memory limits that bind (pgc.passes.partition, chain DP of docs/design.md §8 "Partitioning").
 
 Checks, side by side in one run:
 * the chain DP against bisection (independent algorithm) on the big instance;

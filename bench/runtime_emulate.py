@@ -1,4 +1,4 @@
-"""Rehearsal benchmark (issue 5, bench b): a SkipPipe plan against its full-pipeline plan on a
+"""Rehearsal benchmark (bench b of the runtime benchmarks): a SkipPipe plan against its full-pipeline plan on a
 time-scaled geo topology, run for real under torchrun with --emulate-network --emulate-compute
 --time-scale, and each measured iteration time against the simulator's prediction
 (plan.json `prediction.iteration_time`, what `pgc plan` prints; target: within 10%).
@@ -52,7 +52,7 @@ def run_once(out: Path, plan: dict[str, Any], steps: int, scale: float) -> list[
     log.unlink(missing_ok=True)
     torchrun(out / "train.py", int(plan["world_size"]), "--quiet", "--steps", str(steps),
              "--log-file", str(log), *flags(scale))
-    return [rec["time"] for rec in read_log(log)[1:]]
+    return [rec["time"] for rec in read_log(log) if "time" in rec][1:]
 
 
 def summary(name: str, plan: dict[str, Any], times: list[float], scale: float) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A ~320M-parameter LLaMA (`bench/specs/init300m.pgc`: dim 1024, 24 blocks, vocab 8192) on a
 6-worker ring is compiled once; `pgc init-model` writes its initial state. Then, for a middle
 stage (4 of 24 blocks) and for the origin (embedding, 4 blocks, head), each arm runs in a fresh
-Python process that loads the generated train.py and calls its `build_segments` for that
+Python process that loads the generated train.py and builds, with the runtime's `ModelBuilder`, that
 worker, reporting peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) before and after:
 
 * full-build: the whole model under the seed, segments keep their part (pgc's fallback mode);

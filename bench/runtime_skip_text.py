@@ -1,4 +1,4 @@
-"""Skip-robustness benchmark (issue 5, bench c): a small LLaMA-style model trained on
+"""Skip-robustness benchmark (bench c of the runtime benchmarks): a small LLaMA-style model trained on
 byte-level text from the Python standard library's .py files, with SkipPipe paths that skip
 1/3 of the stages against a full pipeline, at equal tokens; then held-out loss of both with
 no stage removed and with half the stages removed (random subsets, the same for both).

@@ -1,4 +1,4 @@
-"""Throughput benchmark (issue 5, bench a): tokens/s of pgc's generated 1F1B script against
+"""Throughput benchmark (bench a of the runtime benchmarks): tokens/s of pgc's generated 1F1B script against
 torch.distributed.pipelining's Schedule1F1B (bench/pipelining_1f1b.py: PipelineStage with
 manual stage modules), same model, stages, 4 CPU workers over gloo, 8 microbatches, SGD;
 measured side by side in one run (target ratio >= 1.0).

@@ -6,9 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" PIP_DISABLE_PIP_VERSION_CHECK=1
 python -c 'import torch' 2>/dev/null || python -m pip install -q torch==2.13.0  # the CPU build here; a bare `torch` pulls a CUDA build
-python -c 'import lark, networkx, pgc.cli' 2>/dev/null || python -m pip install -q -e .
+python -c 'import lark, pgc.cli' 2>/dev/null || python -m pip install -q -e .
 OUT="${OUT:-build/chain4}"
 python -m pgc compile examples/chain4.pgc -o "$OUT"
 cd "$OUT"
-rm -f train_log.jsonl
 exec torchrun --standalone --nproc-per-node 4 train.py "$@"

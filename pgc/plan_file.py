@@ -94,7 +94,7 @@ def _matching_spec(file: Path, obj: dict[str, Any], spec: Path | None) -> Progra
 def program_from_plan(path: Path, spec: Path | None = None) -> Program:
     """The simulated Program of a compiled plan (module docstring). O(spec lowering + actions)."""
     from pgc.ir.plan_schema import actions_from_dict
-    from pgc.pipeline import load_pass, run_passes
+    from pgc.pipeline import run_passes
 
     file, obj = read_plan(path)
     program = run_passes(_matching_spec(file, obj, spec), until="partitioned")
@@ -104,6 +104,4 @@ def program_from_plan(path: Path, spec: Path | None = None) -> Program:
     actions = actions_from_dict(obj)
     program = replace(program, placement=placement, auto_place=(), paths=paths,
                       actions=tuple((w.name, actions.get(w.name, ())) for w in program.workers))
-    for name in ("verified", "simulated"):
-        program = load_pass(name)(program)
-    return program
+    return run_passes(program, start="verified", until="simulated")

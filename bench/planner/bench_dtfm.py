@@ -15,10 +15,10 @@ from dataclasses import replace
 
 from bench.planner.common import RESULTS, plan, table, verdict_dict, write
 from bench.planner.dtfm_ga import chains_program, dtfm_cost_of, run_ga
-from bench.planner.scenarios import dtfm
 from pgc.passes.route_skippipe import route
 from pgc.planner.costs import Costs
 from pgc.planner.judge import judge
+from tests.planner.scenarios import dtfm
 
 SEEDS = range(5)
 

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 from bench.planner.common import Planned, plan, table, verdict_dict, write
 from bench.planner.dtfm_ga import chains_program, run_ga
-from bench.planner.scenarios import geo20
 from pgc.passes.route_skippipe import route
 from pgc.planner.judge import judge
 from pgc.planner.routing import lower_bound, problem_of
+from tests.planner.scenarios import geo20
 
 SEEDS = range(5)
 

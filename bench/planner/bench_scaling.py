@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.planner.common import plan, table, verdict_dict, write
-from bench.planner.scenarios import dtfm, scaled_geo
 from pgc.passes.route import full_paths
 from pgc.planner.judge import judge
 from pgc.planner.routing import lower_bound, problem_of
+from tests.planner.scenarios import dtfm, scaled_geo
 
 SIZES = (16, 32, 64, 128, 256)
 

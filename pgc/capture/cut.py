@@ -1,7 +1,7 @@
 """Stage mapping and cut analysis: which graph nodes each segment computes and which values
 cross each boundary.
 
-Following ../shared/REFERENCE.md "Capture and splitting":
+Following docs/design.md §8 "Capture and splitting":
 
 * nodes whose value cone holds no parameter and no data (rotary tables, masks, position ids,
   shape arithmetic) are *pure*: every segment that needs one recomputes it, never receives it;

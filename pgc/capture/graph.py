@@ -2,7 +2,7 @@
 
 `torch.fx.symbolic_trace` first; `torch.export` (dynamic batch and sequence dims, then
 `ep.module()`, so parameters keep their state_dict names) when symbolic tracing fails, as
-../shared/REFERENCE.md "Capture and splitting" records for transformers 5 models. The model is
+docs/design.md §8 "Capture and splitting" records for transformers 5 models. The model is
 built on the meta device and analysed by running the graph twice on meta inputs of two shapes
 (B0, T0) and (B0 + 1, T0 + 2), or (B0 + 1, T0 - 1) for a model whose maximum length is T0
 (`probe_shapes`): a dimension that follows B or T is symbolic, anything else is a
@@ -115,7 +115,7 @@ def _set_arg(n: fx.Node, index: int, key: str, value: Any) -> None:
 
 
 def keep_train_mode(gm: fx.GraphModule) -> None:
-    """Make a graph traced in train mode follow the running module's mode (DESIGN.md §4b):
+    """Make a graph traced in train mode follow the running module's mode (docs/design.md §4b):
     dropout-like calls take `self.training` as their flag, attention's dropout probability
     becomes `p * self.training`, and dropouts with p = 0 (identities) are removed. Dropout
     modules (`nn.Dropout` as a leaf) follow the mode already."""

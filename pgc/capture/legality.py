@@ -1,4 +1,4 @@
-"""Skip and swap legality (DESIGN.md §4): a stage may be skipped only if its input and output
+"""Skip and swap legality (docs/design.md §4): a stage may be skipped only if its input and output
 boundary signatures match, and two adjacent stages may be swapped only if both may be skipped.
 Checked against the spec's policies; a violation is a diagnostic at the policy's line."""
 

@@ -106,10 +106,15 @@ def _plain(value: Value) -> Any:
     return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
+def plain_args(ref: ModelRef) -> dict[str, Any]:
+    """The spec's model arguments as the factory receives them (lists for tuples)."""
+    return {k: _plain(v) for k, v in ref.args}
+
+
 def build_model(ref: ModelRef, spec_file: str, device: str | None = None) -> torch.nn.Module:
     """Call the factory with the spec's arguments; `device="meta"` builds without memory."""
     factory, _ = resolve_factory(ref, spec_file)
-    kwargs = {k: _plain(v) for k, v in ref.args}
+    kwargs = plain_args(ref)
     ctx = torch.device(device) if device else contextlib.nullcontext()
     try:
         with ctx:

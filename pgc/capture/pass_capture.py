@@ -11,8 +11,8 @@ is never built (pgc.capture.synthetic).
 
 from __future__ import annotations
 
+from pgc.ir.passes import Pass
 from pgc.ir.types import Program
-from pgc.passes.base import Pass
 
 
 def run(program: Program) -> Program:

@@ -2,7 +2,7 @@
 
 Two sources, both from the spec's `cost` block:
 
-* `seconds_per_sample_per_layer = s` (SkipPipe's cost model, ../shared/REFERENCE.md): forward
+* `seconds_per_sample_per_layer = s` (SkipPipe's cost model, docs/design.md §8): forward
   time = s x microbatch size x layers of the segment, plus `loss_ratio` x s x microbatch size
   for the segment that computes the loss; backward = `backward` x forward. Bytes follow the
   same reference: a boundary carries d_model x seq values per sample, 4 bytes each (fp32)
@@ -40,11 +40,20 @@ def fill(program: Program) -> Program:
     return _from_cost_model(program)
 
 
+MAX_MODEL_ARG = 2**31  # a width, head count or vocabulary the cost model can size
+
+
 def _arg(program: Program, names: tuple[str, ...]) -> int | None:
+    """The first of `names` among the model's whole-number arguments; a located error when it
+    is too small or too large to size anything with (the sums over a plan must stay finite)."""
     args = dict(program.model.args)
     for n in names:
-        if isinstance(args.get(n), int):
-            return int(args[n])  # type: ignore[arg-type]
+        value = args.get(n)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_MODEL_ARG:
+                raise error(program.model.span, f"model argument `{n}` = {value} is out of "
+                            f"range for the cost model (1 .. {MAX_MODEL_ARG})")
+            return value
     return None
 
 

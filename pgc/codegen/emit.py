@@ -52,7 +52,7 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     """Gradient buckets, named like the ALLREDUCE actions of the order pass (pgc.ir.plan_schema):
     one per stage over its replicas with the parameters no other stage reads, and one per shared
     parameter (tied embedding and head) over every worker holding an owning segment. Every
-    parameter is thus summed exactly once over exactly its holders (DESIGN.md §4). A bucket
+    parameter is thus summed exactly once over exactly its holders (docs/design.md §4). A bucket
     lists alias groups: the names one tensor has in different segments (a worker holds one)."""
     aliases: dict[str, set[str]] = {}
     for c in code.values():
@@ -87,7 +87,7 @@ def predicted_times(program: Program) -> dict[str, Any]:
     """The simulator's own cost model, so that a rehearsal (--emulate-compute, --emulate-network)
     pads to exactly what was predicted: (forward, backward) seconds per `segment@worker`,
     all-reduce seconds per group, optimizer-step seconds per worker."""
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
     from pgc.sim.cost import cost_table
 
     costs = cost_table(program)
@@ -175,10 +175,38 @@ def relative_import_root(program: Program, out_dir: Path) -> str | None:
     return Path(os.path.relpath(root, out)).as_posix()
 
 
+DATA_PATH_ARGS = ("path", "files", "val")  # data arguments that name files
+
+
+def data_args(program: Program, args: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """The data source's file arguments, given relative to the spec's folder (or absolute),
+    as the compiled folder reads them: relative to the folder when the file and the folder lie
+    in one project (the spec's folder or the model's import root), so the project moves as a
+    whole; else absolute (a run on another machine gives `--data`)."""
+    spec_dir = Path(program.file).resolve().parent
+    roots = [spec_dir, *([Path(r).resolve()] if (r := program.model.import_root) else [])]
+    out = out_dir.resolve()
+
+    def where(given: str) -> str:
+        p = (spec_dir / given).resolve()
+        inside = any(all(r == d or r in d.parents for d in (p, out)) for r in roots)
+        return Path(os.path.relpath(p, out)).as_posix() if inside else str(p)
+
+    fixed = dict(args)
+    for key in DATA_PATH_ARGS:
+        v = fixed.get(key)
+        if isinstance(v, str):
+            fixed[key] = where(v)
+        elif isinstance(v, list):
+            fixed[key] = [where(str(x)) for x in v]
+    return fixed
+
+
 def compiled_plan(program: Program, code: dict[str, StageCode], out_dir: Path) -> dict[str, Any]:
     """plan.json of a compiled folder: the plan with its `runtime` section, validated before
     it is written."""
     plan = plan_to_dict(program)
+    plan["data"]["args"] = data_args(program, plan["data"]["args"], out_dir)
     plan["runtime"] = runtime_fields(program, code, out_dir)
     validate_plan(json.loads(json.dumps(plan)))
     return plan

@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(file: str) -> dict[str, Any]:
     """Everything `pgc plan` reports, as a JSON-ready dict."""
+    from pgc.baselines import Row, after_placement, baselines, verdict
     from pgc.frontend import load_program
     from pgc.pipeline import run_passes
-    from pgc.planner.baselines import Row, after_placement, baselines, verdict
     from pgc.sim.bound import lower_bound
     from pgc.sim.explain import bottlenecks
 
@@ -105,7 +105,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _sync(program: Program) -> dict[str, Any]:
-    """The spec's sync mode and what it costs (DESIGN.md §4b): a step without sync, one that
+    """The spec's sync mode and what it costs (docs/design.md §4b): a step without sync, one that
     syncs, their mean over `every` steps next to its bound, and the bytes each group member
     puts on the wire per sync."""
     p, s = program.prediction, program.sync
@@ -158,7 +158,7 @@ def _training_lines(training: dict[str, Any], report: dict[str, Any]) -> list[st
 
 
 def _groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
 
     return collective_groups(program)
 

@@ -107,8 +107,8 @@ def _baselines(program: Program) -> list[tuple[str, float]]:
     placement or routing search: placing the spec again could choose differently), each
     marked when it holds more microbatches on a worker than the spec's `inflight` allows.
     Schedules that cannot be planned for this spec are left out."""
+    from pgc.baselines import Row, replan
     from pgc.diagnostics import UserError
-    from pgc.planner.baselines import Row, replan
 
     out: list[tuple[str, float]] = []
     for schedule in ("gpipe", "1f1b"):

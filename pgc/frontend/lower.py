@@ -18,6 +18,7 @@ from pgc.frontend.load import Sources
 from pgc.frontend.lower_place import check_policy, lower_paths, place, replicas
 from pgc.frontend.lower_stages import LAYER_COUNT_ARGS, ORIGIN, Split, lower_split
 from pgc.frontend.lower_topology import Topology, lower_topology
+from pgc.ir.policy import skipped_count
 from pgc.ir.types import (
     CostModel,
     EvalConfig,
@@ -34,6 +35,7 @@ from pgc.ir.types import (
     SyncConfig,
     TrainConfig,
 )
+from pgc.runtime.rules import skip_ratio_hint, skip_ratio_problem
 
 SCHEDULES: tuple[ScheduleKind, ...] = ("gpipe", "1f1b", "skippipe", "explicit")
 LAYOUTS: tuple[Layout, ...] = ("ring", "chain")
@@ -240,9 +242,10 @@ class _Pipeline:
         stages = [replace(s, replicas=len(placed[s.name]) if s.name in placed else counts.get(s.name)) for s in stages]
         errors.run(_check_skip, st.ratio, st.ratio_span, stages, st.schedule)
         for num, den in st.evaluation.skip_ratios:
-            if (num * len(stages)) % den:
+            problem = skip_ratio_problem(Fraction(num, den), len(stages))
+            if problem:
                 at = st.evaluation.span if st.evaluation.span.line else decl.span
-                errors.add(error(at, f"eval skip ratio {num}/{den} of {len(stages)} stages is not a whole number of stages"))
+                errors.add(error(at, f"eval {problem}", hint=skip_ratio_hint(len(stages))))
         if st.max_swaps and st.schedule not in ("skippipe", "explicit"):
             errors.add(error(st.swap_span, f"swaps need `schedule skippipe` or `schedule explicit`, not `{st.schedule}`"))
         microbatches = errors.run(_microbatches, st.microbatch, stages) or 1
@@ -318,11 +321,7 @@ def _check_skip(ratio: Fraction, where: Span, stages: list[Stage], schedule: str
     if not ratio:
         return
     n = len(stages)
-    skipped = ratio * n
-    if skipped.denominator != 1:
-        ok = sorted({Fraction(j, n) for j in range(1, n)})
-        shown = ", ".join(str(f) for f in ok[:6])
-        raise error(where, f"skip ratio {ratio} of {n} stages skips {float(skipped):g} stages, not a whole number", hint=f"with {n} stages use one of {shown}")
+    skipped = skipped_count(ratio, n, where)
     never = sum(s.never_skip for s in stages)
     if n - int(skipped) < never:
         raise error(where, f"skip ratio {ratio} leaves {n - int(skipped)} stages per path, fewer than the {never} never-skipped ones")
@@ -330,14 +329,23 @@ def _check_skip(ratio: Fraction, where: Span, stages: list[Stage], schedule: str
         raise error(where, f"skipping needs `schedule skippipe` or `schedule explicit`, not `{schedule}`")
 
 
+MAX_MICROBATCHES = 4096  # per iteration: planning cost grows with it (bench/plan_scale.py)
+
+
 def _microbatches(mb: LS.Microbatch, stages: list[Stage]) -> int:
     if mb.count is not None:
-        return mb.count
-    assert mb.per_origin is not None
-    first = stages[0]
-    if first.replicas is None:
-        raise error(mb.span, f"`per_origin` needs the number of `{first.name}` workers", hint=f"place `{first.name}` explicitly or set `replicas {first.name} = N`")
-    return mb.per_origin * first.replicas
+        total = mb.count
+    else:
+        assert mb.per_origin is not None
+        first = stages[0]
+        if first.replicas is None:
+            raise error(mb.span, f"`per_origin` needs the number of `{first.name}` workers", hint=f"place `{first.name}` explicitly or set `replicas {first.name} = N`")
+        total = mb.per_origin * first.replicas
+    if total > MAX_MICROBATCHES:
+        raise error(mb.span, f"{total} microbatches per iteration are more than pgc plans "
+                    f"({MAX_MICROBATCHES})", hint="use larger microbatches, or accumulate "
+                    "gradients over several iterations")
+    return total
 
 
 def _check_explicit(schedule: str, paths: list[Path], stmts: list[ast.PathStmt], microbatches: int, decl: ast.PipelineDecl) -> None:

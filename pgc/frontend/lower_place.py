@@ -1,5 +1,5 @@
 """Lowering `replicas`, `place` and `path` statements, and checking explicit paths against the
-skip and swap policies (DESIGN.md §4)."""
+skip and swap policies (docs/design.md §4)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pgc.diagnostics import Diagnostic, UserError, did_you_mean, error
 from pgc.frontend import ast
 from pgc.frontend import values as V
 from pgc.frontend.blocks import Collector
+from pgc.ir.policy import path_problem
 from pgc.ir.types import Hop, Layout, Path, Span, Stage
-from pgc.passes.route import swap_positions
 
 Placement = dict[str, tuple[str, ...]]
 
@@ -179,23 +179,13 @@ def _ring_path(stmt: ast.PathStmt, mb: int, hops: list[tuple[str, ast.HopRef]]) 
 
 def check_policy(path: Path, stages: list[Stage], ratio: Fraction, max_swaps: int) -> None:
     """A path visits S - k*S distinct stages, all never-skip ones, in stage order except for
-    at most `max_swaps` disjoint adjacent transpositions (DESIGN.md §4)."""
+    at most `max_swaps` disjoint adjacent transpositions (docs/design.md §4, `pgc.ir.policy`)."""
     order = {s.name: i for i, s in enumerate(stages)}
     visited = [order[h.segment] for h in path.hops if h.segment in order]
     if any(h.segment.startswith("origin.") for h in path.hops):
         visited = [0] + visited
-    want = len(stages) - int(ratio * len(stages))
-    if len(set(visited)) != len(visited):
-        raise error(path.span, f"mb{path.mb}'s path visits a stage twice")
-    if len(visited) != want:
-        raise error(path.span, f"mb{path.mb}'s path visits {len(visited)} stages; with skip ratio {ratio} of {len(stages)} stages it must visit {want}")
-    for s in stages:
-        if s.never_skip and order[s.name] not in visited:
-            raise error(path.span, f"mb{path.mb}'s path skips `{s.name}`, which is never skipped")
-    positions, bad = swap_positions(visited)
-    swaps = len(positions)
-    if bad is not None:
-        raise error(path.span, f"mb{path.mb}'s path is out of stage order", hint="a path may only swap two adjacent stages (visit s3 just before s2)")
-    if swaps > max_swaps:
-        plural = "swap" if swaps == 1 else "swaps"
-        raise error(path.span, f"mb{path.mb}'s path makes {swaps} {plural}; the swap policy allows {max_swaps}")
+    need = len(stages) - int(ratio * len(stages))
+    problem = path_problem(path.mb, visited, [s.name for s in stages], need,
+                           {s.name for s in stages if s.never_skip}, set(), max_swaps)
+    if problem:
+        raise error(path.span, problem[0], hint=problem[1])

@@ -36,8 +36,8 @@ LR_SCHEDULES: dict[str, tuple[str, ...]] = {
 }
 DATA_SOURCES: dict[str, tuple[str, ...]] = {
     "synthetic": ("seed", "vocab"),
-    "text": ("files", "path", "seed", "val_fraction"),
-    "tokens": ("path", "dtype", "seed", "val_fraction"),
+    "text": ("files", "path", "seed", "val_fraction", "val"),
+    "tokens": ("path", "dtype", "seed", "val_fraction", "val"),
 }
 # arguments a call cannot do without: name -> alternatives, one of which must be given
 REQUIRED: dict[str, tuple[str, ...]] = {"text": ("files", "path"), "tokens": ("path",)}
@@ -154,7 +154,7 @@ OUTER: dict[str, tuple[tuple[str, float], ...]] = {
 
 def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
     """`sync { compress = none | bf16 | int8; every = H; outer = nesterov(lr, momentum) |
-    sgd(lr) }` (DESIGN.md §4b); absent: synchronous, uncompressed."""
+    sgd(lr) }` (docs/design.md §4b); absent: synchronous, uncompressed."""
     if b is None:
         return SyncConfig()
     readers: dict[str, Callable[[ast.Value], dict[str, object]]] = {

@@ -85,7 +85,30 @@ def number(v: ast.Value, what: str, kind: str | None = None, *, unit_required: b
         units = ", ".join(table)
         hint = did_you_mean(v.unit, table) or f"units for `{what}`: {units}"
         raise error(v.span, f"`{v.unit}` is not a unit of {kind} (for `{what}`)", hint=hint)
-    return scaled(v, table[v.unit])
+    return _in_range(v, what, kind, scaled(v, table[v.unit]))
+
+
+# The magnitudes a physical setting may take, in base units (seconds, bytes/s, bytes, FLOP/s):
+# far beyond any machine, yet small and large enough that sums and quotients of them over a
+# whole plan stay finite. Zero is left to each setting's own check.
+LIMITS = {
+    "time": (1e-9, 1e7),  # 1 ns .. about 115 days
+    "bandwidth": (0.125, 1e16),  # 1 bit/s .. 80 Pbit/s
+    "size": (1.0, 2.0**70),  # 1 B .. 1 ZiB
+    "rate": (1.0, 1e22),  # 1 FLOP/s .. 10 ZFLOPS
+    "ratio": (1e-9, 1e6),
+}
+
+
+def _in_range(v: ast.Number, what: str, kind: str | None, x: float) -> float:
+    low, high = LIMITS.get(kind or "", (0.0, math.inf))
+    if x != 0 and not low <= abs(x) <= high:
+        raise error(v.span, f"`{what}` = {v.text} {v.unit} is out of range for a {kind}",
+                    hint=f"between {low:g} and {high:g} in base units ({_BASE[kind or '']})")
+    return x
+
+
+_BASE = {"time": "s", "bandwidth": "B/s", "size": "B", "rate": "FLOP/s", "ratio": "x"}
 
 
 def scaled(n: ast.Number, factor: float) -> float:

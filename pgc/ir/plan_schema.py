@@ -105,10 +105,21 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             for p in sorted(program.paths, key=lambda p: p.mb)
         ],
         "actions": {w: [format_action(a) for a in acts] for w, acts in program.actions},
-        "eval": {"every": program.eval.every, "batches": program.eval.batches},
+        "eval": {"every": program.eval.every, "batches": program.eval.batches,
+                 "skip": eval_skips(program.eval.skip_ratios)},
         "runtime": None,  # filled by `pgc compile` (pgc.codegen.emit)
         "prediction": prediction_dict(program),
     }
+
+
+def eval_skips(ratios: tuple[tuple[int, int], ...]) -> list[str]:
+    """The skip ratios an evaluation tries, as fractions: the whole model first, then the spec's."""
+    out = ["0"]
+    for num, den in ratios:
+        text = "0" if num == 0 else f"{num}/{den}" if den != 1 else str(num)
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def prediction_dict(program: Program) -> dict[str, Any] | None:

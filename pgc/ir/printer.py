@@ -10,7 +10,10 @@ print without changes here. Rules:
 - a dataclass whose fields are all scalars prints on one line, `Type{a: 1, b: x}`, leaving out
   fields equal to their defaults;
 - a tuple of (name, value) pairs prints as a mapping; a tuple of scalars inline `[a, b]`.
-- floats print with `repr` (round-trips), strings quoted only when they need to be.
+- floats print with `repr` (round-trips), strings quoted only when they need to be (spaces,
+  odd characters, or text that would read back as a number, a boolean, `none` or a list).
+
+`pgc.ir.reader.read_program` reads the text of a Program back.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from pgc.ir.types import Hop, Path, Program
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/@\-\[\]*]+")
+_READS_AS_OTHER = re.compile(r"true|false|none|inf|nan|-?[0-9][0-9.e+\-]*|\[.*")
 _WIDTH = 100
 
 
@@ -52,7 +56,8 @@ def _text_form(x: Any) -> str:
     if isinstance(x, Hop):
         return f"{x.segment}@{x.worker}"
     if isinstance(x, Path):
-        return f"mb{x.mb}: " + " -> ".join(_text_form(h) for h in x.hops)
+        origin = f" (origin {x.origin})" if not x.hops or x.hops[0].worker != x.origin else ""
+        return f"mb{x.mb}{origin}: " + " -> ".join(_text_form(h) for h in x.hops)
     return str(x)
 
 
@@ -64,7 +69,8 @@ def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return repr(x)
     if isinstance(x, str):
-        return x if _PLAIN.fullmatch(x) else '"' + x.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        plain = _PLAIN.fullmatch(x) and not _READS_AS_OTHER.fullmatch(x)
+        return x if plain else '"' + x.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return _text_form(x)
 
 
@@ -74,7 +80,7 @@ def _fields(obj: Any, top: bool) -> list[tuple[str, Any]]:
         if not f.compare:
             continue
         v = getattr(obj, f.name)
-        if not top and (v is None or v == ()):
+        if not top and (v is None or v == ()) and f.default in (v, dataclasses.MISSING):
             continue
         out.append((f.name, v))
     return out

@@ -1,4 +1,4 @@
-"""Link resolution: the one place that says which link joins two workers (DESIGN.md §3)."""
+"""Link resolution: the one place that says which link joins two workers (docs/design.md §3)."""
 
 from __future__ import annotations
 

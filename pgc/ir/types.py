@@ -1,4 +1,4 @@
-"""IR types shared by every pass (DESIGN.md §5).
+"""IR types shared by every pass (docs/design.md §5).
 
 All types are frozen dataclasses with tuple fields; passes change them with
 `dataclasses.replace`. Source spans never take part in equality (`compare=False`).
@@ -269,7 +269,7 @@ SYNC_WIDTH: dict[str, float] = {"none": 4.0, "bf16": 2.0, "int8": 1.0}
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """How replica and shared groups synchronise (DESIGN.md §4b): every `every` steps, values
+    """How replica and shared groups synchronise (docs/design.md §4b): every `every` steps, values
     sent as `compress`; with `every > 1` or an outer optimizer other than sgd(lr = 1) each
     worker steps on its own microbatches and the group averages pseudo-gradients, then takes
     the outer step (`outer`, `outer_lr`, `outer_momentum`). The default is synchronous."""
@@ -321,7 +321,7 @@ class Prediction:
     busy: tuple[tuple[str, float], ...] = ()  # worker -> busy seconds (compute)
     peak_inflight: tuple[tuple[str, int], ...] = ()
     memory: tuple[tuple[str, MemoryEstimate], ...] = ()
-    # sync modes (DESIGN.md §4b): `iteration_time` is a step that syncs; a step that does not
+    # sync modes (docs/design.md §4b): `iteration_time` is a step that syncs; a step that does not
     # (every > 1) takes `step_time`; over `every` steps the mean is `amortised_time`
     step_time: float = 0.0  # pipeline and optimizer step, no sync
     amortised_time: float = 0.0  # ((every - 1) x step_time + iteration_time) / every

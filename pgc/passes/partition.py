@@ -4,7 +4,7 @@
 runs of blocks minimising the slowest stage, where stage s runs at speed sigma_s (the summed
 rate of its replica group when placed explicitly, the mean free worker otherwise) and must fit
 its memory (the smallest replica's). This is the heterogeneous chain-partition dynamic program
-of ../shared/REFERENCE.md "Partitioning" (after DT-FM / Pipette style 1-D min-max partitioning):
+of docs/design.md §8 "Partitioning" (after DT-FM / Pipette style 1-D min-max partitioning):
 
     F(s, j) = min_{i <= j} max(F(s-1, i-1), C(s, i, j), X(s-1, i-1)),
     C(s, i, j) = sum_{l=i..j} w_l / sigma_s   if the run fits stage s's memory, else inf,
@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 
 from pgc.capture.memory import optimizer_factor
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
 from pgc.ir.topology import Network
 from pgc.ir.types import AutoPartition, BlockProfile, Program, Segment
-from pgc.passes.base import Pass
 
 INF = math.inf
 

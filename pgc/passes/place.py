@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pgc.diagnostics import did_you_mean, error
+from pgc.ir.passes import Pass
 from pgc.ir.types import Program
-from pgc.passes.base import Pass
+from pgc.passes.place_auto import place_auto
 
 
 def _place_auto(program: Program) -> Program:
-    """Hand stages placed `on auto` to the planner (imported here: it imports this pass)."""
-    from pgc.passes.place_auto import place_auto
-
+    """Hand stages placed `on auto` to the planner."""
     return place_auto(program)
 
 

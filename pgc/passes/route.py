@@ -13,11 +13,12 @@ proportional to its speed and, with equal rates, replica m mod r (aligned column
 from __future__ import annotations
 
 from dataclasses import replace
-from fractions import Fraction
 
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
+from pgc.ir.policy import path_problem, stages_visited
 from pgc.ir.types import Hop, Path, Program, Span
-from pgc.passes.base import Pass
+from pgc.passes.route_skippipe import route as route_skippipe
 
 
 def weighted_round_robin(weights: list[float], count: int) -> list[int]:
@@ -86,14 +87,7 @@ def _span(program: Program, path: Path) -> Span:
 
 def visits_required(program: Program) -> int:
     """Stages each path visits under the skip policy: S - k*S (an integer, else a UserError)."""
-    num, den = program.skip.ratio
-    skipped = Fraction(num, den) * len(program.stages)
-    if skipped.denominator != 1:
-        raise error(program.skip.span,
-                    f"skip ratio {num}/{den} of {len(program.stages)} stages is not a whole "
-                    f"number of stages ({float(skipped):g})",
-                    hint="choose a ratio k with k * stages an integer")
-    return len(program.stages) - int(skipped)
+    return stages_visited(program)
 
 
 def check_path(program: Program, path: Path, *, policy: bool) -> None:
@@ -129,48 +123,13 @@ def check_path(program: Program, path: Path, *, policy: bool) -> None:
 
 
 def _check_policy(program: Program, path: Path, visited: list[int], span: Span) -> None:
-    where = f"path of m{path.mb}"
-    need = visits_required(program)
-    if len(visited) != need:
-        raise error(span, f"{where} visits {len(visited)} stages; the skip policy needs {need}")
-    stages = program.stages
-    skippable = {s.stage: s.skippable is not False for s in program.segments}
-    for i, st in enumerate(stages):
-        if i in visited:
-            continue
-        if st.never_skip or st.name in program.skip.never:
-            raise error(span, f"{where} skips `{st.name}`, which is never skipped")
-        if not skippable[st.name]:
-            raise error(span, f"{where} skips `{st.name}`, whose input and output shapes differ")
-    swaps, bad = swap_positions(visited)
-    for i in swaps:
-        for k in (visited[i + 1], visited[i]):
-            if not skippable[stages[k].name]:
-                raise error(span, f"{where} swaps `{stages[k].name}`, whose input and output "
-                            "shapes differ")
-    if bad is not None:
-        raise error(span, f"{where} visits `{stages[visited[bad]].name}` out of order; only a "
-                    "swap of two adjacent stages is allowed")
-    if len(swaps) > program.swap.max_swaps:
-        raise error(span, f"{where} makes {len(swaps)} swaps; the swap policy allows "
-                    f"{program.swap.max_swaps}")
-
-
-def swap_positions(visited: list[int]) -> tuple[list[int], int | None]:
-    """Read `visited` (stage indices in visit order) as sorted order with disjoint swaps of
-    consecutive stages (DESIGN.md §4): the positions i where it visits ranks i+1, i, and the
-    first position that fits no such reading (None when all do)."""
-    ranked, out, i = sorted(visited), [], 0
-    while i < len(visited):
-        if visited[i] == ranked[i]:
-            i += 1
-        elif (i + 1 < len(visited) and visited[i] == ranked[i + 1]
-              and visited[i + 1] == ranked[i] and ranked[i + 1] == ranked[i] + 1):
-            out.append(i)
-            i += 2
-        else:
-            return out, i
-    return out, None
+    names = [st.name for st in program.stages]
+    never = {st.name for st in program.stages if st.never_skip} | set(program.skip.never)
+    unskippable = {s.stage for s in program.segments if s.skippable is False}
+    problem = path_problem(path.mb, visited, names, visits_required(program), never,
+                           unskippable, program.swap.max_swaps)
+    if problem:
+        raise error(span, problem[0], hint=problem[1])
 
 
 def _explicit(program: Program) -> tuple[Path, ...]:
@@ -188,10 +147,8 @@ def _explicit(program: Program) -> tuple[Path, ...]:
 
 
 def _skippipe(program: Program) -> Program:
-    """SkipPipe routing by the planner (imported here: it imports this pass)."""
-    from pgc.passes.route_skippipe import route
-
-    return route(program)
+    """SkipPipe routing by the planner."""
+    return route_skippipe(program)
 
 
 def run(program: Program) -> Program:

@@ -5,7 +5,7 @@ Ensures (else a UserError naming the worker, the action and its microbatch, with
 of that microbatch's path when the spec wrote it):
 - one legal path per microbatch 0..M-1; explicit and skippipe paths obey the skip and swap
   policy (pgc.passes.route.check_path);
-- deadlock freedom under the transport of DESIGN.md §4: each worker runs its list in order, a
+- deadlock freedom under the transport of docs/design.md §4: each worker runs its list in order, a
   SEND completes only together with the matching RECV (rendezvous) and messages of an ordered
   pair match in FIFO order without tags; ALLREDUCE completes when every member reaches it;
 - dataflow: every hop's F and B run once, on the hop's worker, after their input (the previous
@@ -25,9 +25,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from pgc.diagnostics import Diagnostic, UserError
+from pgc.ir.passes import Pass
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import NO_SPAN, Action, Program, Span
-from pgc.passes.base import Pass
-from pgc.passes.order import collective_groups
 from pgc.passes.route import check_path
 from pgc.runtime.actions import format_action
 

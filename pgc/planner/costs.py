@@ -1,6 +1,6 @@
 """Dense cost arrays of a Program for the planner's searches.
 
-The cost model is DESIGN.md §4's: forward time per (segment, worker) from a measured time, a
+The cost model is docs/design.md §4's: forward time per (segment, worker) from a measured time, a
 SkipPipe-style seconds-per-sample-per-layer figure, or FLOPs over the worker's rate; backward =
 `cost.backward_ratio` x forward; a message costs latency + bytes / bandwidth + overhead.
 Building a `Costs` is O(W^2 + segments * W) over the workers it covers (`planned_workers`);

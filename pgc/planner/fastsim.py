@@ -1,6 +1,6 @@
 """The planner's fast event simulator: judges thousands of candidate routings per second.
 
-Semantics follow DESIGN.md §4 and pgc.sim, with a dynamic (list-scheduling) order instead of
+Semantics follow docs/design.md §4 and pgc.sim, with a dynamic (list-scheduling) order instead of
 fixed action lists, as the order pass builds them: a worker runs one compute task at a time,
 non-preemptively, choosing among ready tasks backward first, then the lowest microbatch; a
 forward that brings a new microbatch to a worker waits while the worker holds its cap of
@@ -10,7 +10,7 @@ gates admission at the origins); a message occupies the sender's NIC for bytes /
 overhead, one at a time, first come first served, and arrives `latency` later. The pipeline
 phase ends when the last backward is done. Cost: O(T log T) for T = 2 x total hops.
 
-`step_times` adds the end of the iteration as pgc.sim prices it (DESIGN.md §4b): each worker is
+`step_times` adds the end of the iteration as pgc.sim prices it (docs/design.md §4b): each worker is
 ready once its last compute is done and its NIC idle; a group all-reduces when its last member is
 ready (groups in the order pass's order, each member's one after another), then every worker
 steps. O(W + group members).
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pgc.passes.order import TIE
 from pgc.planner.costs import Costs
+from pgc.sched.order import TIE
 
 # A route: the hops of one microbatch as (segment name, worker index), forward order.
 Route = tuple[tuple[str, int], ...]
@@ -70,6 +70,9 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
     collisions = 0
     holding: set[tuple[int, int]] = set()
     ready: list[list[tuple[int, int, int]]] = [[] for _ in range(n_workers)]
+    # forwards of microbatches the worker already holds: admitted whatever its inflight count
+    # (kept apart so a full worker finds them without popping every blocked forward)
+    held_ready: list[list[tuple[int, int, int]]] = [[] for _ in range(n_workers)]
     events: list[tuple[int, int, int, float, int, int]] = []
     seq = 0
 
@@ -90,11 +93,12 @@ def simulate_routes(costs: Costs, routes: list[Route], inflight: int) -> FastRes
         if kind == _ARRIVE:
             w = ops[a][b][0]
             arrived[(a, b)] = now
-            heapq.heappush(ready[w], (0 if ops[a][b][2] else 1, a, b))
+            task = (0 if ops[a][b][2] else 1, a, b)
+            heapq.heappush(held_ready[w] if task[0] and (a, w) in holding else ready[w], task)
             push(now, _DISPATCH, w, 0)
         elif kind == _DISPATCH:
-            if _dispatch(a, now, ops, ready, idle, held, holding, caps[a], busy, push, last_kind,
-                         arrived):
+            if _dispatch(a, now, ops, (ready[a], held_ready[a]), idle, held, holding, caps[a],
+                         busy, push, last_kind, arrived):
                 collisions += 1
         else:  # _DONE of op b of microbatch a, on worker w
             w, _, is_bwd = ops[a][b]
@@ -152,25 +156,24 @@ def _message(costs: Costs, route: Route, op: int, src: int, dst: int) -> tuple[f
     return costs.nic(seg, src, dst)
 
 
-def _dispatch(w, now, ops, ready, idle, held, holding, inflight, busy, push, last_kind,  # type: ignore[no-untyped-def]
+def _dispatch(w, now, ops, queues, idle, held, holding, inflight, busy, push, last_kind,  # type: ignore[no-untyped-def]
               arrived) -> bool:
-    """Start the best eligible ready task on idle worker w, if any. True when it is a forward
-    that waited behind another microbatch's forward (a collision)."""
-    if not idle[w] or not ready[w]:
+    """Start the best eligible ready task on idle worker w, if any: the least (kind, mb, op)
+    among backwards, forwards of microbatches w holds, and (below the inflight cap) other
+    forwards. O(log n) per task. True when it is a forward that waited behind another
+    microbatch's forward (a collision)."""
+    ready, held_ready = queues
+    if not idle[w] or not (ready or held_ready):
         return False
-    blocked = []
-    chosen = None
-    while ready[w]:
-        item = heapq.heappop(ready[w])
-        _, mb, op = item
-        if item[0] == 0 or (mb, w) in holding or held[w] < inflight:
-            chosen = item
-            break
-        blocked.append(item)
-    for item in blocked:
-        heapq.heappush(ready[w], item)
-    if chosen is None:
+    # a forward on top of `ready` means no backward is waiting (backwards sort first)
+    open_top = ready[0] if ready and (ready[0][0] == 0 or held[w] < inflight) else None
+    held_top = held_ready[0] if held_ready else None
+    if open_top is None and held_top is None:
         return False
+    if held_top is None or (open_top is not None and open_top < held_top):
+        chosen = heapq.heappop(ready)
+    else:
+        chosen = heapq.heappop(held_ready)
     _, mb, op = chosen
     collided = chosen[0] == 1 and last_kind[w] == 1 and now > arrived[(mb, op)] + 1e-12
     if chosen[0] == 1 and (mb, w) not in holding:

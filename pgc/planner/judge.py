@@ -20,8 +20,9 @@ class Verdict:
 
 def judge(program: Program, bound: bool = True) -> Verdict:
     """Order the program's paths and simulate one iteration (and bound it). O(actions)."""
-    from pgc.passes.order import run as order
-    from pgc.sim import cost_table, lower_bound, simulate
+    from pgc.sched.order import run as order
+    from pgc.sim import cost_table, lower_bound
+    from pgc.sim.engine import sync_steps
 
     cost_table(program)  # a program that cannot be priced is the user's error: let it raise
     try:
@@ -29,9 +30,7 @@ def judge(program: Program, bound: bool = True) -> Verdict:
     except UserError:  # the paths cannot be ordered within the inflight caps: infeasible
         return Verdict(float("inf"), float("inf"), 0.0)
     costs = cost_table(ordered)
-    res = simulate(ordered, costs)
-    step = simulate(ordered, costs, sync=False).iteration_time if ordered.sync.every > 1 else 0.0
+    res, step, synced = sync_steps(ordered, costs)
     b = lower_bound(ordered, costs) if bound else None
-    return Verdict(res.pipeline_time, res.iteration_time, b.pipeline if b else 0.0,
-                   ordered.sync.amortised(step, res.iteration_time),
-                   b.amortised if b else 0.0)
+    return Verdict(res.pipeline_time, synced, b.pipeline if b else 0.0,
+                   ordered.sync.amortised(step, synced), b.amortised if b else 0.0)

@@ -27,13 +27,14 @@ from itertools import combinations
 import numpy as np
 
 from pgc.diagnostics import error
+from pgc.ir.policy import stages_visited
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import Hop, Path, Program
-from pgc.passes.order import collective_groups
 from pgc.planner.costs import Costs, grad_bytes
 from pgc.planner.fastsim import FastResult, Route, simulate_routes, step_times
 from pgc.planner.search import Search
 from pgc.sim.bound import slot_rounds
-from pgc.sim.cost import step_seconds
+from pgc.sim.cost import outer_sync_seconds, step_seconds
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
 Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
@@ -172,21 +173,32 @@ def sync_measure(program: Program, costs: Costs) -> Callable[[FastResult], float
 
 
 def sync_steps(program: Program, costs: Costs) -> Callable[[FastResult], tuple[float, float]]:
-    """(a step without sync, a step that syncs) of a placed program's fast simulation: each
-    collective group (the order pass's, in its order) all-reduces over the placement's ring
-    order from its last member's end, then every worker steps (`fastsim.step_times`)."""
+    """(a step without sync, a step that syncs) of a placed program's fast simulation, as
+    pgc.sim.engine.sync_steps prices them: synchronous modes all-reduce each collective group
+    (the order pass's, in its order) over the placement's ring order from its last member's
+    end, then every worker steps (`fastsim.step_times`); outer steps sync after every
+    worker's step (`pgc.sim.cost.outer_sync_seconds`)."""
     stages = {s.name for s in program.stages}
-    groups = []
+    named = []
     for name, members in collective_groups(program):
         ring = [costs.index[w] for w in members]
         nbytes = grad_bytes(program, name) if name in stages else 0.0  # pgc.sim.cost's rule
-        groups.append((ring, costs.ring_allreduce(ring, nbytes)))
+        named.append((name, members, ring, costs.ring_allreduce(ring, nbytes)))
+    groups = [(ring, seconds) for _, _, ring, seconds in named]
+    outer = outer_sync_seconds([(members, seconds) for _, members, _, seconds in sorted(named)])
     step = np.zeros(len(costs.workers))
     for stage, members in program.placement:
         for w in members:
             step[costs.index[w]] = step_seconds(program, stage, program.worker(w))
+    if program.sync.synchronous:
+        return lambda res: step_times(res, groups, step)
+    return lambda res: _outer(res, step, outer)
 
-    return lambda res: step_times(res, groups, step)
+
+def _outer(res: FastResult, step: np.ndarray, outer: float) -> tuple[float, float]:
+    """Outer steps: the step, then the outer sync's `outer` seconds."""
+    no_sync = step_times(res, [], step)[0]
+    return no_sync, no_sync + outer
 
 
 def problem_of(program: Program, costs: Costs | None = None,
@@ -265,14 +277,8 @@ def message_matrices(program: Program, costs: Costs) -> dict[str, np.ndarray]:
 
 
 def visits(program: Program) -> int:
-    """Stages each path visits: S - k*S (DESIGN.md §4); k*S must be whole."""
-    n_stages = len(program.stages)
-    num, den = program.skip.ratio
-    if (num * n_stages) % den:
-        raise error(program.skip.span,
-                    f"skip ratio {num}/{den} of {n_stages} stages is not a whole number of stages",
-                    hint=f"use a multiple of 1/{n_stages}")
-    return n_stages - num * n_stages // den
+    """Stages each path visits: S - k*S (docs/design.md §4, `pgc.ir.policy`)."""
+    return stages_visited(program)
 
 
 def skip_sets(program: Program) -> tuple[list[int], list[int], int]:

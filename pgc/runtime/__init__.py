@@ -6,6 +6,7 @@ user's model module only, never an installed pgc. Modules import each other rela
 nothing outside this package. Layout:
 
     actions      the action record and its text form (the one parser, shared with the compiler)
+    rules        the skip-ratio rule and its message (shared with the compiler)
     schema       plan.json's schema and validator (the one definition, shared with the compiler)
     plan         the validated plan as typed records; command-line overrides make a new one
     data         the data order: (seed, step, origin, microbatch) -> samples

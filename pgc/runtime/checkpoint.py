@@ -4,8 +4,9 @@ Layout: `DIR/step_00000040/{<worker>.pt, manifest.json}`. A worker file holds th
 tensors under the model's names, its optimizer state, the parameter order and the RNG state,
 and is loaded with `torch.load(weights_only=True)` (never runs code). The manifest names the
 step, the spec hash, the model and every worker file's sha256; a checkpoint is complete when
-its manifest is there and lists every worker of the plan with a file present. Resume takes the
-newest complete one.
+its manifest is there and lists every worker of the plan with a file present. Each host also
+writes a manifest of its own workers' files (`hostfiles`): hosts without a shared filesystem
+each keep their part, and a resume agrees on the newest step every host holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from .files import safe_load, sha256
+from .hostfiles import write_host_manifest
 from .model import named_params, named_tensors
 from .plan import Plan, PlanError
 
@@ -98,15 +100,22 @@ def write_manifest(d: Path, step: int, plan: Plan, model: Mapping[str, Any],
 def save_checkpoint(plan: Plan, root: Path, step: int, me: str,
                     segments: Mapping[str, torch.nn.Module], opt: torch.optim.Optimizer,
                     model: Mapping[str, Any],
-                    sync: Mapping[str, torch.Tensor] | None = None) -> None:
-    """All workers write, their digests are gathered, rank 0 writes the manifest, a barrier."""
+                    sync: Mapping[str, torch.Tensor] | None = None, host: str = "") -> bool:
+    """All workers write, their digests are gathered, the first worker of each host writes
+    its host's manifest (hostfiles), rank 0 the manifest of all, a barrier. Returns whether
+    this worker wrote its host's manifest."""
     d = step_dir(root, step)
     path = write_worker_file(d, me, step, segments, opt, sync)
     digests: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(digests, (path.name, sha256(path)))
+    dist.all_gather_object(digests, (host, path.name, sha256(path)))
+    leader = next(r for r, (h, _, _) in enumerate(digests) if h == host) == dist.get_rank()
+    if leader:
+        write_host_manifest(d, step, plan, model, host,
+                            {name: digest for h, name, digest in digests if h == host})
     if dist.get_rank() == 0:
-        write_manifest(d, step, plan, model, dict(digests))
+        write_manifest(d, step, plan, model, {name: digest for _, name, digest in digests})
     dist.barrier()
+    return leader
 
 
 def prune_checkpoints(plan: Plan, root: Path, keep: int) -> None:

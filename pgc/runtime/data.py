@@ -1,6 +1,6 @@
 """The data order: a documented function (seed, step, origin, microbatch) -> samples.
 
-    batch(plan, step, origin, mb, split) -> (input_ids, labels), both [B, T] int64.
+    batch(plan, source, step, origin, mb, split) -> (input_ids, labels), both [B, T] int64.
 
 Microbatch `mb` (global number in 0..M-1) of iteration `step` draws B windows of T + 1 tokens.
 Window i starts at an offset drawn from a `torch.Generator` seeded with
@@ -9,7 +9,9 @@ Window i starts at an offset drawn from a `torch.Generator` seeded with
 window's tokens from that generator instead (`synthetic`). `origin` (index of the microbatch's
 origin worker in the plan's `data.origins`) is part of the signature for sources sharded per
 origin; the built-in sources do not depend on it, so a plan with other placements sees the same
-batches. Any reference can reproduce the batches from this docstring alone.
+batches. Any reference can reproduce the batches from this docstring alone. `source` holds the
+file tokens (`Source`: the train part, and the `val` file or the held-out tail as the validation
+split); synthetic data needs none.
 """
 
 from __future__ import annotations
@@ -48,42 +50,114 @@ def synthetic(g: torch.Generator, rows: int, length: int, vocab: int, seed: int)
     return out
 
 
+WIDTHS = {"uint16": 2, "uint32": 4}  # bytes per token of a token file
+
+
 class Source:
     """The token stream of a plan's data source, split into train and validation parts: text
-    files as bytes (vocabulary 256), or a nanoGPT-style token file memory-mapped. Relative
-    paths start at the current directory."""
+    files as bytes (vocabulary 256), or a nanoGPT-style token file memory-mapped.
 
-    def __init__(self, plan: Plan) -> None:
+    The data's paths are the plan's (`pgc compile` writes them relative to the compiled folder,
+    from paths relative to the spec's folder) or the run's `--data` / `--val-data` (relative to
+    the current folder). With a `val` source the validation part is that file; without one it
+    is the last `val_fraction` (default 0.1) of the data. `check()` refuses data the model
+    cannot train on, before any training."""
+
+    def __init__(self, plan: Plan, data: str | None = None, val: str | None = None) -> None:
         self.plan = plan
+        args = plan.train.data_args
+        given = data or args.get("files") or args.get("path")
+        self.train_paths = [self._where(p, data is not None) for p in _listed(given)]
+        val_given = val or args.get("val")
+        self.val_paths = [self._where(p, val is not None) for p in _listed(val_given)]
         self._parts: dict[str, torch.Tensor] = {}
 
+    def _where(self, path: object, from_command_line: bool) -> Path:
+        p = Path(str(path))
+        return p if p.is_absolute() or from_command_line else self.plan.folder / p
+
     def part(self, split: str) -> torch.Tensor:
+        """The train or val tokens; PlanError when a part holds less than one window."""
         if not self._parts:
-            data = self._read()
-            cut = int(len(data) * (1.0 - float(self.plan.train.data_args.get("val_fraction", 0.1))))
-            self._parts = {"train": data[:cut], "val": data[cut:]}
+            data = self._read(self.train_paths)
+            if self.val_paths:
+                self._parts = {"train": data, "val": self._read(self.val_paths)}
+            else:
+                frac = float(self.plan.train.data_args.get("val_fraction", 0.1))
+                cut = int(len(data) * (1.0 - frac))
+                self._parts = {"train": data[:cut], "val": data[cut:]}
+            for name, part in self._parts.items():
+                if len(part) < self.plan.seq_len + 2:
+                    raise PlanError(
+                        f"the {name} part of the data has {len(part)} tokens, fewer than one "
+                        f"window of seq + 1 = {self.plan.seq_len + 1} (and a start to draw); "
+                        "give more data or a smaller `val_fraction`")
         return self._parts[split]
 
-    def _read(self) -> torch.Tensor:
+    def _read(self, paths: list[Path]) -> torch.Tensor:
         kind, args = self.plan.train.data, self.plan.train.data_args
-        if kind == "text":
-            files = args.get("files") or args.get("path")
-            paths = [files] if isinstance(files, str) else list(files or [])
-            raw = b"".join(_read_text(Path(str(p))) for p in paths)
-            return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-        if kind == "tokens":
-            wide = str(args.get("dtype", "uint16")) == "uint32"
-            path = Path(str(args["path"]))
-            count = os.path.getsize(path) // (4 if wide else 2)
-            return torch.from_file(str(path), shared=False, size=count,
-                                   dtype=torch.uint32 if wide else torch.uint16)
+        try:
+            if kind == "text":
+                raw = b"".join(_read_text(p) for p in paths)
+                return torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else \
+                    torch.zeros(0, dtype=torch.uint8)
+            if kind == "tokens":
+                return _read_tokens(paths[0], str(args.get("dtype", "uint16")))
+        except OSError as exc:
+            raise PlanError(f"cannot read the data `{exc.filename}`: {exc.strerror}") from None
         raise PlanError(f"unknown data source `{kind}` (synthetic, text, tokens)")
+
+    def check(self) -> None:
+        """Refuse, naming the file, data that is missing, of a size its dtype does not divide,
+        too short for a window, or holding a token id the model's vocabulary lacks."""
+        dtype = str(self.plan.train.data_args.get("dtype", "uint16"))
+        if self.plan.train.data == "tokens" and dtype not in WIDTHS:
+            raise PlanError(f"tokens: dtype `{dtype}` is not one of {sorted(WIDTHS)}")
+        for paths in (self.train_paths, self.val_paths):
+            for p in paths:
+                if not p.exists():
+                    raise PlanError(f"data file {p} does not exist (paths in the spec are "
+                                    "relative to the spec's folder; --data overrides it)")
+            if paths:
+                name = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+                width = WIDTHS[dtype] if self.plan.train.data == "tokens" else 1
+                check_tokens(self._read(paths), self.plan.vocab, name, width)
+        self.part("train")
+
+
+def check_tokens(tokens: torch.Tensor, vocab: int, name: object, width: int) -> None:
+    """Every token id < `vocab`; else a PlanError naming the file, the first bad id's byte
+    offset and its value."""
+    chunk = 1 << 24
+    for lo in range(0, len(tokens), chunk):
+        bad = (tokens[lo : lo + chunk].to(torch.int64) >= vocab).nonzero()
+        if len(bad):
+            i = lo + int(bad[0])
+            raise PlanError(f"{name}: token id {int(tokens[i])} at byte offset {i * width} "
+                            f"(token {i}) is not below the model's vocabulary size {vocab}")
+
+
+def _listed(given: object) -> list[object]:
+    if given is None:
+        return []
+    return [given] if isinstance(given, str) else list(given)  # type: ignore[call-overload]
 
 
 def _read_text(path: Path) -> bytes:
     if path.is_dir():
         return b"".join(p.read_bytes() for p in sorted(path.rglob("*.py")))
     return path.read_bytes()
+
+
+def _read_tokens(path: Path, dtype: str) -> torch.Tensor:
+    """A nanoGPT-style token file, memory-mapped; its size must be whole tokens."""
+    width = 4 if dtype == "uint32" else 2
+    size = os.path.getsize(path)
+    if size % width:
+        raise PlanError(f"the token file `{path}` has {size} bytes, not a whole number of "
+                        f"{dtype} tokens ({width} bytes each): is `dtype` right?")
+    return torch.from_file(str(path), shared=False, size=size // width,
+                           dtype=torch.uint32 if width == 4 else torch.uint16)
 
 
 def batch(plan: Plan, source: Source | None, step: int, origin: int, mb: int,

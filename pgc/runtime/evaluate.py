@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from .data import batch, generator, sample_seed
 from .plan import Plan, PlanError
+from .rules import skip_ratio_hint, skip_ratio_problem, skipped_stage_count
 from .transport import Tensors
 from .worker import Worker
 
@@ -29,16 +30,19 @@ def skippable_stages(plan: Plan) -> list[str]:
 
 def whole_stage_count(ratio: str, stages: int) -> int:
     """k * S for a skip ratio k of S stages (k counts all stages); a ratio that does not give a
-    whole number of stages is refused, as `pgc check` refuses it in a spec."""
+    whole number of stages is refused with the message `pgc check` gives for a spec
+    (`rules.skip_ratio_problem`)."""
     try:
         k = Fraction(ratio)
     except (ValueError, ZeroDivisionError):
         raise PlanError(f"--skip-ratio {ratio!r} is not a fraction like 1/3 or 0.5") from None
-    count = k * stages
-    if not 0 <= k <= 1 or count.denominator != 1:
-        raise PlanError(f"--skip-ratio {ratio}: {k} of {stages} stages is {float(count):g} "
-                        "stages, not a whole number between 0 and all")
-    return int(count)
+    if not 0 <= k <= 1:
+        raise PlanError(f"--skip-ratio {ratio}: a fraction between 0 and 1 of the stages")
+    count = skipped_stage_count(k, stages)
+    if count is None:
+        raise PlanError(f"--skip-ratio {ratio}: {skip_ratio_problem(k, stages)} "
+                        f"({skip_ratio_hint(stages)})")
+    return count
 
 
 def skipped_stages(plan: Plan, named: str, ratio: str, index: int) -> set[str]:

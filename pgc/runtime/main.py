@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,15 +30,17 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .checkpoint import load_checkpoint, newest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Source
 from .device import Placement, peak_memory, placement
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
+from .hostfiles import agree, prune
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
 from .precision import INIT_SCALE, LossScaler, Precision
+from .rehearsal import summary
 from .report import Clock, RunLog, Tracer
 from .transport import STOP, Transport, Watchdog, collective_error, publish_failure
 from .worker import ActionError, Emulation, Worker
@@ -47,30 +49,40 @@ from .worker import ActionError, Emulation, Worker
 def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     t = plan.train
     p = argparse.ArgumentParser(description=f"pgc pipeline `{plan.name}`: {plan.launch}")
-    p.add_argument("--steps", type=int, default=t.steps, help="total steps of the run")
+    p.add_argument("--steps", type=_at_least(1), default=t.steps, help="total steps of the run")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--init-from", help="start from this state_dict (model parameter names)")
     p.add_argument("--import-root", help="folder the model's module imports from "
                    "(default: PGC_IMPORT_ROOT, else the plan's, relative to plan.json)")
+    p.add_argument("--data", help="the training data file (default: the spec's, relative to "
+                   "plan.json's folder)")
+    p.add_argument("--val-data", help="the validation data file (default: the spec's `val`)")
     p.add_argument("--ckpt-dir", default=t.checkpoint_dir)
-    p.add_argument("--ckpt-every", type=int, default=t.checkpoint_every)
-    p.add_argument("--keep", type=int, default=t.checkpoint_keep)
-    p.add_argument("--log-file", default="train_log.jsonl", help="JSON-lines log (written by rank 0)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds before a wait fails")
+    p.add_argument("--ckpt-every", type=_at_least(0), default=t.checkpoint_every)
+    p.add_argument("--keep", type=_at_least(0), default=t.checkpoint_keep)
+    p.add_argument("--log-file", default="train_log.jsonl",
+                   help="JSON-lines log (written by rank 0), new for each run")
+    p.add_argument("--append-log", action="store_true",
+                   help="append to the log file instead of starting it anew")
+    p.add_argument("--log-every", type=_at_least(1), default=t.log_every,
+                   help="log and print every N-th step (and the last)")
+    p.add_argument("--timeout", type=_positive, default=300.0, help="seconds before a wait fails")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
-    p.add_argument("--time-scale", type=float, default=1.0)
+    p.add_argument("--time-scale", type=_positive, default=1.0)
     p.add_argument("--trace", help="directory for per-worker Chrome traces")
     p.add_argument("--eval", action="store_true", help="evaluate instead of training")
     p.add_argument("--skip-stages", default="", help="comma-separated stages removed in --eval")
     p.add_argument("--skip-ratio", default="0", help="fraction of stages removed in --eval")
-    p.add_argument("--eval-batches", type=int, default=plan.eval_batches)
+    p.add_argument("--eval-batches", type=_at_least(1), default=plan.eval_batches)
+    p.add_argument("--eval-every", type=_at_least(0), default=plan.eval_every,
+                   help="evaluate during training every N steps (0: never)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), help="override the spec's optimizer")
-    p.add_argument("--lr", type=float, help="override the spec's learning rate")
-    p.add_argument("--clip", type=float, help="override the spec's clip norm (0: off)")
+    p.add_argument("--lr", type=_positive, help="override the spec's learning rate")
+    p.add_argument("--clip", type=_not_negative, help="override the spec's clip norm (0: off)")
     p.add_argument("--dump-grads", help="write this worker's first-step gradients to PREFIX.<worker>.pt")
     p.add_argument("--dump-params", help="write this worker's parameters to PREFIX.<worker>.pt")
-    p.add_argument("--dump-after", type=int, help="dump parameters after this step (default: last)")
+    p.add_argument("--dump-after", type=_at_least(1), help="dump parameters after this step (default: last)")
     p.add_argument("--device", choices=("cpu", "cuda"),
                    help="override the automatic choice (CUDA when a GPU is there)")
     p.add_argument("--backend", choices=("gloo", "nccl"),
@@ -80,7 +92,47 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--loss-scale", type=float, default=INIT_SCALE,
                    help="fp16: the initial dynamic loss scale")
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.eval and (args.skip_stages or args.skip_ratio != "0"):
+        p.error("--skip-stages and --skip-ratio remove stages in --eval only; training skips "
+                "what the plan's paths skip")
+    return args
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a finite number")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+    return whole
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
@@ -152,6 +204,9 @@ class Run:
 
 
 def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
+    source = None if plan.train.data == "synthetic" else Source(plan, args.data, args.val_data)
+    if source is not None:
+        source.check()  # every rank, before any waits on another: all refuse alike
     rank, world, where = init_distributed(plan, args)
     device = where.device
     check_world(plan, world)
@@ -160,7 +215,8 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     names = map_workers(plan, labels)
     me = names[rank]
     rank_of = {n: r for r, n in enumerate(names)}
-    log = RunLog(args.log_file if rank == 0 else None, args.quiet)
+    log = RunLog(args.log_file if rank == 0 else None, args.quiet, args.append_log)
+    log.say(f"run {log.run}, log {args.log_file}")
     log.say("workers: " + ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names)))
     log.say(init_description(plan, args.init_from))
     log.say(f"{where.describe()}; precision {plan.train.precision}")
@@ -172,11 +228,10 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
     transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
                           emulation.scale, staged=where.staged)
-    store = dist.distributed_c10d._get_default_store()
-    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout, store),
-                    device, emulation, Tracer(me, rank, clock) if args.trace else None,
-                    None if plan.train.data == "synthetic" else Source(plan),
-                    Precision(plan.train.precision, device.type))
+    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout),
+                    device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
+                    if args.trace else None,
+                    source, Precision(plan.train.precision, device.type))
     return Run(plan, args, worker, log)
 
 
@@ -187,11 +242,14 @@ def train(run: Run) -> None:
     root = Path(args.ckpt_dir)
     start = 0
     if args.resume:
-        found = newest_checkpoint(plan, root)
+        found = agree(plan, root, w.me, host_label())
         if found is not None:
             start = load_checkpoint(found[0], found[1], w.me, w.segments, opt, w.device,
                                     w.sync_state)
             run.log.say(f"resumed from {found[0]} (step {start})", always=True)
+        else:
+            run.log.say(f"--resume: no checkpoint under {root} on any host; starting at step 1",
+                        always=True)
     outer = not plan.sync.synchronous
     if outer:
         w.start_outer()
@@ -199,6 +257,8 @@ def train(run: Run) -> None:
     scaler = LossScaler(plan.train.precision == "fp16", w.sync_state, args.loss_scale)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     tokens = plan.microbatch_size * plan.seq_len * plan.microbatches
+    run.log.begin(start, args.steps, args.log_every)
+    times: list[float] = []
     for step in range(start, args.steps):
         t0 = time.perf_counter()
         w.loss_scale = scaler.scale
@@ -228,34 +288,50 @@ def train(run: Run) -> None:
         if outer and (step + 1) % plan.sync.every == 0:
             w.outer_sync()
         dt = time.perf_counter() - t0
+        times.append(dt)
         loss, done = stats[1] / plan.microbatches, step + 1
-        record = {"step": done, "loss": loss, "lr": lr, "grad_norm": norm,
-                  "tokens_per_s": tokens / dt, "time": dt, "peak_memory": peak_memory(w.device)}
+        fields = {"loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt,
+                  "time": dt, "peak_memory": peak_memory(w.device)}
         if scaler.enabled:
-            record |= {"loss_scale": scaler.scale, "skipped": skipped}
-        run.log.record(
-            record,
-            f"step {done:>5}/{args.steps}  loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  "
-            f"{tokens / dt:,.0f} tok/s  {dt * 1e3:.0f} ms")
+            fields |= {"loss_scale": scaler.scale, "skipped": skipped}
+        run.log.step(
+            done, fields,
+            f"loss {loss:.4f}  lr {lr:.2e}  norm {norm:.3f}  {tokens / dt:,.0f} tok/s  "
+            f"{dt * 1e3:.0f} ms")
         if skipped:
             run.log.say(f"step {done}: skipped on every worker (an fp16 gradient overflowed); "
                         f"loss scale now {scaler.scale:g}", always=True)
         if args.dump_params and done == (args.dump_after or args.steps):
             torch.save({n: p.detach().clone() for n, p in w.params.items()},
                        f"{args.dump_params}.{w.me}.pt")
+        if args.eval_every and done % args.eval_every == 0:
+            evaluate_during(run, done)
         stop = stats[2] > 0
-        if args.ckpt_every and (done % args.ckpt_every == 0 or done == args.steps or stop):
+        due = bool(args.ckpt_every) and (done % args.ckpt_every == 0 or done == args.steps)
+        if due or stop:  # a stop (SIGTERM) always saves the finished step, checkpoints off or not
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}
-            save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state)
-            if w.rank == 0:
-                prune_checkpoints(plan, root, args.keep)
+            if save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state,
+                               host_label()):
+                prune(plan, root, w.me, host_label(), args.keep)
         if stop:
             run.log.say(f"stopped by SIGTERM after step {done}", always=True)
             break
     if w.tracer is not None:
         w.tracer.write(args.trace)
+    if args.emulate_compute or args.emulate_network:
+        rehearsal_report(run, times)
+
+
+def rehearsal_report(run: Run, times: list[float]) -> None:
+    """Predicted against measured step time, and compute that overran its emulated time."""
+    overruns: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(overruns, (run.worker.me, run.worker.overrun))
+    record, lines = summary(run.plan, run.args.time_scale, times, overruns)
+    run.log.record(record, "pgc: " + lines[0], always=True)
+    for line in lines[1:]:
+        run.log.say(line, always=True)
 
 
 def end_of_step(w: Worker, step: int, loss_sum: torch.Tensor | float,
@@ -273,20 +349,34 @@ def end_of_step(w: Worker, step: int, loss_sum: torch.Tensor | float,
     return [float(x) for x in stats.tolist()]
 
 
+def evaluate_during(run: Run, done: int) -> None:
+    """After step `done`: held-out loss and perplexity at each of the spec's skip ratios."""
+    for ratio in run.plan.eval_skips:
+        loss = evaluate(run.worker, run.args.eval_batches, "", ratio)
+        if loss is not None:
+            run.log.record(
+                {"step": done, "eval_loss": loss, "perplexity": perplexity(loss),
+                 "skip_ratio": ratio, "batches": run.args.eval_batches},
+                f"eval  step {done}  skip {ratio}  loss {loss:.4f}  ppl {perplexity(loss):.2f}")
+
+
 def run_eval(run: Run) -> None:
     plan, args, w = run.plan, run.args, run.worker
+    where, step = "the initial model (no --resume)", 0
     if args.resume:
-        found = newest_checkpoint(plan, Path(args.ckpt_dir))
+        found = agree(plan, Path(args.ckpt_dir), w.me, host_label())
         if found is None:
             raise PlanError(f"--resume: no complete checkpoint under {args.ckpt_dir}")
-        load_checkpoint(found[0], found[1], w.me, w.segments, make_optimizer(plan.train, w.params),
-                        w.device)
+        step = load_checkpoint(found[0], found[1], w.me, w.segments,
+                               make_optimizer(plan.train, w.params), w.device)
+        where = str(found[0])
     loss = evaluate(w, args.eval_batches, args.skip_stages, args.skip_ratio)
     if loss is not None:
         run.log.record(
             {"eval_loss": loss, "perplexity": perplexity(loss), "batches": args.eval_batches,
-             "skip_stages": args.skip_stages, "skip_ratio": args.skip_ratio},
-            f"eval  loss {loss:.4f}  ppl {perplexity(loss):.2f}  "
+             "skip_stages": args.skip_stages, "skip_ratio": args.skip_ratio,
+             "checkpoint": where, "step": step},
+            f"eval  {where} (step {step})  loss {loss:.4f}  ppl {perplexity(loss):.2f}  "
             f"skip {args.skip_stages or args.skip_ratio}")
 
 
@@ -323,6 +413,7 @@ def module_exists(name: str) -> bool:
 
 def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "?")
+    run: Run | None = None
     try:
         args = parse_args(plan, argv)
         plan = with_overrides(plan, args)
@@ -333,6 +424,7 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
         else:
             train(run)
         dist.barrier()
+        run.worker.watchdog.close()
         dist.destroy_process_group()
         run.log.close()
         return 0
@@ -347,3 +439,6 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
             traceback.print_exception(cause, file=sys.stderr)
         publish_failure(line)
         return 1
+    finally:
+        if run is not None:
+            run.worker.watchdog.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .files import safe_load
+from .files import load_weights
 from .init_replay import (
     _Recorder,
     build_full,
@@ -133,8 +133,8 @@ class ModelBuilder:
             buffers = {k for seg in probe for k, b in seg.state_dict(keep_vars=True).items()
                        if not isinstance(b, torch.nn.Parameter)}
             del probe
-            load_parameters(model, wanted, buffers, safe_load(Path(init_from), mmap=True),
-                            init_from)
+            state = load_weights(Path(init_from), model.state_dict(keep_vars=True).keys())
+            load_parameters(model, wanted, buffers, state, init_from)
         return model
 
     def _replay_own(self, factory: Callable[..., torch.nn.Module], first: _Recorder,

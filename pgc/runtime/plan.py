@@ -83,6 +83,7 @@ class Train:
     checkpoint_every: int
     checkpoint_dir: str
     checkpoint_keep: int
+    log_every: int = 1
     precision: str = "fp32"  # fp32 | bf16 | fp16 (compute dtype under autocast)
     recompute: dict[str, str] = field(default_factory=dict)  # stage -> none | blocks | stage
     compile: bool = False
@@ -131,6 +132,9 @@ class Plan:
     allreduce_times: dict[str, float]
     step_times: dict[str, float]
     sync: Sync = Sync()
+    eval_every: int = 0  # evaluate during training every N steps (0: never)
+    eval_skips: tuple[str, ...] = ("0",)  # skip ratios each evaluation tries, like "1/3"
+    predicted_step: float | None = None  # simulated seconds per step (mean over a sync period)
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -215,8 +219,9 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
             seed=obj["seeds"]["train"], data=obj["data"]["kind"],
             data_args=dict(obj["data"]["args"]), data_seed=obj["seeds"]["data"],
             checkpoint_every=train["checkpoint_every"], checkpoint_dir=train["checkpoint_dir"],
-            checkpoint_keep=train["checkpoint_keep"], precision=train["precision"],
-            recompute=dict(train["recompute"]), compile=train["compile"],
+            checkpoint_keep=train["checkpoint_keep"], log_every=train["log_every"],
+            precision=train["precision"], recompute=dict(train["recompute"]),
+            compile=train["compile"],
         ),
         eval_batches=obj["eval"]["batches"],
         launch=rt["launch"],
@@ -228,4 +233,7 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         sync=Sync(obj["sync"]["compress"], obj["sync"]["int8_chunk"], obj["sync"]["every"],
                   obj["sync"]["outer"], float(obj["sync"]["outer_lr"]),
                   float(obj["sync"]["outer_momentum"]), obj["sync"]["synchronous"]),
+        eval_every=obj["eval"]["every"],
+        eval_skips=tuple(obj["eval"]["skip"]),
+        predicted_step=obj["prediction"]["amortised_time"] if obj["prediction"] else None,
     )

@@ -8,10 +8,13 @@ the barrier-synchronised clock, each event carrying its step and the plan's acti
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from .progress import Progress
 
 
 @dataclass
@@ -25,28 +28,55 @@ class Clock:
 
 
 class RunLog:
-    """Records of one run (only rank 0 writes; the others hold a silent log)."""
+    """Records of one run (only rank 0 writes; the others hold a silent log).
 
-    def __init__(self, path: str | None, quiet: bool) -> None:
+    Every JSON line carries the run's id (`run`); the file is new for each run unless
+    `append` (then runs follow each other in it, told apart by their id). Step records go
+    through `step` (every `log_every`-th step, with the progress line), others through `record`.
+    """
+
+    def __init__(self, path: str | None, quiet: bool, append: bool = False) -> None:
         self.quiet = quiet
-        self.file: IO[str] | None = open(path, "a") if path else None  # noqa: SIM115
+        self.run = run_id()
+        self.file: IO[str] | None = open(path, "a" if append else "w") if path else None  # noqa: SIM115
+        self.progress = Progress(0, 1, 1)
 
-    def record(self, fields: dict[str, Any], line: str) -> None:
+    def begin(self, start: int, total: int, every: int) -> None:
+        """Training starts after step `start` and ends at step `total`; log every `every`."""
+        self.progress = Progress(start, total, every)
+
+    def _write(self, fields: dict[str, Any]) -> None:
         if self.file is not None:
-            self.file.write(json.dumps(fields) + "\n")
+            self.file.write(json.dumps({"run": self.run, **fields}) + "\n")
             self.file.flush()
+
+    def record(self, fields: dict[str, Any], line: str, always: bool = False) -> None:
+        """A record and its line (printed unless quiet; `always`: even then)."""
+        self._write(fields)
+        if (always or not self.quiet) and self.file is not None:
+            self.progress.say(line)
+
+    def step(self, done: int, fields: dict[str, Any], text: str) -> None:
+        """Step `done`'s record (when it is a logged step) and progress line."""
+        if self.progress.logged(done):
+            self._write({"step": done, **fields})
         if not self.quiet and self.file is not None:
-            print(line, flush=True)
+            self.progress.step(done, text)
 
     def say(self, text: str, always: bool = False) -> None:
         """A start-up line (`pgc: ...`), printed unless quiet; `always`: an event the user must
         see even then (a resume, a stop)."""
         if (always or not self.quiet) and self.file is not None:
-            print(f"pgc: {text}", flush=True)
+            self.progress.say(f"pgc: {text}")
 
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def run_id() -> str:
+    """A run's id: its start time (UTC) and 4 random hex digits, e.g. `20261204-182233-3f2a`."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(2).hex()
 
 
 @dataclass
@@ -54,6 +84,7 @@ class Tracer:
     me: str
     rank: int
     clock: Clock
+    scale: float = 1.0  # a rehearsal's --time-scale (readers divide times by it)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, name: str, start: float, step: int, index: int) -> None:
@@ -67,5 +98,6 @@ class Tracer:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"name": "process_name", "ph": "M", "pid": self.rank, "args": {"name": self.me}}
-        doc = {"traceEvents": [meta, *self.events], "displayTimeUnit": "ms"}
+        doc = {"traceEvents": [meta, *self.events], "displayTimeUnit": "ms",
+               "otherData": {"time_scale": self.scale}}
         (out / f"{self.me}.json").write_text(json.dumps(doc))

@@ -127,10 +127,11 @@ SCHEMA: Type = _obj(
         "data",
         _obj(
             ("kind", "str", "synthetic, text or tokens"),
-            ("args", ("map", "any"), "data source arguments"),
+            ("args", ("map", "any"), "data source arguments; file paths relative to this "
+             "plan's folder, or absolute"),
             ("origins", ("list", "str"), "origin workers; `origin_index` indexes this list"),
         ),
-        "data order: batch(seed, step, origin_index, mb) -> (input_ids, labels)",
+        "the data order: batch(plan, source, step, origin, mb, split) in pgc/runtime/data.py",
     ),
     (
         "train",
@@ -189,6 +190,8 @@ SCHEMA: Type = _obj(
         _obj(
             ("every", "int", "steps between evaluations (0 = never)"),
             ("batches", "int", "held-out batches per evaluation"),
+            ("skip", ("list", "str"), "skip ratios each evaluation tries (fractions of all "
+             "stages, \"0\" first: the whole model)"),
         ),
         "evaluation settings",
     ),

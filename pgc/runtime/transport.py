@@ -33,15 +33,19 @@ class Watchdog:
     """Ends the process when one action waits longer than the timeout, naming it. gloo's own
     timeouts fire first in most cases; this also catches waits gloo does not time."""
 
-    def __init__(self, me: str, timeout: float, store: Any = None) -> None:
-        self.me, self.timeout, self.store = me, timeout, store
+    def __init__(self, me: str, timeout: float) -> None:
+        self.me, self.timeout = me, timeout
         self.current: tuple[str, float] | None = None
         self.closed = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
 
     def close(self) -> None:
-        """Stop watching (the thread ends at its next tick)."""
+        """Stop watching and wait for the thread to end: it must not be inside a call on the
+        rendezvous store while the process group is destroyed or the process exits."""
         self.closed.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=5.0)
 
     def enter(self, what: str) -> None:
         """`what` names the wait, e.g. "action `RECV_F m3 <-n0` (action 5 of step 0)"."""
@@ -53,11 +57,6 @@ class Watchdog:
     def _watch(self) -> None:
         while not self.closed.wait(min(1.0, self.timeout / 4)):
             cur = self.current
-            failed = peer_failure(self.store)
-            if failed and not failed.startswith(f"worker {self.me} "):
-                # a worker failed and published why: the step cannot finish, end now
-                print(f"pgc: worker {self.me} stops: {failed}", file=sys.stderr, flush=True)
-                os._exit(1)
             if STOP.is_set() and cur is not None and time.monotonic() - cur[1] > 5:
                 # SIGTERM arrived while blocked in a wait the signal cannot interrupt: a peer is
                 # gone, so the step cannot finish and no checkpoint can be agreed on.
@@ -104,9 +103,12 @@ class Transport:
         try:
             work.wait(datetime.timedelta(seconds=self.timeout))
         except RuntimeError as exc:
+            store = default_store()
+            failed = peer_failure(store)  # a worker that failed first says why
+            why = f"stopped because {failed}" if failed else blame(store, self.me, peer, what)
             raise PlanError(
                 f"worker {self.me} failed in `{what}` after waiting up to {self.timeout:g} s "
-                f"({str(exc).splitlines()[0]}); {blame(default_store(), self.me, peer, what)}"
+                f"({str(exc).splitlines()[0]}); {why}"
             ) from exc
 
     def message_time(self, peer: str, nbytes: int) -> tuple[float, float]:
@@ -207,7 +209,9 @@ FAILED_KEY = "pgc/failed"
 
 
 def publish_failure(line: str) -> None:
-    """Tell every worker that this one failed (they stop at once instead of timing out)."""
+    """Record in the rendezvous store why this worker failed: a peer whose wait then fails
+    names that failure instead of guessing who is stuck. (torchrun itself stops the other
+    workers of a job whose worker exited with an error.)"""
     with contextlib.suppress(Exception):  # best effort: the failure itself is printed anyway
         default_store().set(FAILED_KEY, line)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from .actions import Action, format_action
 from .data import Source, batch
@@ -28,6 +27,7 @@ from .plan import Bucket, Plan, PlanError
 from .precision import FP32, Precision
 from .randomness import forward_rng
 from .recompute import checkpoint_blocks, run_segment
+from .rehearsal import Overrun
 from .report import Tracer
 from .sync import outer_update, summer
 from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
@@ -122,7 +122,9 @@ class Worker:
     # sync modes: residuals, outer weights and outer momentum by name (checkpointed)
     sync_state: dict[str, torch.Tensor] = field(default_factory=dict)
     visits: int = field(init=False)  # microbatches whose path runs here each step
+    visits_of: dict[str, int] = field(init=False)  # the same for every worker (from the plan)
     total: Callable[[torch.Tensor, Any, str], torch.Tensor] = field(init=False)  # a group sum
+    overrun: Overrun = field(default_factory=Overrun)  # --emulate-compute: real > emulated
 
     def __post_init__(self) -> None:
         self.route = routing(self.plan, self.me, self.precision)
@@ -135,7 +137,9 @@ class Worker:
             for mod in self.segments.values():
                 mod.compile()  # torch.compile in place (the state_dict keys stay the model's)
         self.actions = self.plan.actions[self.me]
-        self.visits = len({a.mb for a in self.actions if a.kind == "F"})
+        self.visits_of = {w: len({a.mb for a in acts if a.kind == "F"})
+                          for w, acts in self.plan.actions.items()}
+        self.visits = self.visits_of.get(self.me, 0)
         self.params = named_params(self.segments)
         sync = self.plan.sync
         self.total = summer(sync.compress, sync.chunk, self.sync_state)
@@ -275,6 +279,7 @@ class Worker:
             fwd, bwd = self.plan.compute_times.get(f"{act.segment}@{self.me}", (0.0, 0.0))
             want = fwd if act.kind == "F" else bwd
         left = want * self.emulation.scale - (self.transport.clock.now() - start)
+        self.overrun.note(-left, f"{format_action(act)}")
         if left > 0:
             time.sleep(left)
 
@@ -320,12 +325,10 @@ class Worker:
             names = held_names(bucket, self.params)
             theta = [self.sync_state[f"theta/{n}"] for n in names]
             local = [self.params[n].detach() for n in names]
-            weight = float(self.visits)
-            count = torch.tensor([weight], dtype=torch.float64, device=self.device)
-            if group is not None:
-                dist.all_reduce(count, group=group)
-            if float(count) == 0:  # no member processed any: a plain mean
-                weight, count = 1.0, torch.tensor([float(len(bucket.workers))])
+            # every member's count is in the plan: no exchange needed
+            weight, count = float(self.visits), sum(self.visits_of[w] for w in bucket.workers)
+            if count == 0:  # no member processed any: a plain mean
+                weight, count = 1.0, len(bucket.workers)
             flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
             if group is not None:
                 try:
@@ -333,7 +336,7 @@ class Worker:
                 except RuntimeError as exc:
                     raise collective_error(self.me, bucket.workers, f"outer sync {name}",
                                            exc) from exc
-            delta = flat / float(count)
+            delta = flat / count
             pieces = [torch.empty_like(t) for t in theta]
             unflatten(delta, pieces)
             with torch.no_grad():

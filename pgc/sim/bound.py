@@ -1,4 +1,4 @@
-"""Lower bounds on pipeline and iteration time for a placement and its paths (DESIGN.md §4).
+"""Lower bounds on pipeline and iteration time for a placement and its paths (docs/design.md §4).
 
 Valid for every action order the verifier accepts (any order, inflight <= `inflight` per
 worker) under the simulator's cost model. Per microbatch m with hops 0..n-1 let head(m, j) be the
@@ -29,13 +29,15 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
 - allreduce (a step that syncs): a group all-reduces after each member's last backward (at
   least head + work), then the member steps: per worker head + work + its all-reduces + step,
   and per group the latest member's head + work + the group's all-reduce + the least step.
+  With outer steps the sync follows every worker's step: the step bound plus the outer sync's
+  own (exact) time.
 
 The pipeline bound is the max of the first five; a step without sync adds `step`, the
 iteration bound (a step that syncs) `allreduce`. Over `sync { every = H }` steps the mean is
 at least ((H - 1) x step bound + iteration bound) / H (`amortised`): iterations run one after
 another, H - 1 without sync and one with.
-O(hops log hops) overall. References: the node / fluid / critical-path bounds of REFERENCE.md
-("Bubbles / bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
+O(hops log hops) overall. References: the node / fluid / critical-path bounds of docs/design.md §8
+("Bubbles and bounds"); J. R. Jackson, "Scheduling a production line to minimize maximum
 tardiness", 1955; W. A. Horn, "Some simple scheduling algorithms", 1974.
 """
 
@@ -45,7 +47,7 @@ import heapq
 from dataclasses import dataclass
 
 from pgc.ir.types import Program
-from pgc.sim.cost import CostTable, cost_table
+from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
     comps.append(("allreduce", *_argmax(sync)))
     step = max(pipeline, comps[-2][1])
     total = max(step, comps[-1][1])
+    if not program.sync.synchronous:  # outer steps sync after every worker's step
+        total = step + outer_sync_seconds(outer_groups(program, c))
+        comps[-1] = ("allreduce", total, "outer sync")
     return Bound(tuple(comps), pipeline, total, step, program.sync.amortised(step, total))
 
 
@@ -203,7 +208,7 @@ def _jackson(items: list[tuple[float, float]]) -> float:
 def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: dict[str, float]
                 ) -> tuple[dict[str, float], dict[str, float]]:
     """(per worker: a step without sync; per worker and per group: a step that syncs)."""
-    from pgc.passes.order import collective_groups
+    from pgc.ir.queries import collective_groups
 
     ready = {w: head[w] + work[w] for w in work}
     no_sync = {w: ready[w] + c.step.get(w, 0.0) for w in work}

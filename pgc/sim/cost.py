@@ -1,4 +1,4 @@
-"""The cost model (DESIGN.md §4): compute time per (segment, worker), message and all-reduce time.
+"""The cost model (docs/design.md §4): compute time per (segment, worker), message and all-reduce time.
 
 Forward time of a segment on a worker, first rule that applies:
 1. a measured profile (`Segment.fwd_time`, seconds per microbatch),
@@ -70,7 +70,8 @@ def _estimated_bytes(program: Program, seg: Segment) -> float:
     if seg.boundary_bytes is not None:
         return wire_bytes(program, seg)
     dim = dict(program.model.args).get("dim")
-    if isinstance(dim, (int, float)) and not isinstance(dim, bool):
+    # a whole width the cost model can size (capture's synthetic profile rejects the others)
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
         precision = program.train.precision
         w = DTYPE_BYTES[precision if precision != "fp32" else program.cost.activation_dtype]
         return float(w * dim * program.seq_len * program.microbatch_size)
@@ -149,7 +150,7 @@ def stage_grad_bytes(program: Program, stage: str) -> float:
 
 
 def stage_sync_bytes(program: Program, stage: str) -> float:
-    """Bytes each member of `stage`'s replica group puts on the wire per sync (DESIGN.md §4b):
+    """Bytes each member of `stage`'s replica group puts on the wire per sync (docs/design.md §4b):
     the gradients as they are without compression; else 2 (bf16) or 1 (int8, plus one fp32
     scale per chunk) per parameter. A shared parameter's group is priced 0 (its size is not
     known apart from its stage's)."""
@@ -174,3 +175,24 @@ def _check_links(program: Program, links: Mapping[tuple[str, str], tuple[float, 
             raise error(program.span, f"no link joins `{a}` to `{b}` (used by {user})",
                         hint="add a `link` rule, e.g. `link default { latency = ...; "
                         "bandwidth = ... }`")
+
+
+def outer_sync_seconds(groups: list[tuple[tuple[str, ...], float]]) -> float:
+    """Seconds the outer sync of a step adds (docs/CONTRACTS.md "Sync modes"): it runs after
+    every worker's step, each worker taking its groups in name order, a group as soon as all
+    its members are free: `groups` as (members, all-reduce seconds), sorted by name.
+    O(group members)."""
+    clock: dict[str, float] = {}
+    for members, seconds in groups:
+        end = max((clock.get(w, 0.0) for w in members), default=0.0) + seconds
+        clock.update(dict.fromkeys(members, end))
+    return max(clock.values(), default=0.0)
+
+
+def outer_groups(program: Program, costs: CostTable) -> list[tuple[tuple[str, ...], float]]:
+    """The collective groups in the order outer steps sync them (by name), with their
+    all-reduce seconds (pgc.ir.queries.collective_groups gives the members)."""
+    from pgc.ir.queries import collective_groups
+
+    return [(members, costs.allreduce(members, costs.sync_bytes.get(name, 0.0)))
+            for name, members in sorted(collective_groups(program))]

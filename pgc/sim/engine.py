@@ -1,4 +1,4 @@
-"""Discrete-event simulation of per-worker action lists (DESIGN.md §4 cost model).
+"""Discrete-event simulation of per-worker action lists (docs/design.md §4 cost model).
 
 Timing semantics (what the runtime does, with isend/irecv posted in list order):
 - a worker runs its compute actions (F, B) one at a time, in list order; one starts when the
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pgc.capture.memory import recompute_bytes, width
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
-from pgc.sim.cost import CostTable, cost_table
+from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
 
 Ref = tuple[int, int]  # (worker index, action index)
 
@@ -92,6 +92,21 @@ def simulate(program: Program, costs: CostTable | None = None, sync: bool = True
     return _Sim(program, costs, sync).run()
 
 
+def sync_steps(program: Program, costs: CostTable | None = None) -> tuple[SimResult, float, float]:
+    """(the simulated step, seconds of a step without sync, seconds of a step that syncs).
+    Synchronous modes sync inside the lists (overlapped all-reduces; the simulated step is the
+    one that syncs). Outer steps keep the lists free of exchanges and sync after every
+    worker's step (`outer_sync_seconds`; the simulated step is the one without)."""
+    costs = costs or cost_table(program)
+    if program.sync.synchronous:
+        res = simulate(program, costs)
+        step = simulate(program, costs, sync=False).iteration_time
+        return res, step, res.iteration_time
+    res = simulate(program, costs, sync=False)
+    extra = outer_sync_seconds(outer_groups(program, costs))
+    return res, res.iteration_time, res.iteration_time + extra
+
+
 class _Sim:
     def __init__(self, program: Program, costs: CostTable, sync: bool = True) -> None:
         self.p, self.c, self.sync = program, costs, sync
@@ -149,7 +164,7 @@ class _Sim:
                                                  precision, acts, edge)
 
     def _groups(self) -> dict[str, tuple[str, ...]]:
-        from pgc.passes.order import collective_groups
+        from pgc.ir.queries import collective_groups
 
         return dict(collective_groups(self.p))
 

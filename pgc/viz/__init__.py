@@ -1,5 +1,5 @@
 """Pictures of a plan: the pipeline graph, the microbatch paths, the simulated timeline (also as
-Chrome trace JSON) and a self-contained HTML report (DESIGN.md §7, `pgc viz`).
+Chrome trace JSON) and a self-contained HTML report (docs/design.md §7, `pgc viz`).
 
 Entry point: `render(program, what, out, measured=None) -> list[Path]` with `what` one of
 `WHATS`; the output format follows `out`'s suffix (.svg .png .pdf .dot .html, and .json for the

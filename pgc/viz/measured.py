@@ -7,7 +7,8 @@ matched by category and id); the worker from `args.worker`, else the
 process name, else the file name; the action from `args.action` / `action_id` / `id`, else the
 slice name. Slices whose text is not an action (a barrier, a log line) are ignored. When a trace
 holds several iterations (`args.step` / `args.iteration`, or repeated actions) the last complete
-one is used. Times are re-based so the iteration starts at 0 on the earliest slice.
+one is used. Times are re-based so the iteration starts at 0 on the earliest slice, and
+divided by the rehearsal's time scale when the trace records one (`otherData.time_scale`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,19 @@ def load_events(path: Path) -> list[dict[str, Any]]:
     if not isinstance(events, list):
         raise _fail(f"{path} is not a Chrome trace (no traceEvents list)")
     return [e for e in events if isinstance(e, dict)]
+
+
+def time_scale(path: Path) -> float:
+    """The `--time-scale` a rehearsal ran at (the runtime writes `otherData.time_scale`; 1
+    for other traces): its times are divided by it, to compare with the prediction."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        obj = json.loads(raw)
+    except (OSError, ValueError):
+        return 1.0
+    other = obj.get("otherData") if isinstance(obj, dict) else None
+    scale = other.get("time_scale") if isinstance(other, dict) else None
+    return float(scale) if isinstance(scale, (int, float)) and scale > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,9 @@ def read_measured(directory: Path) -> list[Bar]:
         raise _fail(f"--measured {directory}: not a directory",
                     hint="pass the directory the run's --trace wrote")
     files = sorted(p for p in directory.iterdir() if p.name.endswith((".json", ".json.gz")))
-    slices = [s for f in files for s in _slices(load_events(f), _worker_from_file(f))]
+    slices = [replace(s, start_us=s.start_us / scale, end_us=s.end_us / scale)
+              for f in files for scale in [time_scale(f)]
+              for s in _slices(load_events(f), _worker_from_file(f))]
     if not slices:
         raise _fail(f"no action slices in the traces under {directory}",
                     hint="run the generated train.py with --trace DIR first")

@@ -246,3 +246,11 @@ def test_factory_calling_exit_is_located(tmp_path: Path) -> None:
                  model=("exits:build", "code = 3"))
     out = _error(path)
     assert out.startswith(f"{path}:1:1: error: model factory `exits:build` raised SystemExit: 3")
+
+
+def test_symbolic_dims_are_never_evaluated_as_code() -> None:
+    from pgc.capture.measure import symbolic_dim
+
+    assert [symbolic_dim(d, 3, 8) for d in ("B", "T", "2*B", "B*T", "4*B*T")] == [3, 8, 6, 24, 96]
+    with pytest.raises(ValueError):
+        symbolic_dim("__import__('os').getcwd()", 3, 8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -202,27 +201,3 @@ def test_imports_diamond_loads_once_and_cross_file_duplicates_are_located(tmp_pa
     (d,) = info.value.diagnostics
     assert d.span.file.endswith("sub/b.pgc") and d.message == "node `n1` is declared twice"
     assert d.notes[0][0].file.endswith("nodes.pgc")
-
-
-def test_topology_files_agree_with_the_planner_benchmarks_encoding() -> None:
-    """Two independent encodings of the published figures (these files; the planner's
-    bench/planner/scenarios.py) give the same workers and the same resolved link table."""
-    from pgc.frontend.load import load_sources
-    from pgc.frontend.lower import lower_declarations
-    from pgc.ir.topology import link_table
-
-    scenarios = pytest.importorskip("bench.planner.scenarios")
-    cases = [("skippipe_geo20.pgc", scenarios.geo20())]
-    for i in range(1, 6):
-        workers, links = scenarios.dtfm_topology(i)
-        cases.append((f"dtfm_c{i}.pgc", replace(scenarios.dtfm(i), workers=workers, links=links)))
-    for name, theirs in cases:
-        topology, _, _ = lower_declarations(load_sources(EXAMPLES / "topologies" / name))
-        ours = replace(theirs, workers=topology.workers, links=topology.links)
-        assert [(w.name, w.region, w.rate, w.memory) for w in ours.workers] == [
-            (w.name, w.region, w.rate, w.memory) for w in theirs.workers
-        ], name
-        a, b = link_table(ours), link_table(theirs)
-        assert a.keys() == b.keys(), name
-        for pair, (latency, bandwidth) in a.items():
-            assert latency == pytest.approx(b[pair][0], abs=1e-12) and bandwidth == pytest.approx(b[pair][1], rel=1e-12), (name, pair)

@@ -15,7 +15,7 @@ from pgc.ir.types import Hop, Path, Stage
 
 def _valid_orders(visited: list[int], max_swaps: int) -> set[tuple[int, ...]]:
     """Every order of `visited` reachable from ascending order by at most `max_swaps`
-    disjoint transpositions of neighbours that are consecutive stages (DESIGN.md §4)."""
+    disjoint transpositions of neighbours that are consecutive stages (docs/design.md §4)."""
     base = sorted(visited)
     spots = [i for i in range(len(base) - 1) if base[i + 1] == base[i] + 1]
     out = set()

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 from pgc.frontend import load_program
 from pgc.ir.types import Action, Hop, Path, Prediction, Program, Stage
-from pgc.ir.verify import verify_program
+from pgc.ir.verify import VerifyError, verify_program
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ BREAKS = [
     ("worker `n1` holds both", lambda p: replace(p, placement=(("s0", ("n1",)),) + p.placement[1:])),
     ("wants 1 replicas, placed on 2", lambda p: replace(p, placement=(("s0", ("n0", "n9")),) + p.placement[1:])),
     ("skip ratio 3/2 out of [0, 1)", lambda p: replace(p, skip=replace(p.skip, ratio=(3, 2)))),
-    ("whole number of stages", lambda p: replace(p, skip=replace(p.skip, ratio=(1, 3)))),
+    ("skips 1.33333 stages, not a whole number", lambda p: replace(p, skip=replace(p.skip, ratio=(1, 3)))),
     ("paths must cover microbatches", lambda p: replace(p, paths=(_path(0),))),
     ("does not hold `s1`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=(Hop("s0", "n0"), Hop("s1", "n2"), Hop("s2", "n2"), Hop("s3", "n3"))) for m in range(8)))),
     ("must run from `s0` to `s3`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=_path(m).hops[:3]) for m in range(8)))),
@@ -56,12 +56,12 @@ BREAKS = [
 @pytest.mark.parametrize(("message", "breaker"), BREAKS, ids=[m for m, _ in BREAKS])
 def test_each_broken_invariant_is_named(chain: Program, message: str, breaker: object) -> None:
     broken = breaker(chain)  # type: ignore[operator]
-    with pytest.raises(AssertionError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(VerifyError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         verify_program(broken)
 
 
 def test_ring_paths_must_return_to_their_origin(ring: Program) -> None:
     placed = replace(ring, placement=ring.placement + tuple((f"s{i}", (f"n{i + 1}",)) for i in range(1, 6)))
     hops = (Hop("origin.pro", "n0"), Hop("s1", "n2"), Hop("s2", "n3"), Hop("origin.epi", "n1"))
-    with pytest.raises(AssertionError, match="must end at its origin"):
+    with pytest.raises(VerifyError, match="must end at its origin"):
         verify_program(replace(placed, paths=tuple(Path(m, "n0", hops) for m in range(ring.microbatches))))

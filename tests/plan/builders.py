@@ -38,7 +38,7 @@ def chain(
 ) -> Program:
     """A chain of p one-layer stages, each on `replicas` workers; forward f s per microbatch."""
     segments = tuple(
-        Segment(f"s{i}", f"s{i}", "first" if i == 0 else "last" if i == p - 1 else "body",
+        Segment(f"s{i}", f"s{i}", "whole" if p == 1 else "first" if i == 0 else "last" if i == p - 1 else "body",
                 layers=1, boundary_bytes=nbytes, skippable=True)
         for i in range(p)
     )
@@ -109,12 +109,6 @@ def worker_path(mb: int, *workers: str) -> Path:
 
 def planned(program: Program, until: str = "simulated") -> Program:
     """Run the plan-core passes placed .. `until` on a Program built here."""
-    from pgc.passes import order, place, route, verify
-    from pgc.sim import pass_simulate
+    from pgc.pipeline import run_passes
 
-    for name, p in (("placed", place.PASS), ("routed", route.PASS), ("ordered", order.PASS),
-                    ("verified", verify.PASS), ("simulated", pass_simulate.PASS)):
-        program = p(program)
-        if name == until:
-            break
-    return program
+    return run_passes(program, start="placed", until=until)

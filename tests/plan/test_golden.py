@@ -78,7 +78,7 @@ def test_plan_json() -> None:
 @pytest.mark.parametrize("spec", ["synthetic_chain", "explicit_ring"])
 def test_emit_ordered(spec: str) -> None:
     out = _ok("compile", f"{SPECS}/{spec}.pgc", "--emit=ordered")
-    assert out.startswith("Program\n") and "\n  prediction: none\n" in out
+    assert out.startswith("// ----- after ordered -----\nProgram\n") and "\n  prediction: none\n" in out
     # the golden holds what routing and ordering add (paths, actions), so the earlier passes'
     # own goldens, not this one, follow their changes
     _golden(f"{spec}.ordered.txt", out[out.index("\n  paths:\n") + 1 :])

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from pgc.diagnostics import UserError
 from pgc.ir.types import Hop, Path, Program
-from pgc.passes.order import Task, insert_messages
 from pgc.passes.verify import PlanError, verify_plan
+from pgc.sched.order import Task, insert_messages
 from pgc.sim import cost_table, lower_bound, simulate
 from pgc.sim.bound import slot_rounds
 from tests.plan.builders import chain, planned, ring
@@ -232,7 +232,7 @@ def test_mutated_lists_are_rejected_with_a_location_or_run(program: Program,
 def _list_schedule_time(program: Program) -> float:
     """The planner's fast simulator on the same paths: a dynamic list schedule with the order
     pass's rules (backward first, then the lowest microbatch; admission caps; NIC queueing),
-    written independently of pgc.passes.order."""
+    written independently of pgc.sched.order."""
     from pgc.planner.costs import Costs
     from pgc.planner.fastsim import simulate_routes
 

@@ -1,4 +1,4 @@
-"""Sync modes in the plan core (DESIGN.md §4b): bytes on the wire, all-reduces that start when a
+"""Sync modes in the plan core (docs/design.md §4b): bytes on the wire, all-reduces that start when a
 group's members are done (overlap), steps that do not sync, the amortised iteration, its bound,
 and the planner's fast simulator agreeing with the order pass and pgc.sim on all of it."""
 
@@ -12,12 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgc.diagnostics import UserError
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import INT8_CHUNK, Program, SyncConfig
-from pgc.passes.order import collective_groups
 from pgc.planner.costs import Costs
 from pgc.planner.fastsim import simulate_routes
 from pgc.planner.routing import sync_steps
 from pgc.sim import cost_table, lower_bound, simulate
+from pgc.sim.cost import outer_groups, outer_sync_seconds
 from tests.plan.builders import chain, planned, ring
 from tests.plan.test_properties import FAST, chains, rings
 
@@ -84,9 +85,19 @@ def test_a_step_without_sync_and_the_amortised_iteration() -> None:
     assert p.step_time < p.iteration_time
     assert p.step_time == pytest.approx(simulate(local, sync=False).iteration_time)
     assert p.amortised_time == pytest.approx((9 * p.step_time + p.iteration_time) / 10)
-    assert p.iteration_time == pytest.approx(every.iteration_time)
+    # outer steps sync after every worker's step, groups in name order
+    costs = cost_table(local)
+    outer = outer_sync_seconds(outer_groups(local, costs))
+    assert outer == pytest.approx(max(costs.allreduce(ws, 4 * 10**7) for _, ws in local.placement))
+    assert p.iteration_time == pytest.approx(p.step_time + outer)
     assert 0 < p.amortised_lower_bound <= p.amortised_time + EPS
     assert dict(p.sync_bytes)["s1"] == 4 * 10**7
+
+
+def test_outer_sync_takes_each_worker_s_groups_in_order() -> None:
+    groups = [(("a", "b"), 1.0), (("b", "c"), 2.0), (("d",), 0.5)]
+    assert outer_sync_seconds(groups) == 3.0  # b's second group waits for its first
+    assert outer_sync_seconds([]) == 0.0
 
 
 def test_compression_shortens_the_sync_step() -> None:

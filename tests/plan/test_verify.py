@@ -132,7 +132,7 @@ def test_explicit_skip_paths_plan_and_verify() -> None:
     "path,swaps,message",
     [
         (("n0", "n1", "n2", "n3", "n0"), 0, "visits 4 stages; the skip policy needs 3"),
-        (("n0", "n2", "n1", "n0"), 0, "makes 1 swaps; the swap policy allows 0"),
+        (("n0", "n2", "n1", "n0"), 0, "makes 1 swap; the swap policy allows 0"),
         (("n0", "n3", "n1", "n0"), 1, "visits `s3` out of order"),
         (("n0", "n1", "n1", "n0"), 0, "visits `n1` too often"),
         (("n1", "n2", "n3", "n0"), 0, "must start with `origin.pro` on its origin"),

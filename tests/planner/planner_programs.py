@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from bench.planner.scenarios import GBPS, pipeline_program
 from pgc.ir.types import CostModel, Link, Program, Worker
+from tests.planner.scenarios import GBPS, pipeline_program
 
 
 def random_program(seed: int, ring: bool = True) -> Program:

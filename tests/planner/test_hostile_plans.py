@@ -56,3 +56,33 @@ def test_too_many_candidates_for_automatic_placement(tmp_path: Path) -> None:
     assert out.startswith(f"{spec}:"), out
     assert (f"automatic placement compares every pair of its {MAX_DENSE_WORKERS + 12} "
             f"candidate workers and handles at most {MAX_DENSE_WORKERS}") in out
+
+
+@pytest.mark.parametrize("change, message", [
+    (("rate = 100 TFLOPS", "rate = 1e308 TFLOPS"),
+     "`rate` = 1e308 TFLOPS is out of range for a rate"),
+    (("latency = 40 ms", "latency = 1e-320 ms"),
+     "`latency` = 1e-320 ms is out of range for a time"),
+    (("per_origin = 3", "per_origin = 4096"),
+     "8192 microbatches per iteration are more than pgc plans (4096)"),
+    (("dim = 2048", "dim = 1000000000000"),
+     "model argument `dim` = 1000000000000 is out of range for the cost model"),
+])
+def test_magnitudes_no_plan_can_hold_are_located(tmp_path: Path, change: tuple[str, str],
+                                                 message: str) -> None:
+    """Values whose sums over a plan overflow to infinity (a simulator crash), or a
+    microbatch count far past what planning can afford, are errors where they are written."""
+    spec = tmp_path / "big.pgc"
+    spec.write_text(ring_spec().replace(*change, 1))
+    with pytest.raises(UserError) as info:
+        run_passes(load_program(spec), until="simulated")
+    out = info.value.render()
+    assert out.startswith(f"{spec}:") and message in out, out
+
+
+def test_a_non_integer_width_is_not_sized(tmp_path: Path) -> None:
+    """`dim = 1e308` is not a whole width: the cost model leaves boundary sizes unknown rather
+    than overflowing (it once crashed the lower bound)."""
+    spec = tmp_path / "wide.pgc"
+    spec.write_text(ring_spec().replace("dim = 2048", "dim = 1e308", 1))
+    assert run_passes(load_program(spec), until="simulated").prediction is not None

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from planner_programs import random_program
 
-from bench.planner.scenarios import dtfm, geo20
 from pgc.diagnostics import UserError
 from pgc.ir.types import Program
 from pgc.passes.place_auto import place_auto
@@ -18,6 +17,7 @@ from pgc.planner.costs import Costs, grad_bytes
 from pgc.planner.dtfm import DtfmCost
 from pgc.planner.placement import plan_placement
 from pgc.planner.search import Search
+from tests.planner.scenarios import dtfm, geo20
 
 
 def _groups(program: Program) -> dict[str, tuple[str, ...]]:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_programs import random_program
 
-from bench.planner.scenarios import geo20, pipeline_program
 from pgc.diagnostics import UserError
 from pgc.ir.types import CostModel, Link, Program, Worker
 from pgc.planner.fastsim import simulate_routes
@@ -34,10 +33,11 @@ from pgc.planner.routing import (
     within_caps,
 )
 from pgc.planner.search import Search
+from tests.planner.scenarios import geo20, pipeline_program
 
 
 def test_templates_of_skippipe_geo_policy() -> None:
-    from bench.planner.scenarios import geo20
+    from tests.planner.scenarios import geo20
 
     prog = geo20()
     templates = legal_templates(prog)
@@ -54,7 +54,7 @@ def test_templates_of_skippipe_geo_policy() -> None:
 
 
 def test_unskippable_stage_is_always_visited_and_bad_ratio_is_an_error() -> None:
-    from bench.planner.scenarios import geo20
+    from tests.planner.scenarios import geo20
 
     prog = geo20()
     segs = tuple(replace(s, skippable=False) if s.name == "s3" else s for s in prog.segments)
@@ -103,11 +103,11 @@ def test_fast_bound_never_exceeds_fast_simulation(seed: int, ring: bool) -> None
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), ring=st.booleans())
 def test_router_never_worse_than_start_keeps_policy_and_verifies(seed: int, ring: bool) -> None:
-    from pgc.passes.order import run as order
     from pgc.passes.route import check_path
     from pgc.passes.route_skippipe import route
     from pgc.passes.verify import run as verify
     from pgc.planner.judge import judge
+    from pgc.sched.order import run as order
 
     prog = random_program(seed, ring)
     routed = route(prog, budget_s=0.3, polish_s=0.2)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.planner.scenarios import geo20
 from pgc.ir.topology import find_link, link_table
 from pgc.ir.types import Link, Worker
+from tests.planner.scenarios import geo20
 
 REGIONS = ["", "a", "b", "c"]
 links = st.lists(st.builds(

@@ -1,4 +1,4 @@
-"""Single-process reference training for the runtime equivalence tests (DESIGN.md §4).
+"""Single-process reference training for the runtime equivalence tests (docs/design.md §4).
 
 It imports a generated `train.py` only for its plan and its stage classes, and uses the
 runtime's data-order function; the training loop, gradient scaling, clipping and optimizer are written here again,

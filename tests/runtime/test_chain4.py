@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,21 +46,51 @@ def torchrun(out: Path, *args: str, nproc: int = 4) -> list[str]:
 def main_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`bash examples/run_default.sh` as the README runs it, checkpointing every 10 steps."""
     out = tmp_path_factory.mktemp("main") / "chain4"
-    start = time.monotonic()
     r = subprocess.run(
         ["bash", "examples/run_default.sh", "--ckpt-every", "10", "--keep", "2"],
         cwd=ROOT, env={**pgc_env(), "OUT": str(out)}, capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-4000:]
-    (out / "elapsed").write_text(str(time.monotonic() - start))
+    (out / "stdout.txt").write_text(r.stdout)
     return out
 
 
-def test_main_job_trains_within_two_minutes(main_job: Path) -> None:
+def test_main_job_trains(main_job: Path) -> None:
     log = read_log(main_job / "train_log.jsonl")
     assert [rec["step"] for rec in log] == list(range(1, STEPS + 1))
     assert log[-1]["loss"] <= 0.7 * log[0]["loss"], (log[0]["loss"], log[-1]["loss"])
-    assert float((main_job / "elapsed").read_text()) < 120
+
+
+def test_main_job_shows_eta_on_a_terminal_and_clean_lines_in_a_file(main_job: Path,
+                                                                     tmp_path: Path) -> None:
+    """Piped into a file, the main job prints one plain line per step with its ETA; on a
+    terminal (tmux) the line is redrawn in place and every `--log-every`-th step kept."""
+    lines = (main_job / "stdout.txt").read_text().splitlines()
+    steps = [ln for ln in lines if ln.startswith("step ")]
+    assert len(steps) == STEPS and all(" eta " in ln for ln in steps)
+    assert not any("\x1b" in ln or "\r" in ln for ln in lines)
+    assert sum(ln.startswith("pgc: run ") for ln in lines) == 1
+    runs = {rec["run"] for rec in read_log(main_job / "train_log.jsonl")}
+    assert len(runs) == 1 and next(iter(runs)) in "".join(lines)
+    sock, out = f"pgc-test-{os.getpid()}", tmp_path / "tty"
+    tmux = ["tmux", "-L", sock]
+    subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "40"], check=True,
+                   env={**pgc_env(), "OUT": str(out)})
+    try:
+        subprocess.run([*tmux, "send-keys", f"cd {ROOT} && bash examples/run_default.sh "
+                        "--steps 6 --log-every 3; echo run-ended-$?", "Enter"], check=True)
+        deadline, screen = time.monotonic() + 240, ""
+        while not re.search(r"run-ended-\d", screen):
+            assert time.monotonic() < deadline, screen
+            time.sleep(1)
+            screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
+                                    text=True, check=True).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+    assert "run-ended-0" in screen, screen
+    shown = [ln.split()[1] for ln in screen.splitlines() if ln.startswith("step ")]
+    assert shown == ["3/6", "6/6"], screen  # steps 1, 2, 4, 5 were redrawn over
+    assert all(" eta " in ln for ln in screen.splitlines() if ln.startswith("step "))
 
 
 def test_checkpoints_keep_last_and_export_loads(main_job: Path, tmp_path: Path) -> None:
@@ -67,7 +98,8 @@ def test_checkpoints_keep_last_and_export_loads(main_job: Path, tmp_path: Path) 
     assert ckpts == ["step_00000020", "step_00000030"]
     manifest = json.loads((main_job / "checkpoints" / ckpts[-1] / "manifest.json").read_text())
     assert sorted(manifest["files"]) == ["n0.pt", "n1.pt", "n2.pt", "n3.pt"]
-    r = run_pgc("export-model", str(main_job / "checkpoints"), "-o", str(tmp_path / "model.pt"))
+    r = run_pgc("export-model", str(main_job / "checkpoints"), "--from", str(main_job), "-o",
+                str(tmp_path / "model.pt"))
     assert r.returncode == 0, r.stderr
     from examples.models.llama import build
 
@@ -108,7 +140,11 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-4000:]
     assert "skipping incomplete checkpoint" in r.stderr and "step_00000099" in r.stderr
-    resumed = read_log(main_job / "resume.jsonl")
+    # the rehearsal ends with predicted against measured step time, at its time scale
+    assert "pgc: rehearsal: predicted " in r.stdout and "x time scale 1 = " in r.stdout
+    rehearsal = read_log(main_job / "resume.jsonl")[-1]["rehearsal"]
+    assert rehearsal["time_scale"] == 1.0 and rehearsal["measured_step_s"] > 0
+    resumed = [rec for rec in read_log(main_job / "resume.jsonl") if "step" in rec]
     first = resumed[0]["step"]
     assert first in (11, 16), f"resumed at step {first}"
     assert f"resumed from {ck / f'step_{first - 1:08d}'}" in r.stdout
@@ -123,14 +159,37 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
         assert steps == set(range(first - 1, RESUME_TO))
 
 
+def test_resume_falls_back_past_a_corrupt_checkpoint(main_job: Path) -> None:
+    """The newest checkpoint's file of one worker is damaged: every worker agrees to resume
+    from the newest checkpoint that verifies everywhere, says so, and reproduces the losses
+    (once the damaged file stopped the resume)."""
+    ck = main_job / "corrupt-ckpt"
+    shutil.copytree(main_job / "checkpoints", ck)
+    with (ck / "step_00000030" / "n2.pt").open("r+b") as f:
+        f.seek(200)
+        f.write(b"\xff" * 16)
+    r = subprocess.run(
+        torchrun(main_job, "--resume", "--ckpt-every", "1000", "--ckpt-dir", str(ck),
+                 "--log-file", "corrupt.jsonl", "--steps", "22"),
+        cwd=main_job, env=pgc_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert f"checkpoint {ck / 'step_00000030'} fails its sha256 check" in r.stderr, r.stderr[-2000:]
+    assert f"resumed from {ck / 'step_00000020'}" in r.stdout
+    full = {rec["step"]: rec["loss"] for rec in read_log(main_job / "train_log.jsonl")}
+    resumed = read_log(main_job / "corrupt.jsonl")
+    assert [(rec["step"], rec["loss"]) for rec in resumed] == [(s, full[s]) for s in (21, 22)]
+
+
 def test_sigterm_checkpoints_the_finished_step_and_resumes(main_job: Path) -> None:
     """SIGTERM to the torchrun agent (what a cluster scheduler sends before it takes the
     machine): the workers agree to stop at the end of the step under way, write a complete
-    checkpoint of it although none was due, and a resumed run continues the same losses."""
+    checkpoint of it although checkpointing is off, and a resumed run continues the same
+    losses."""
     ck = main_job / "term-ckpt"
     log = main_job / "term.jsonl"
     proc = subprocess.Popen(
-        torchrun(main_job, "--ckpt-every", "1000", "--ckpt-dir", str(ck), "--log-file", log.name),
+        torchrun(main_job, "--ckpt-every", "0", "--ckpt-dir", str(ck), "--log-file", log.name),
         cwd=main_job, env=pgc_env(), start_new_session=True, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -194,7 +253,11 @@ def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Pa
     allowed = {"torch", "__future__", *sys.stdlib_module_names}
     assert imported_roots(script) - allowed == {"pgc_runtime"}  # llama's stages need nothing else
     runtime = sorted((main_job / "pgc_runtime").glob("*.py"))
-    assert runtime and all(imported_roots(f) <= allowed for f in runtime), "runtime imports pgc?"
+    assert runtime and all(imported_roots(f) <= allowed for f in runtime
+                           if f.name != "files.py"), "runtime imports pgc?"
+    # files.py alone may import safetensors, inside the one function that reads such files
+    # (--init-from x.safetensors), refusing in one line where it is not installed
+    assert imported_roots(main_job / "pgc_runtime" / "files.py") - allowed == {"safetensors"}
     mod = load_script(script)
     with pytest.raises(PlanError, match="the plan has 4 workers but torchrun started 3"):
         check_world(mod.PLAN, 3)
@@ -212,7 +275,8 @@ def test_script_is_standalone_and_refuses_bad_input(main_job: Path, tmp_path: Pa
     model = {"target": mod.PLAN.model.target, "args": mod.PLAN.model.args, "import_root": None}
     manifest = {"step": 40, "spec_hash": mod.PLAN.spec_hash, "model": model, "files": files}
     (step / "manifest.json").write_text(json.dumps(manifest))
-    r = run_pgc("export-model", str(tmp_path / "ck"), "-o", str(tmp_path / "m.pt"))
+    r = run_pgc("export-model", str(tmp_path / "ck"), "--from", str(main_job), "-o",
+                str(tmp_path / "m.pt"))
     assert r.returncode == 2 and "refused" in r.stderr and "Traceback" not in r.stderr
     # a manifest from another spec is not a checkpoint of this plan
     (step / "manifest.json").write_text(json.dumps({**manifest, "spec_hash": "other"}))
@@ -291,28 +355,70 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_hosts_on_loopback_match_single_host(main_job: Path, tmp_path: Path) -> None:
-    spec = Path(__file__).parent / "specs" / "chain4_two_hosts.pgc"
-    out = tmp_path / "two"
-    r = run_pgc("compile", str(spec), "-o", str(out), timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert "--nnodes 2" in r.stdout
+def two_hosts(out: Path, *args: str) -> list[tuple[int, str, str]]:
+    """Run the compiled two-host folder as two torchrun agents on loopback (PGC_HOST alpha and
+    beta), each with its own checkpoint folder `ck-<host>`; (returncode, stdout, stderr) each."""
     port = _free_port()
     agents = []
     for host in ("beta", "alpha"):  # start `beta` first: rank order must not matter
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
                "--nproc-per-node", "2", "--rdzv-backend", "c10d",
                "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "pgc-two-hosts",
-               str(out / "train.py"), "--steps", "8", "--log-file", f"{host}.jsonl"]
+               str(out / "train.py"), "--log-file", f"{host}.jsonl", "--ckpt-dir", f"ck-{host}",
+               "--timeout", "60", *args]
         agents.append(subprocess.Popen(cmd, cwd=out, env={**pgc_env(), "PGC_HOST": host},
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [a.communicate(timeout=300) for a in agents]
-    for a, (_, e) in zip(agents, outputs):
-        assert a.returncode == 0, e[-3000:]
-    mapping = "".join(o for o, _ in outputs)
-    assert "n0=rank" in mapping and "@alpha" in mapping and "@beta" in mapping
+    return [(a.returncode, o, e) for a, (o, e) in zip(agents, outputs)]
+
+
+def rank0_log(out: Path) -> list[dict[str, object]]:
     logs = [out / f"{h}.jsonl" for h in ("alpha", "beta") if (out / f"{h}.jsonl").exists()]
     assert len(logs) == 1  # rank 0 logs, wherever it landed
-    two = [rec["loss"] for rec in read_log(logs[0])]
-    one = [rec["loss"] for rec in read_log(main_job / "train_log.jsonl")][:8]
-    assert two == one
+    log = read_log(logs[0])
+    logs[0].unlink()
+    return log
+
+
+def test_two_hosts_on_loopback_match_single_host(main_job: Path, tmp_path: Path) -> None:
+    """Two hosts without a shared filesystem (a checkpoint folder each): each keeps its own
+    workers' files and a host manifest; a resume agrees on the newest step both hold, or
+    stops naming the host that lacks one; export-model assembles from both folders."""
+    spec = Path(__file__).parent / "specs" / "chain4_two_hosts.pgc"
+    out = tmp_path / "two"
+    r = run_pgc("compile", str(spec), "-o", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "--nnodes 2" in r.stdout
+    runs = two_hosts(out, "--steps", "8", "--ckpt-every", "4")
+    for code, _, err in runs:
+        assert code == 0, err[-3000:]
+    mapping = "".join(o for _, o, _ in runs)
+    assert "n0=rank" in mapping and "@alpha" in mapping and "@beta" in mapping
+    one = [rec["loss"] for rec in read_log(main_job / "train_log.jsonl")]
+    assert [rec["loss"] for rec in rank0_log(out)] == one[:8]
+    for host, mine in (("alpha", ["n0.pt", "n1.pt"]), ("beta", ["n2.pt", "n3.pt"])):
+        step = out / f"ck-{host}" / "step_00000008"
+        assert sorted(f.name for f in step.glob("n*.pt")) == mine
+        assert sorted(json.loads((step / f"host-{host}.json").read_text())["files"]) == mine
+    # export assembles the model from both hosts' folders
+    r = run_pgc("export-model", str(out / "ck-alpha"), str(out / "ck-beta"), "--from", str(out),
+                "-o", str(tmp_path / "m.pt"))
+    assert r.returncode == 0, r.stderr
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    n3 = torch.load(out / "ck-beta" / "step_00000008" / "n3.pt", weights_only=True)
+    torch.testing.assert_close(state["head.weight"], n3["tensors"]["head.weight"], rtol=0, atol=0)
+    # beta lost step 8: both resume from step 4, the newest step both hold, exactly
+    shutil.rmtree(out / "ck-beta" / "step_00000008")
+    runs = two_hosts(out, "--resume", "--steps", "10", "--ckpt-every", "100")
+    for code, _, err in runs:
+        assert code == 0, err[-3000:]
+    assert "(step 4)" in "".join(o for _, o, _ in runs)
+    resumed = rank0_log(out)
+    assert [rec["step"] for rec in resumed] == list(range(5, 11))
+    assert [rec["loss"] for rec in resumed] == one[4:10]
+    # beta holds no checkpoint at all: every worker stops, naming the host
+    shutil.rmtree(out / "ck-beta")
+    runs = two_hosts(out, "--resume", "--steps", "10")
+    assert all(code != 0 for code, _, _ in runs)
+    err = "".join(e for _, _, e in runs)
+    assert "incomplete on host(s) beta (workers n2, n3)" in err, err[-3000:]

@@ -1,5 +1,5 @@
 """A pgc run equals single-process training from the same initial state on the same batches
-(DESIGN.md §4): real spec -> `pgc compile` -> train.py -> real torchrun over gloo, against the
+(docs/design.md §4): real spec -> `pgc compile` -> train.py -> real torchrun over gloo, against the
 reference loop of `reference.py` in this process.
 
 Both runs of a scenario start from the same state, the second through `pgc init-model` and

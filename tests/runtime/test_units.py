@@ -404,7 +404,7 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
                                              for s in chain4.PLAN.stages),
                    segments=tuple(replace(s, skippable=True) for s in chain4.PLAN.segments))
     assert whole_stage_count("1/2", 4) == 2
-    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: 1/3 of 4 stages is 1.33333 stages"):
+    with pytest.raises(PlanError, match=r"--skip-ratio 1/3: skip ratio 1/3 of 4 stages skips 1.33333 stages, not a whole"):
         whole_stage_count("1/3", 4)
     with pytest.raises(PlanError, match="not a fraction"):
         whole_stage_count("half", 4)
@@ -414,3 +414,64 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
     assert skipped_stages(plan, "s2", "0", 0) == {"s2"}
     with pytest.raises(PlanError, match=r"--skip-stages: \['s0'\] cannot be skipped"):
         skipped_stages(plan, "s0", "0", 0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "argument --lr: `nan` is not a finite number"),
+    (["--lr", "0"], "argument --lr: must be positive, not 0"),
+    (["--timeout", "-1"], "argument --timeout: must be positive, not -1"),
+    (["--steps", "-1"], "argument --steps: must be at least 1, not -1"),
+    (["--steps", "ten"], "argument --steps: `ten` is not a whole number"),
+    (["--clip", "-0.5"], "argument --clip: must be 0 or more, not -0.5"),
+    (["--skip-ratio", "2"], "--skip-stages and --skip-ratio remove stages in --eval only"),
+])
+def test_bad_flags_are_one_clear_line(chain4: ModuleType, argv: list[str], message: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Each once a traceback on every rank, or silently ignored (`--steps -1` trained nothing
+    and exited 0, `--skip-ratio 2` was ignored in training)."""
+    from pgc.runtime.main import parse_args
+
+    with pytest.raises(SystemExit) as info:
+        parse_args(chain4.PLAN, argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("kind, content, message", [
+    ("text", b"", "the train part of the data has 0 tokens, fewer than one window"),
+    ("text", None, "cannot read the data `"),
+    ("tokens", None, "cannot read the data `"),
+    ("tokens", b"\0" * 1001, "has 1001 bytes, not a whole number of uint16 tokens"),
+])
+def test_unusable_data_is_one_clear_line(chain4: ModuleType, tmp_path: Path, kind: str,
+                                         content: bytes | None, message: str) -> None:
+    """An empty text file, a missing file, a token file with an odd byte count (once a
+    traceback, or truncated without a word)."""
+    path = tmp_path / "data.bin"
+    if content is not None:
+        path.write_bytes(content)
+    args = {"files": [str(path)]} if kind == "text" else {"path": str(path)}
+    plan = replace(chain4.PLAN, train=replace(chain4.PLAN.train, data=kind, data_args=args))
+    with pytest.raises(PlanError, match=re.escape(message)):
+        Source(plan).part("train")
+
+
+def test_resume_agrees_on_a_step_every_host_holds(tmp_path: Path) -> None:
+    """What `--resume` takes from what each worker holds (hostfiles.choose). Once a resume
+    beside only incomplete checkpoints started from step 0 and later rotated them away, and
+    one whose newest step lay on another host's disk started over without a word."""
+    from pgc.runtime.hostfiles import Holding, choose
+
+    def hold(w: str, host: str, steps: tuple[int, ...], present: tuple[str, ...] = ()) -> Holding:
+        return Holding(w, host, steps, present or tuple(f"step_{s:08d}" for s in steps))
+
+    assert choose([hold("n0", "a", ()), hold("n1", "b", ())], tmp_path) is None  # a first run
+    assert choose([hold("n0", "a", (4, 8)), hold("n1", "b", (4,))], tmp_path) == 4
+    with pytest.raises(PlanError, match=r"step 8, is missing or incomplete on host\(s\) b "
+                       r"\(workers n1, n2\)"):
+        choose([hold("n0", "a", (8,)), hold("n1", "b", ()), hold("n2", "b", ())], tmp_path)
+    partial = ("step_00000010", "step_00000020")
+    with pytest.raises(PlanError, match=r"--resume: none of the checkpoints under .* is "
+                       r"complete for this plan \(newest: step_00000020 on host a\); refusing"):
+        choose([hold("n0", "a", (), partial), hold("n1", "a", (), partial)], tmp_path)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, pgc_env
+from html_page import Page
 
 SPEC = Path(__file__).resolve().parent / "specs" / "ring_explicit.pgc"
 
@@ -85,5 +86,6 @@ def test_report_with_baselines_and_pictures(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count("<svg") == 3
     # gpipe holds every microbatch a worker sees (4 per origin) over the spec's inflight = 2
-    assert "<td>gpipe (holds 4, over inflight = 2)</td>" in html and "<td>1f1b</td>" in html
+    page = Page(html)
+    assert page.row("gpipe (holds 4, over inflight = 2)") and page.row("1f1b")
     assert "lower bound components" in html

@@ -30,16 +30,16 @@ def test_program_from_plan_is_the_compiled_plan(compiled: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    import pgc.passes.order
     import pgc.passes.place
     import pgc.passes.route
+    import pgc.sched.order
     from pgc.ir.plan_schema import plan_to_dict
     from pgc.plan_file import program_from_plan
 
     def no_planning(program: object) -> object:
         raise AssertionError("a compiled plan was planned again")
 
-    for module in (pgc.passes.place, pgc.passes.route, pgc.passes.order):
+    for module in (pgc.passes.place, pgc.passes.route, pgc.sched.order):
         monkeypatch.setattr(module, "PASS", replace(module.PASS, run=no_planning))
     program = program_from_plan(compiled)  # the folder; plan.json works the same
     stored = json.loads((compiled / "plan.json").read_text())

@@ -95,3 +95,19 @@ def test_align_pairs_by_worker_and_action() -> None:
     assert rows[1].start_diff == pytest.approx(0.5)
     assert rows[1].duration_diff == pytest.approx(0.5)
     assert rows[0].start_diff is None
+
+
+def test_a_rehearsal_trace_is_read_at_its_time_scale(tmp_path: Path) -> None:
+    """A rehearsal at --time-scale 4 pads every action to 4x its prediction; the report
+    compares with the prediction, so its times are divided by the scale the trace records."""
+    tl = gpipe_timeline()
+    doc = json.loads(trace_text(tl))
+    for e in doc["traceEvents"]:
+        for key in ("ts", "dur"):
+            if key in e:
+                e[key] *= 4
+    _write(tmp_path / "run.json", {**doc, "otherData": {"time_scale": 4}})
+    bars = {(b.worker, b.label): b for b in read_measured(tmp_path)}
+    for b in tl.bars:
+        got = bars[(b.worker, b.label)]
+        assert got.start == pytest.approx(b.start) and got.end == pytest.approx(b.end)

@@ -4,13 +4,12 @@ predicted-vs-measured comparison computed from real trace files."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from html_page import Page
 from viz_programs import chain4, gpipe_timeline
 
 from pgc.ir.types import MemoryEstimate, Prediction
@@ -23,17 +22,6 @@ from pgc.viz.trace import chrome_trace
 
 GIB = 1024**3
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in ("src", "href")]
 
 
 def _program():  # type: ignore[no-untyped-def]
@@ -74,21 +62,19 @@ def test_report_is_self_contained_with_every_section(tmp_path: Path) -> None:
     html = report_html(program, pictures, baselines=[("gpipe", 30.0), ("1f1b", 25.0)],
                        predicted=tl, measured=measured,
                        measured_pic=Picture("measured timeline", timeline_dot(mtl)))
-    parser = _Tags()
-    parser.feed(html)
-    assert parser.urls == []  # nothing to fetch: one file carries everything
-    assert "script" not in parser.tags
-    assert parser.tags.count("svg") == 4
-    for heading in ("Spec", "Plan", "Memory per worker", "Paths", "Pictures",
-                    "Predicted vs measured"):
-        assert f"<h2>{heading}</h2>" in html
-    assert "gap 22.8%" in html and "1.36x" in html and "1.13x" in html  # 30/22.1, 25/22.1
+    page = Page(html)
+    assert page.urls == []  # nothing to fetch: one file carries everything
+    assert "script" not in page.tags
+    assert page.tags.count("svg") == 4
+    assert {"Spec", "Plan", "Memory per worker", "Paths", "Pictures",
+            "Predicted vs measured"} <= set(page.headings)
+    assert page.row("lower bound")[-1] == "gap 22.8%"
+    assert page.row("gpipe")[-1] == "1.36x" and page.row("1f1b")[-1] == "1.13x"  # 30/22.1, 25/22.1
     # n3: 1 + 1 + 2 GiB of weights, grads, optimizer and 2 GiB of activations on 4 GiB
-    assert '<td class="num">6 GiB</td><td class="num">4 GiB</td><td>150% <span class="bar over"' in html
+    assert page.row("n3", "used")[-3:] == ["6 GiB", "4 GiB", "150%"]
+    assert {"bar", "over"} <= page.classes("n3", "used")
     # backward is 2 s predicted, 2.2 s measured: 16 backwards, +0.2 s each
-    row = re.search(r"<td>B</td><td class=\"num\">16</td><td class=\"num\">32 s</td>"
-                    r"<td class=\"num\">35.2 s</td>", html)
-    assert row is not None
+    assert page.row("B")[:4] == ["B", "16", "32 s", "35.2 s"]
     assert "1 only predicted" in html  # the STEP the measured run lost
     assert "e-0" not in html  # float noise is shown as zero
 

@@ -1,4 +1,4 @@
-"""The speed-proportional baseline of bench_hetero: same origins and stage sequences as the
+"""The speed-proportional routing baseline (tests/planner/proportional.py): same origins and stage sequences as the
 routed plan, each body stage's visits split in proportion to GPU rate (to within one)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from bench.planner.bench_hetero import proportional
 from pgc.passes.route_skippipe import route
 from pgc.planner.judge import judge
 from tests.planner.planner_programs import random_program
+from tests.planner.proportional import proportional
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5])

@@ -48,13 +48,9 @@ class Row:
 
 def after_placement(placed: Program) -> Program:
     """Run the pipeline's passes that follow `placed`, through `simulated`."""
-    from pgc.pipeline import PASS_MODULES, load_pass
+    from pgc.pipeline import run_passes
 
-    names = [name for name, _ in PASS_MODULES]
-    program = placed
-    for name in names[names.index("placed") + 1 : names.index("simulated") + 1]:
-        program = load_pass(name)(program)
-    return program
+    return run_passes(placed, start="routed", until="simulated")
 
 
 def replan(placed: Program, schedule: ScheduleKind) -> Program:

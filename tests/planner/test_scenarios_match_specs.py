@@ -1,6 +1,6 @@
-"""The benchmarks build their programs from the published figures (bench/planner/scenarios.py);
-the example specs encode the same figures. Both must agree: workers, regions, speeds and the
-resolved link of every pair."""
+"""Two independent encodings of the published figures: the programs the planner's tests and
+benchmarks build as IR (tests/planner/scenarios.py) and the example specs. Both must agree:
+workers, regions, speeds, memory and the resolved link of every pair."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.planner.scenarios import dtfm, geo20
 from pgc.capture.synthetic import fill
 from pgc.diagnostics import UserError
 from pgc.frontend import load_program
 from pgc.ir.topology import link_table
 from pgc.ir.types import Program
 from pgc.sim.cost import cost_table
+from tests.planner.scenarios import dtfm, geo20
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _same_topology(spec: Program, bench: Program) -> None:
-    assert [(w.name, w.region, w.rate) for w in spec.workers] == [
-        (w.name, w.region, w.rate) for w in bench.workers]
+    assert [(w.name, w.region, w.rate, w.memory) for w in spec.workers] == [
+        (w.name, w.region, w.rate, w.memory) for w in bench.workers]
     got, want = link_table(spec), link_table(bench)
     assert got.keys() == want.keys()
     for pair, (latency, bandwidth) in want.items():
@@ -29,14 +29,14 @@ def _same_topology(spec: Program, bench: Program) -> None:
         assert got[pair][1] == pytest.approx(bandwidth, rel=1e-6)
 
 
-def test_geo20_spec_matches_the_bench() -> None:
+def test_geo20_spec_matches_the_scenario() -> None:
     spec = load_program(str(ROOT / "examples" / "skippipe_geo20.pgc"))
     bench = geo20()
     _same_topology(spec, bench)
     assert (spec.skip.ratio, spec.swap.max_swaps, spec.inflight, spec.microbatches) == (
         bench.skip.ratio, bench.swap.max_swaps, bench.inflight, bench.microbatches)
     assert [s.replicas for s in spec.stages] == [s.replicas for s in bench.stages]
-    # the boundary the issue prices (fp16 2048 x 4096 per sample, 16.78 MB) via the spec's
+    # the boundary SkipPipe prices (fp16 2048 x 4096 per sample, 16.78 MB) via the spec's
     # `activation_dtype = fp16`, in both the synthetic profile and the pre-capture estimate
     assert spec.cost.activation_dtype == "fp16"
     filled = fill(spec)
@@ -47,7 +47,7 @@ def test_geo20_spec_matches_the_bench() -> None:
 
 
 @pytest.mark.parametrize("scenario", [1, 2, 3, 4, 5])
-def test_dtfm_specs_match_the_bench(scenario: int, tmp_path: Path) -> None:
+def test_dtfm_specs_match_the_scenarios(scenario: int, tmp_path: Path) -> None:
     text = (ROOT / "examples" / "dtfm_gpt3xl.pgc").read_text()
     text = text.replace('import "topologies/dtfm_c5.pgc"',
                         f'import "{ROOT}/examples/topologies/dtfm_c{scenario}.pgc"')

@@ -1,9 +1,9 @@
-"""Programs for the planner benchmarks, built directly as IR from published figures.
+"""Programs for the planner's tests and benchmarks, built directly as IR from published figures.
 
-Figures: SkipPipe's 12-region geo cluster and 1.5B cost table (Gensyn 2025, as collected in
-issue 2 and shared/REFERENCE.md), DT-FM's five 64-GPU scenarios and GPT3-XL (Yuan et al.,
-NeurIPS 2022). They duplicate examples/topologies/*.pgc on purpose: the benches must not
-depend on the frontend, and a test compares the two once the frontend lands.
+Figures: SkipPipe's 12-region geo cluster and 1.5B cost table (Blagoev et al., Gensyn 2025),
+DT-FM's five 64-GPU scenarios and GPT3-XL (Yuan et al., NeurIPS 2022). They duplicate
+examples/topologies/*.pgc on purpose: planner tests and benches do not go through the
+frontend, and tests/planner/test_scenarios_match_specs.py checks the two encodings agree.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ GBPS = 1e9 / 8
 GIB = 2.0**30
 
 GEO_REGIONS = ("AU", "BE", "CA", "DE", "IA", "JP", "LA", "NL", "OR", "SG", "TW", "UK")
-# one-way ms / Mbps between SkipPipe's 12 GCP regions (issue 2)
+# one-way ms / Mbps between SkipPipe's 12 GCP regions (SkipPipe, Gensyn 2025)
 GEO_PAIRS = """AU-BE 129/84 AU-CA 98/113 AU-DE 125.5/90 AU-IA 84/96 AU-JP 58/118 AU-LA 69/126
 AU-NL 128/82 AU-OR 68/126 AU-SG 48/256 AU-TW 67/180 AU-UK 132/81 BE-CA 41/171 BE-DE 4/2083
 BE-IA 49/243 BE-JP 112/101 BE-LA 70/167 BE-NL 3/2083 BE-OR 66/179 BE-SG 83/138
@@ -152,7 +152,7 @@ GPT3XL_STAGE_GRADS = 2.0 * 3 * 12 * GPT3XL_H**2  # fp16, 3 layers per stage
 
 
 def dtfm_topology(scenario: int) -> tuple[tuple[Worker, ...], tuple[Link, ...]]:
-    """DT-FM's 64-V100 scenarios 1..5 (issue 2 figures)."""
+    """DT-FM's 64-V100 scenarios 1..5 (Yuan et al., NeurIPS 2022)."""
     def workers(regions: list[str], hosts: list[str] | None = None) -> tuple[Worker, ...]:
         return tuple(Worker(f"g{i}", V100, 16 * GIB, region=r, host=(hosts[i] if hosts else ""))
                      for i, r in enumerate(regions))

@@ -33,8 +33,9 @@ import heapq
 from dataclasses import replace
 
 from pgc.diagnostics import error
+from pgc.ir.passes import Pass
+from pgc.ir.queries import collective_groups
 from pgc.ir.types import Action, Hop, Path, Program
-from pgc.passes.base import Pass
 from pgc.sim.cost import CostTable, cost_table
 
 # A message that arrives within TIE seconds of the moment a worker frees counts as there: the
@@ -43,18 +44,6 @@ from pgc.sim.cost import CostTable, cost_table
 TIE = 1e-9
 
 Task = tuple[int, int, int]  # (1 if backward else 0, microbatch, hop index)
-
-
-def collective_groups(program: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(ALLREDUCE name, member workers): stages with two or more replicas, in stage order, then
-    shared parameters by name (members: every holder of an owning segment, in worker order)."""
-    groups = [(st, ws) for st, ws in program.placement if len(ws) > 1]
-    seg_stage = {s.name: s.stage for s in program.segments}
-    rank = {w.name: i for i, w in enumerate(program.workers)}
-    for param, segs in sorted(program.shared_groups):
-        holders = {w for seg in segs for w in program.replicas(seg_stage[seg])}
-        groups.append((param, tuple(sorted(holders, key=rank.__getitem__))))
-    return tuple(groups)
 
 
 def _gpipe(paths: dict[int, tuple[Hop, ...]], seg_pos: dict[str, int]) -> dict[str, list[Task]]:
