@@ -135,6 +135,7 @@ class Plan:
     eval_every: int = 0  # evaluate during training every N steps (0: never)
     eval_skips: tuple[str, ...] = ("0",)  # skip ratios each evaluation tries, like "1/3"
     predicted_step: float | None = None  # simulated seconds per step (mean over a sync period)
+    predicted_memory: dict[str, float] = field(default_factory=dict)  # worker -> peak bytes
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -236,4 +237,6 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         eval_every=obj["eval"]["every"],
         eval_skips=tuple(obj["eval"]["skip"]),
         predicted_step=obj["prediction"]["amortised_time"] if obj["prediction"] else None,
+        predicted_memory={w: float(m["total"]) for w, m in
+                          (obj["prediction"] or {}).get("memory", {}).items()},
     )

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pgc.capture.memory import recompute_bytes, width
+from pgc.capture.memory import optimizer_factor, recompute_bytes, width
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
 from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
@@ -341,6 +341,8 @@ class _Sim:
 
     def _memory(self, w: str, activations: float) -> MemoryEstimate:
         weights = self._stage_weights.get(self.stage_of.get(w), 0.0)
-        # AdamW keeps two moments per parameter, the size of the parameters (fp32 master
-        # weights, gradients and moments whatever the precision)
-        return MemoryEstimate(weights, weights, 2 * weights, activations)
+        # fp32 master weights, gradients and optimizer state whatever the precision; the state
+        # is two moments for Adam(W), one momentum for SGD with momentum, none for plain SGD
+        train = self.p.train
+        state = optimizer_factor(train.optimizer, dict(train.optimizer_args)) * weights
+        return MemoryEstimate(weights, weights, state, activations)
