@@ -14,7 +14,7 @@ default heap, side by side, to show what the heap keeps and what `--return-freed
 time.
 
     python bench/memory.py            # writes bench/results/memory.{json,md}
-    python bench/memory.py --steps 2  # fewer steps (the peak needs 2: AdamW's state appears at
+XX
                                       # the end of the first)
 """
 
@@ -86,7 +86,7 @@ def rows_of(plan: str, recompute: str, allocator: str, record: dict[str, Any],
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=2)
     args = p.parse_args()
     before = machine()
     rows: list[dict[str, Any]] = []

@@ -1,17 +1,17 @@
 """A worker's memory: the peak the step log records, `--memory-report`'s measured peak above a
 baseline next to the plan's prediction, and glibc's mapping threshold (`--return-freed`).
 
-What `--memory-report` counts. On a GPU: `torch.cuda.max_memory_allocated` (tensors the caching allocator
-handed out; its reserved but unused blocks, the CUDA context and kernels are not counted) above
-`torch.cuda.memory_allocated` at the baseline. On a CPU: the process's peak resident set (Linux
-`VmHWM`: every page of the process that was in RAM at once, so tensors, allocator slack and
-fragmentation, torch's lazily allocated buffers and the threads' stacks) above its resident
-set at the baseline. The baseline is taken once torch is loaded and the process group is up,
-before the model is built. On a CPU, torch is first made to load what it loads on first use of
-a meta tensor (every worker's build runs on meta tensors; about 70 MiB of Python modules, the
-same for any model, recorded as `torch_lazy_load`), then glibc's free memory is returned to the
-system (`malloc_trim`) and the peak reset (`/proc/self/clear_refs`), so the peak is that of what
-follows alone.
+What `--memory-report` counts. On a GPU: `torch.cuda.max_memory_allocated` (tensors the caching
+allocator handed out; its reserved but unused blocks, the CUDA context and kernels are not
+counted) above `torch.cuda.memory_allocated` at the baseline. On a CPU: the process's peak
+resident set (Linux `VmHWM`: every page of the process that was in RAM at once, so tensors,
+allocator slack and fragmentation, torch's lazily allocated buffers and the threads' stacks)
+above its resident set at the baseline. The baseline is taken once torch is loaded and the
+process group is up, before the model is built. On a CPU, torch is first made to load what it
+loads on the first operation on a meta tensor (every worker's build runs on meta tensors: about
+74 MiB of Python modules, the same for any model, recorded as `torch_lazy_load`); then glibc's
+free memory is returned to the system (`malloc_trim`) and the peak reset
+(`/proc/self/clear_refs`), so the peak is that of what follows alone.
 
 glibc keeps a freed block below its mapping threshold in its heap for reuse: resident, though
 no tensor holds it. Its dynamic threshold rises to 32 MiB after the first large free, so on a
@@ -119,7 +119,7 @@ class MemoryMeter:
             torch.cuda.reset_peak_memory_stats(device)
             return cls(device, int(torch.cuda.memory_allocated(device)), True)
         before = resident()
-        torch.nn.Linear(1, 1, device="meta")
+        torch.empty(1, device="meta") + 1  # the first op loads torch's meta kernels
         trim_heap()
         reset = reset_peak_resident()
         baseline = resident()
