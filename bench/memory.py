@@ -110,6 +110,11 @@ def main() -> None:
     write_results("memory", data, markdown(data))
 
 
+def span(values: list[float]) -> str:
+    low, high = f"{min(values):.0f}", f"{max(values):.0f}"
+    return low if low == high else f"{low}-{high}"
+
+
 def markdown(data: dict[str, Any]) -> list[str]:
     rows = data["rows"]
     freed = [r for r in rows if r["allocator"] == "return-freed"]
@@ -141,8 +146,8 @@ def markdown(data: dict[str, Any]) -> list[str]:
         f"{'yes' if within else 'NO'} (ratios {min(ratios):.2f}-{max(ratios):.2f}). With "
         f"glibc's default heap: {min(heap):.2f}-{max(heap):.2f}.",
         "",
-        "CPU seconds of the whole torchrun (3 workers, start-up included), the two allocators "
-        "side by side:",
+        "CPU seconds of the whole torchrun (3 workers; start-up included, so the steps' own "
+        "cost is higher than the ratio), the two allocators side by side:",
         "",
         "| run | return-freed | glibc heap | ratio |",
         "|---|---|---|---|",
@@ -156,13 +161,12 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "What is counted. The baseline of each worker is its resident set (Linux `VmRSS`) once "
         "torch is imported and the gloo process group is up, after torch has loaded what it "
         "loads on first use of a meta tensor (every worker's build runs on meta tensors: "
-        f"{min(lazy):.0f}-{max(lazy):.0f} MiB of Python modules, the same for any model) and "
+        f"{span(lazy)} MiB of Python modules, the same for any model) and "
         "glibc has returned its free memory (`malloc_trim(0)`); the peak (`VmHWM`, reset "
         "through `/proc/self/clear_refs` at the baseline) then covers the model's build and "
         "the training steps: tensors, glibc's free space that stays resident, torch's buffers "
         "allocated on first use (autograd, oneDNN), the gloo threads' stacks and arenas. "
-        f"Baselines: {min(r['baseline_mib'] for r in rows):.0f}-"
-        f"{max(r['baseline_mib'] for r in rows):.0f} MiB.",
+        f"Baselines: {span([r['baseline_mib'] for r in rows])} MiB.",
         "",
         "What was wrong, and what changed:",
         "",
@@ -172,7 +176,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "lives in the heap; in a pipeline the kept activations of several microbatches, the "
         "transients of forward and backward and the optimizer state interleave, and the heap's "
         "free space reached 90-210 MiB on a worker (glibc's `mallinfo2`: in use against heap "
-        "size, measured on the chain's n0). The plan predicts live tensors, as a GPU's "
+        "size, measured on the chain's n0 while diagnosing). The plan predicts live tensors, as a GPU's "
         "`max_memory_allocated` counts them; the run's new `--return-freed` keeps glibc's "
         "initial 128 KiB threshold, so a freed tensor's memory returns to the system at once "
         "and the resident set follows the live tensors, for the CPU time above (page faults "
@@ -184,10 +188,12 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "optimizer; it now follows the spec's (SGD: none, or one with momentum), as the stage "
         "table's estimate did.",
         "",
-        "What remains above the prediction with `--return-freed` is what the memory model "
-        "leaves out: the backward's working set (gradients of a block's activations, a weight "
-        "gradient before it is added to `.grad`), boundary buffers, and torch's buffers "
-        "allocated on first use.",
+        "What remains above the prediction with `--return-freed` (every ratio is above 1: the "
+        "model errs low) is what the memory model leaves out: the backward's working set "
+        "(gradients of a block's activations, a weight gradient before it is added to `.grad`; "
+        "relatively more with `blocks`, whose kept activations are small), boundary buffers, "
+        "and torch's buffers allocated on first use (autograd, oneDNN: about 13 MiB for a first "
+        "forward and backward).",
         "",
         "Command: `python bench/memory.py`.",
         "",
