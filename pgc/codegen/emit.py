@@ -86,7 +86,8 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
 def predicted_times(program: Program) -> dict[str, Any]:
     """The simulator's own cost model, so that a rehearsal (--emulate-compute, --emulate-network)
     pads to exactly what was predicted: (forward, backward) seconds per `segment@worker`,
-    all-reduce seconds per group, optimizer-step seconds per worker."""
+    seconds of each group's exchange (a ring of the bytes its sync mode puts on the wire, the
+    time a synchronous all-reduce or an outer sync takes), optimizer-step seconds per worker."""
     from pgc.ir.queries import collective_groups
     from pgc.sim.cost import cost_table
 
@@ -96,7 +97,7 @@ def predicted_times(program: Program) -> dict[str, Any]:
             f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())
         },
         "allreduce_times": {
-            name: costs.allreduce(workers, costs.grad_bytes.get(name, 0.0))
+            name: costs.allreduce(workers, costs.sync_bytes.get(name, 0.0))
             for name, workers in collective_groups(program)
         },
         "step_times": dict(sorted(costs.step.items())),
