@@ -96,7 +96,7 @@ def predicted_times(program: Program) -> dict[str, Any]:
             f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())
         },
         "allreduce_times": {
-            name: costs.allreduce(workers, costs.grad_bytes.get(name, 0.0))
+            name: costs.sync_seconds(name, workers)
             for name, workers in collective_groups(program)
         },
         "step_times": dict(sorted(costs.step.items())),
