@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pgc.capture.memory import recompute_bytes, state_bytes, width
+from pgc.ir.queries import stage_of_worker
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
 from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
@@ -141,7 +142,7 @@ class _Sim:
         self.carried: list[dict[tuple[str, int], str]] = [{} for _ in range(n)]
         self.prev_seg = {(p.mb, b.segment): a.segment
                          for p in program.paths for a, b in zip(p.hops, p.hops[1:])}
-        self.stage_of = {w: st for st, ws in program.placement for w in ws}
+        self.stage_of = stage_of_worker(program)
         self.seg_of = {s.name: s for s in program.segments}
         self._stage_weights: dict[str | None, float] = {}
         for s in program.segments:
