@@ -3,10 +3,10 @@
 `collective_groups`: the groups that all-reduce together (the order pass emits their ALLREDUCE
 actions, the verifier and simulators execute them, the bound prices them, `plan.json` lists
 them for the runtime). `holders`: the workers holding some segments (a shared parameter's
-group: the gradient buckets, `plan.json`). `stage_of_worker`: the stage each worker holds (the
-order pass, the simulator's memory, path resolution, the pictures). `origins`: the origin
-workers in the order `plan.json` numbers them (its data-order table) and the pictures colour
-them.
+group: the gradient buckets, `plan.json`). `stages_held`, `stage_of_worker`: the stages each
+worker holds (the order pass, the simulator's memory, path resolution, the pictures).
+`origins`: the origin workers in the order `plan.json` numbers them (its data-order table) and
+the pictures colour them.
 """
 
 from __future__ import annotations
@@ -33,11 +33,22 @@ def holders(program: Program, segments: Iterable[str]) -> tuple[str, ...]:
     return tuple(w.name for w in program.workers if w.name in held)
 
 
-def stage_of_worker(program: Program) -> dict[str, str]:
-    """Worker -> the stage it holds (once placed, a worker holds one stage), keyed in pipeline
-    order, each replica group in its own order. O(W + S)."""
+def stages_held(program: Program) -> dict[str, tuple[str, ...]]:
+    """Worker -> the stages whose replica groups hold it, in pipeline order, keyed in pipeline
+    order and each group in its own order. A verified Program has one stage a worker; the
+    pictures also draw hand-made ones with more. O(W + S)."""
     placed = dict(program.placement)
-    return {w: st.name for st in program.stages for w in placed.get(st.name, ())}
+    held: dict[str, tuple[str, ...]] = {}
+    for st in program.stages:
+        for w in placed.get(st.name, ()):
+            held[w] = (*held.get(w, ()), st.name)
+    return held
+
+
+def stage_of_worker(program: Program) -> dict[str, str]:
+    """Worker -> the stage it holds (`stages_held`, the first where a hand-made Program has
+    more)."""
+    return {w: stages[0] for w, stages in stages_held(program).items()}
 
 
 def origins(program: Program) -> tuple[str, ...]:

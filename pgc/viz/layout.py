@@ -17,7 +17,7 @@ from typing import Literal
 
 import graphviz
 
-from pgc.ir.queries import origins
+from pgc.ir.queries import origins, stages_held
 from pgc.ir.types import Hop, Path, Program, Worker
 from pgc.viz.style import origin_colour, region_fill
 
@@ -157,6 +157,7 @@ def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs
 def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
     """One cluster per column, all at one rank, with a dotted sub-cluster for each region that
     holds two or more of the column's workers when the column spans several regions."""
+    held = stages_held(program)
     cols = columns(program)
     for col in cols:
         name = f"cluster_{col.key}"
@@ -169,14 +170,14 @@ def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttr
             for region, workers in col.regions:
                 if len(col.regions) == 1 or len(workers) == 1:
                     for w in workers:
-                        attrs = col.node_attrs(node_attrs(w))
+                        attrs = col.node_attrs(_with_stages(node_attrs(w), w, held))
                         c.node(w.name + col.suffix, **attrs)
                     continue
                 with c.subgraph(name=f"{name}__{region}") as rc:
                     rc.attr(label=region or "(no region)", style="dotted", color="#999999",
                             fontsize="10")
                     for w in workers:
-                        attrs = col.node_attrs(node_attrs(w))
+                        attrs = col.node_attrs(_with_stages(node_attrs(w), w, held))
                         rc.node(w.name + col.suffix, **attrs)
     # Ranks follow the edges, and when most paths skip a stage its column would drift right
     # of later ones; an invisible chain through the columns keeps pipeline order.
@@ -196,3 +197,13 @@ def _stage_label(program: Program, stage: str, visits: StageVisits) -> str:
         return head
     return f"{head}\\nvisited by {n}/{visits.total} mb, skipped by {visits.total - n}"
 
+
+def _with_stages(
+    attrs: dict[str, str], worker: Worker, held: dict[str, tuple[str, ...]]
+) -> dict[str, str]:
+    stages = held.get(worker.name, ())
+    if len(stages) <= 1:
+        return attrs
+    out = dict(attrs)
+    out["label"] = out.get("label", worker.name) + "\\n(also " + ", ".join(stages[1:]) + ")"
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgc.ir.queries import origins, stage_of_worker
+from pgc.ir.queries import origins, stages_held
 from pgc.ir.types import Program
 from pgc.runtime.actions import format_action
 from pgc.viz.timeline import Bar, Timeline
@@ -23,7 +23,7 @@ def timeline_of(program: Program, sim: object, lower_bound: float | None) -> Tim
         for r in sim.records()
     )
     acting = set(sim.workers)
-    held = stage_of_worker(program)
+    held = stages_held(program)
     title = (f"{program.name}: {program.schedule} schedule, {program.microbatches} microbatches "
              f"on {len(acting)} workers")
     return Timeline(
@@ -34,7 +34,7 @@ def timeline_of(program: Program, sim: object, lower_bound: float | None) -> Tim
         pipeline_time=sim.pipeline_time,
         lower_bound=lower_bound,
         origins=origins(program),
-        worker_notes=tuple((w, s) for w, s in held.items() if w in acting),
+        worker_notes=tuple((w, ",".join(s)) for w, s in held.items() if w in acting),
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from pgc.ir.queries import stage_of_worker
+from pgc.ir.queries import stages_held
 from pgc.ir.types import Program
 from pgc.viz.layout import skipped_stages
 from pgc.viz.measured import Aligned, align
@@ -97,14 +97,14 @@ def memory_table(program: Program) -> str:
     p = program.prediction
     if p is None or not p.memory:
         return '<p class="note">no memory estimate</p>'
-    held = stage_of_worker(program)
+    held = stages_held(program)
     rows = []
     for worker, m in p.memory:
         cap = program.worker(worker).memory
         frac = m.total / cap if cap else 0.0
         bar = f'<span class="bar{" over" if frac > 1 else ""}" style="width:{min(frac, 1) * 120:.0f}px"></span>'
         rows.append((
-            escape(worker), escape(held.get(worker, "")), fmt_bytes(m.weights),
+            escape(worker), escape(", ".join(held.get(worker, ()))), fmt_bytes(m.weights),
             fmt_bytes(m.grads), fmt_bytes(m.optimizer), fmt_bytes(m.activations),
             fmt_bytes(m.total), fmt_bytes(cap), f"{frac * 100:.0f}% {bar}",
         ))
