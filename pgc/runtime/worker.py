@@ -22,6 +22,7 @@ import torch
 from .actions import Action, format_action
 from .data import Source, batch
 from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
+from .liveness import Watchdog
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
 from .precision import FP32, Precision
@@ -30,7 +31,7 @@ from .recompute import checkpoint_blocks, run_segment
 from .rehearsal import Overrun
 from .report import Tracer
 from .sync import outer_update, summer
-from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
+from .transport import Incoming, Ready, Shapes, Tensors, Transport
 
 
 class ActionError(RuntimeError):
@@ -292,10 +293,8 @@ class Worker:
             if not self.plan.sync.synchronous:
                 continue
             bucket, group = self.groups[n]
-            try:
+            with self.watchdog.blocking(bucket.workers, f"ALLREDUCE {n}"):
                 all_reduce_bucket(bucket, group, self.params, self.total)
-            except RuntimeError as exc:
-                raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
 
     # -- outer steps (docs/CONTRACTS.md "Sync modes") -----------------------------------
     def start_outer(self) -> None:
@@ -331,11 +330,8 @@ class Worker:
                 weight, count = 1.0, len(bucket.workers)
             flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
             if group is not None:
-                try:
+                with self.watchdog.blocking(bucket.workers, f"outer sync {name}"):
                     flat = self.total(flat, group, name)
-                except RuntimeError as exc:
-                    raise collective_error(self.me, bucket.workers, f"outer sync {name}",
-                                           exc) from exc
             delta = flat / count
             pieces = [torch.empty_like(t) for t in theta]
             unflatten(delta, pieces)
