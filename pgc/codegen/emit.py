@@ -22,6 +22,7 @@ from typing import Any
 import pgc.runtime
 from pgc.diagnostics import error
 from pgc.ir.plan_schema import plan_to_dict
+from pgc.ir.queries import holders
 from pgc.ir.topology import link_table
 from pgc.ir.types import ModelRef, Program
 from pgc.runtime.schema import validate_plan
@@ -59,8 +60,6 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
         for local, group in c.shared:
             aliases.setdefault(group, {group}).add(local)
     shared_names = {n for names in aliases.values() for n in names}
-    order = {w.name: i for i, w in enumerate(program.workers)}
-    seg_stage = {s.name: s.stage for s in program.segments}
     out: list[dict[str, Any]] = []
     for stage in program.stages:
         names = {
@@ -72,11 +71,10 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
         replicas = list(program.replicas(stage.name))
         out.append({"name": stage.name, "workers": replicas, "params": [[n] for n in sorted(names)]})
     for group, segments in program.shared_groups:
-        holders = {w for seg in segments for w in program.replicas(seg_stage[seg])}
         out.append(
             {
                 "name": group,
-                "workers": sorted(holders, key=order.__getitem__),
+                "workers": list(holders(program, segments)),
                 "params": [sorted(aliases.get(group, {group}))],
             }
         )
@@ -96,7 +94,7 @@ def predicted_times(program: Program) -> dict[str, Any]:
             f"{seg}@{w}": [f, costs.bwd[(seg, w)]] for (seg, w), f in sorted(costs.fwd.items())
         },
         "allreduce_times": {
-            name: costs.allreduce(workers, costs.grad_bytes.get(name, 0.0))
+            name: costs.sync_seconds(name, workers)
             for name, workers in collective_groups(program)
         },
         "step_times": dict(sorted(costs.step.items())),

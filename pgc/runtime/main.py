@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import faulthandler
 import importlib.util
 import math
 import os
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -488,3 +489,25 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
     finally:
         if run is not None:
             run.worker.watchdog.close()
+
+
+def run_script(plan: Plan, classes: Mapping[str, StageClass],
+               argv: list[str] | None = None) -> NoReturn:
+    """train.py's entry point: `main`, then the process ends without the interpreter's
+    teardown. torch's gloo process groups can abort a process at interpreter exit
+    ("terminate called without an active exception", SIGABRT) when a group outlives
+    `destroy_process_group` (a failed worker never reaches it) or a backend thread still holds
+    a tensor while Python is finalising. Every file the run writes is closed or flushed by the
+    time `main` returns, so skipping the teardown loses nothing. A fatal signal prints every
+    thread's Python stack (faulthandler), so a crash inside torch still says where it was."""
+    faulthandler.enable()
+    try:
+        code = main(plan, classes, argv)
+    except SystemExit as exc:  # --help, a flag argparse refuses
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BaseException:  # noqa: BLE001 - an internal error: its traceback, then exit 1
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

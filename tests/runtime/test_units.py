@@ -10,6 +10,8 @@ import math
 import queue
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -42,7 +44,7 @@ from pgc.runtime.plan import Plan, PlanError, load_plan
 from pgc.runtime.report import Clock
 from pgc.runtime.transport import Transport
 from pgc.runtime.worker import ActionError, Worker
-from tests.conftest import ROOT, run_pgc
+from tests.conftest import ROOT, pgc_env, run_pgc
 from tests.runtime.reference import builder, load_script
 
 CPU = torch.device("cpu")
@@ -529,3 +531,29 @@ def test_resume_agrees_on_a_step_every_host_holds(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match=r"--resume: none of the checkpoints under .* is "
                        r"complete for this plan \(newest: step_00000020 on host a\); refusing"):
         choose([hold("n0", "a", (), partial), hold("n1", "a", (), partial)], tmp_path)
+
+
+@pytest.mark.parametrize(("outcome", "code"), [("return 3", 3), ("raise SystemExit(2)", 2),
+                                               ("raise RuntimeError('inside torch')", 1)])
+def test_the_script_entry_keeps_the_exit_code_and_skips_interpreter_teardown(
+        tmp_path: Path, outcome: str, code: int) -> None:
+    """train.py ends through `run_script`: main's exit code (or argparse's, or 1 with the
+    traceback of an internal error), everything printed is flushed, and no exit-time teardown
+    runs (the teardown in which torch's gloo groups can abort the process)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import atexit, sys\n"
+        "import pgc.runtime.main as m\n"
+        "def fake(plan, classes, argv=None):\n"
+        "    print('trained', end='')\n"
+        f"    {outcome}\n"
+        "m.main = fake\n"
+        "atexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
+        "m.run_script(None, {})\n"
+    )
+    r = subprocess.run([sys.executable, str(probe)], env=pgc_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == code, r.stderr
+    assert r.stdout == "trained"
+    assert "TEARDOWN" not in r.stderr
+    assert ("RuntimeError: inside torch" in r.stderr) == (code == 1)
