@@ -24,7 +24,8 @@ FLAGS = (
     ("--eval [--skip-ratio K | --skip-stages a,b]", "held-out loss with stages removed"),
     ("--emulate-network --emulate-compute --time-scale X", "rehearse the predicted times"),
     ("--trace DIR", "per-worker Chrome traces on one clock"),
-    ("--timeout S", "seconds a wait may take before the run fails, naming the worker"),
+    ("--timeout S", "seconds a wait may take before the run fails, naming the worker "
+                    "(default: 20 predicted steps, at least 60 s)"),
 )
 
 
