@@ -22,6 +22,7 @@ import torch
 from .actions import Action, format_action
 from .data import Source, batch
 from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
+from .liveness import Watchdog
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
 from .precision import FP32, Precision
@@ -30,7 +31,7 @@ from .recompute import checkpoint_blocks, run_segment
 from .rehearsal import Overrun
 from .report import Tracer
 from .sync import latest, outer_update, summer
-from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
+from .transport import Incoming, Ready, Shapes, Tensors, Transport
 
 
 class ActionError(RuntimeError):
@@ -298,7 +299,8 @@ class Worker:
         if not self.emulation.network or bucket_group is None or bucket_group[1] is None:
             return None
         here = max(self.transport.clock.now(), self.transport.nic_free)
-        return latest(here, bucket_group[1], self.device)
+        with self.watchdog.blocking(bucket_group[0].workers, f"emulated exchange {name}"):
+            return latest(here, bucket_group[1], self.device)
 
     def exchange_ends(self, name: str, begin: float | None) -> None:
         """--emulate-network: hold until the exchange's predicted (scaled) time after `begin`
@@ -324,10 +326,8 @@ class Worker:
             if not self.plan.sync.synchronous:
                 continue
             bucket, group = self.groups[n]
-            try:
+            with self.watchdog.blocking(bucket.workers, f"ALLREDUCE {n}"):
                 all_reduce_bucket(bucket, group, self.params, self.total)
-            except RuntimeError as exc:
-                raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
 
     # -- outer steps (docs/CONTRACTS.md "Sync modes") -----------------------------------
     def start_outer(self) -> None:
@@ -363,13 +363,10 @@ class Worker:
                 weight, count = 1.0, len(bucket.workers)
             flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
             if group is not None:
-                try:
+                with self.watchdog.blocking(bucket.workers, f"outer sync {name}"):
                     begin = self.exchange_begins(name)
                     flat = self.total(flat, group, name)
                     self.exchange_ends(name, begin)
-                except RuntimeError as exc:
-                    raise collective_error(self.me, bucket.workers, f"outer sync {name}",
-                                           exc) from exc
             delta = flat / count
             pieces = [torch.empty_like(t) for t in theta]
             unflatten(delta, pieces)
