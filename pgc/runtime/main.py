@@ -158,10 +158,6 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
-    if args.emulate_network and not (plan.sync.synchronous and plan.sync.compress == "none"):
-        # the plan's emulated all-reduce times are those of uncompressed sums every step
-        raise PlanError("--emulate-network rehearses only the default sync (every step, "
-                        "uncompressed); this plan's `sync` block asks for another mode")
     plan = plan.with_optimizer(args.optimizer, args.lr, args.clip)
     if args.precision:
         plan = replace(plan, train=replace(plan.train, precision=args.precision))
@@ -312,7 +308,7 @@ def train(run: Run) -> None:
         if not skipped and (not outer or w.visits):
             opt.step()
         schedule.step()
-        if outer and (step + 1) % plan.sync.every == 0:
+        if outer and plan.sync.syncs_after(step):
             w.outer_sync()
         dt = time.perf_counter() - t0
         times.append(dt)
@@ -350,7 +346,7 @@ def train(run: Run) -> None:
     if w.tracer is not None:
         w.tracer.write(args.trace)
     if args.emulate_compute or args.emulate_network:
-        rehearsal_report(run, times)
+        rehearsal_report(run, times, start)
 
 
 def set_timeout(w: Worker, seconds: float) -> None:
@@ -373,11 +369,12 @@ def relaxed(w: Worker, timeout: float) -> Iterator[None]:
         set_timeout(w, timeout)
 
 
-def rehearsal_report(run: Run, times: list[float]) -> None:
-    """Predicted against measured step time, and compute that overran its emulated time."""
+def rehearsal_report(run: Run, times: list[float], first: int) -> None:
+    """Predicted against measured step time, and compute that overran its emulated time;
+    `times[i]` is step `first + i`."""
     overruns: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(overruns, (run.worker.me, run.worker.overrun))
-    record, lines = summary(run.plan, run.args.time_scale, times, overruns)
+    record, lines = summary(run.plan, run.args.time_scale, times, overruns, first)
     run.log.record(record, "pgc: " + lines[0], always=True)
     for line in lines[1:]:
         run.log.say(line, always=True)
