@@ -144,6 +144,11 @@ def test_kill_and_resume_reproduces_losses(main_job: Path) -> None:
     assert "pgc: rehearsal: predicted " in r.stdout and "x time scale 1 = " in r.stdout
     rehearsal = read_log(main_job / "resume.jsonl")[-1]["rehearsal"]
     assert rehearsal["time_scale"] == 1.0 and rehearsal["measured_step_s"] > 0
+    # at time scale 1 the plan's actions take microseconds (a STEP 20 us), less than this
+    # machine needs: the rehearsal warns which worker's real compute overran its emulated time
+    assert re.search(r"warning: worker n\d: real compute exceeded its emulated time in \d+ of "
+                     r"\d+ actions \(worst `.+` by \d+ ms\).*raise --time-scale", r.stdout), r.stdout
+    assert rehearsal["overruns"] and set(rehearsal["overruns"]) <= {"n0", "n1", "n2", "n3"}
     resumed = [rec for rec in read_log(main_job / "resume.jsonl") if "step" in rec]
     first = resumed[0]["step"]
     assert first in (11, 16), f"resumed at step {first}"
