@@ -184,9 +184,6 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "* The global gradient norm converted each gradient whole to float64 and squared it: "
         "for a moment 4x the gradient's bytes (96 MiB on top for the 24 MiB embedding "
         "gradient, the highest point of the step). It now converts 1M elements at a time.",
-        "* The simulator's optimizer state was two moments per parameter whatever the "
-        "optimizer; it now follows the spec's (SGD: none, or one with momentum), as the stage "
-        "table's estimate did.",
         "",
         "What remains above the prediction with `--return-freed` (every ratio is above 1: the "
         "model errs low) is what the memory model leaves out: the backward's working set "

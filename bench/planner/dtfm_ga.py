@@ -18,9 +18,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from pgc.ir.types import Hop, Path, Program
-from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.costs import Costs
 from pgc.planner.dtfm import DtfmCost
 from pgc.planner.graphs import bottleneck_matching
+from pgc.sim.cost import group_sync_bytes
 
 
 def dtfm_cost_of(program: Program, costs: Costs | None = None) -> DtfmCost:
@@ -29,7 +30,7 @@ def dtfm_cost_of(program: Program, costs: Costs | None = None) -> DtfmCost:
     stages = program.stages
     chains = min(s.replicas or 1 for s in stages)
     boundary = max(costs.boundary.values())
-    return DtfmCost(costs.latency, costs.inv_bw, c_dp=grad_bytes(program, stages[1].name),
+    return DtfmCost(costs.latency, costs.inv_bw, c_dp=group_sync_bytes(program, stages[1].name),
                     c_pp=boundary * program.microbatches / chains,
                     closed=program.layout == "ring")
 

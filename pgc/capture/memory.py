@@ -16,17 +16,24 @@ more forward (`pgc.sim.cost`, `pgc.planner.costs`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pgc.ir.types import DTYPE_BYTES, Program, Segment
 
 OPTIMIZER_STATE = {"adamw": 2.0, "adam": 2.0, "sgd_momentum": 1.0, "sgd": 0.0}
 
 
-def optimizer_factor(optimizer: str, args: dict[str, object] | None = None) -> float:
+def optimizer_factor(optimizer: str, args: Mapping[str, object] | None = None) -> float:
     if optimizer == "sgd" and args and float(str(args.get("momentum", 0) or 0)) > 0:
         return OPTIMIZER_STATE["sgd_momentum"]
     return OPTIMIZER_STATE.get(optimizer, 2.0)
+
+
+def state_bytes(param_bytes: float, optimizer: str = "adamw",
+                args: Mapping[str, object] | None = None) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer state) bytes of `param_bytes` of parameters under
+    `optimizer`: all fp32 whatever the compute precision."""
+    return param_bytes, param_bytes, param_bytes * optimizer_factor(optimizer, args)
 
 
 def width(precision: str) -> float:
@@ -57,12 +64,12 @@ def recomputed(program: Program, seg: Segment) -> bool:
 
 
 def peak_memory(segments: Iterable[Segment], inflight: int, optimizer: str = "adamw",
-                precision: str = "fp32", recompute: dict[str, str] | None = None) -> float:
+                precision: str = "fp32", recompute: dict[str, str] | None = None,
+                optimizer_args: Mapping[str, object] | None = None) -> float:
     """Bytes a worker needs for `segments` with `inflight` microbatches in flight
     (`recompute`: stage -> mode; absent: none)."""
     segs = list(segments)
-    weights = sum(s.param_bytes or 0 for s in segs)
-    state = weights * (2.0 + optimizer_factor(optimizer))  # weights, grads, optimizer
+    state = sum(state_bytes(sum(s.param_bytes or 0 for s in segs), optimizer, optimizer_args))
     kept = [recompute_bytes(s, (recompute or {}).get(s.stage, "none"), precision) for s in segs]
     buffers = width(precision) * sum(2 * (s.boundary_bytes or 0) for s in segs)
     return state + inflight * (sum(k for k, _ in kept) + buffers) + max(

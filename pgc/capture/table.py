@@ -55,7 +55,8 @@ def format_stage_table(program: Program, times: dict[str, tuple[float, float]] |
         segs = [program.segment(n) for n in stage.segments]
         peak = peak_memory(segs, program.inflight, program.train.optimizer,
                            program.train.precision,
-                           {stage.name: program.train.recompute_of(stage.name)})
+                           {stage.name: program.train.recompute_of(stage.name)},
+                           dict(program.train.optimizer_args))
         workers = program.replicas(stage.name)
         fits = "-" if not workers else (
             "yes" if all(peak <= program.worker(w).memory for w in workers) else "NO")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
+from pgc.ir.queries import holders, origins
 from pgc.ir.types import INT8_CHUNK, Action, Program, Value
 from pgc.runtime.actions import format_action, parse_action
 from pgc.runtime.schema import SCHEMA_VERSION
@@ -20,14 +21,6 @@ def _args(pairs: tuple[tuple[str, Value], ...]) -> dict[str, Any]:
     return {k: _value(v) for k, v in pairs}
 
 
-def origins_of(program: Program) -> tuple[str, ...]:
-    """Origin workers in first-use order of microbatch index (the data-order table)."""
-    seen: dict[str, None] = {}
-    for p in sorted(program.paths, key=lambda p: p.mb):
-        seen.setdefault(p.origin, None)
-    return tuple(seen)
-
-
 def spec_file(path: str) -> str:
     """The spec as plan.json names it: as the user wrote it when relative (to the folder they
     compiled from), only its name when absolute (a plan holds no path of the compiling
@@ -37,11 +30,8 @@ def spec_file(path: str) -> str:
 
 def plan_to_dict(program: Program) -> dict[str, Any]:
     """The plan.json object of a program that went through `ordered` (prediction optional)."""
-    origins = origins_of(program)
+    origin_order = origins(program)
     seg_params = {s.name: s.param_names for s in program.segments}
-    shared = dict(program.shared_groups)
-    holders = {st.name: program.replicas(st.name) for st in program.stages}
-    seg_stage = {s.name: s.stage for s in program.segments}
     t = program.train
     return {
         "version": SCHEMA_VERSION,
@@ -67,22 +57,20 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             for s in program.segments
         ],
         "stages": [
-            {"name": st.name, "segments": list(st.segments), "workers": list(holders[st.name]),
+            {"name": st.name, "segments": list(st.segments), "workers": list(program.replicas(st.name)),
              "param_names": [n for seg in st.segments for n in seg_params[seg]],
              "never_skip": st.never_skip}
             for st in program.stages
         ],
         "shared_groups": [
-            {"param": param, "segments": list(segs),
-             "workers": sorted({w for seg in segs for w in holders[seg_stage[seg]]},
-                               key=[w.name for w in program.workers].index)}
-            for param, segs in sorted(shared.items())
+            {"param": param, "segments": list(segs), "workers": list(holders(program, segs))}
+            for param, segs in sorted(program.shared_groups)
         ],
         "microbatch": {"size": program.microbatch_size, "seq_len": program.seq_len,
                        "count": program.microbatches},
         "inflight": program.inflight,
         "seeds": {"train": t.seed, "data": int(dict(t.data_args).get("seed", t.seed))},  # type: ignore[arg-type]
-        "data": {"kind": t.data, "args": _args(t.data_args), "origins": list(origins)},
+        "data": {"kind": t.data, "args": _args(t.data_args), "origins": list(origin_order)},
         "train": {
             "steps": t.steps, "optimizer": t.optimizer,
             "optimizer_args": _args(t.optimizer_args), "lr_schedule": t.lr_schedule,
@@ -100,7 +88,7 @@ def plan_to_dict(program: Program) -> dict[str, Any]:
             "synchronous": program.sync.synchronous,
         },
         "paths": [
-            {"mb": p.mb, "origin": p.origin, "origin_index": origins.index(p.origin),
+            {"mb": p.mb, "origin": p.origin, "origin_index": origin_order.index(p.origin),
              "hops": [[h.segment, h.worker] for h in p.hops]}
             for p in sorted(program.paths, key=lambda p: p.mb)
         ],

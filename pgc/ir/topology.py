@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from pgc.ir.types import Link, Program, Worker
 
@@ -107,23 +106,3 @@ class LinkTable(Mapping[tuple[str, str], tuple[float, float]]):
 # LinkTables by the identity of the tuples they index (hashing W workers would cost O(W) per
 # lookup of the cache itself); each entry holds its tuples, so an id is never reused while cached
 _INDEXES: dict[tuple[int, int], LinkTable] = {}
-
-
-@dataclass(frozen=True)
-class Network:
-    """The resolved link table of a program; build once per pass with `Network.of`."""
-
-    table: Mapping[tuple[str, str], tuple[float, float]]
-    overhead: float
-
-    @staticmethod
-    def of(program: Program) -> Network:
-        return Network(link_table(program), program.cost.message_overhead)
-
-    def message_time(self, src: str, dst: str, nbytes: float) -> float:
-        """Seconds for one message: latency + bytes / bandwidth + per-message overhead.
-        Zero between a worker and itself."""
-        if src == dst:
-            return 0.0
-        latency, bandwidth = self.table[(src, dst)]
-        return latency + nbytes / bandwidth + self.overhead

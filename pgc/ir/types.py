@@ -291,12 +291,6 @@ class SyncConfig:
         """Mean seconds per step over `every` steps, the last of which syncs."""
         return ((self.every - 1) * step + synced) / self.every
 
-    def wire_bytes(self, params: float) -> float:
-        """Bytes one worker's copy of `params` values takes on the wire: 4, 2 or 1 per value,
-        plus one fp32 scale per `INT8_CHUNK` values for int8."""
-        scales = 4.0 * -(-params // INT8_CHUNK) if self.compress == "int8" else 0.0
-        return SYNC_WIDTH[self.compress] * params + scales
-
 
 @dataclass(frozen=True)
 class MemoryEstimate:

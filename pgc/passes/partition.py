@@ -33,11 +33,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pgc.capture.memory import optimizer_factor
+from pgc.capture.memory import state_bytes
 from pgc.diagnostics import error
 from pgc.ir.passes import Pass
-from pgc.ir.topology import Network
 from pgc.ir.types import AutoPartition, BlockProfile, Program, Segment
+from pgc.sim.cost import Network
 
 INF = math.inf
 
@@ -185,7 +185,8 @@ def _weight(block: BlockProfile, criterion: str, backward: float) -> float:
 
 
 def _memory(block: BlockProfile, program: Program) -> float:
-    state = (block.param_bytes or 0) * (2.0 + optimizer_factor(program.train.optimizer))
+    state = sum(state_bytes(block.param_bytes or 0, program.train.optimizer,
+                            dict(program.train.optimizer_args)))
     acts = (block.activation_bytes or 0) + 2 * (block.boundary_bytes or 0)
     return state + program.inflight * acts
 

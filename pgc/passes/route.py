@@ -17,6 +17,7 @@ from dataclasses import replace
 from pgc.diagnostics import error
 from pgc.ir.passes import Pass
 from pgc.ir.policy import path_problem, stages_visited
+from pgc.ir.queries import stage_of_worker
 from pgc.ir.types import Hop, Path, Program, Span
 from pgc.passes.route_skippipe import route as route_skippipe
 
@@ -63,7 +64,7 @@ def resolve_hops(program: Program, path: Path) -> Path:
     first visit of a ring origin is its prologue, the second its epilogue."""
     if all(h.segment for h in path.hops):
         return path
-    stage_of = {w: st for st, group in program.placement for w in group}
+    stage_of = stage_of_worker(program)
     visits: dict[str, int] = {}
     hops = []
     for h in path.hops:

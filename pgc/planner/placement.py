@@ -22,7 +22,7 @@ from scipy.optimize import linear_sum_assignment
 
 from pgc.diagnostics import error
 from pgc.ir.types import Program
-from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.costs import Costs
 from pgc.planner.graphs import bottleneck_matching, capacitated_clusters, symmetric, tsp_path
 from pgc.planner.judge import judge
 from pgc.planner.routing import (
@@ -37,6 +37,7 @@ from pgc.planner.routing import (
     to_program,
 )
 from pgc.planner.search import Search
+from pgc.sim.cost import group_sync_bytes
 
 Assignment = dict[str, list[int]]  # stage -> worker indices
 
@@ -63,7 +64,7 @@ class Evaluator:
         return replace(self.program, placement=table, auto_place=())
 
     def ring(self, stage: str, members: list[int]) -> list[int]:
-        return self.costs.ring_order(members, grad_bytes(self.program, stage))
+        return self.costs.ring_order(members, group_sync_bytes(self.program, stage))
 
     def score(self, assign: Assignment) -> tuple[float, float, float, float]:
         """(objective, pipeline phase, what a step that syncs adds to it, best lambda); the

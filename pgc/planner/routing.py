@@ -30,11 +30,11 @@ from pgc.diagnostics import error
 from pgc.ir.policy import stages_visited
 from pgc.ir.queries import collective_groups
 from pgc.ir.types import Hop, Path, Program
-from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.costs import Costs
 from pgc.planner.fastsim import FastResult, Route, simulate_routes, step_times
 from pgc.planner.search import Search
 from pgc.sim.bound import slot_rounds
-from pgc.sim.cost import outer_sync_seconds, step_seconds
+from pgc.sim.cost import group_sync_bytes, outer_sync_seconds, step_seconds
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0, 2.0)
 Chosen = list[tuple[tuple[int, ...], list[int]]]  # per microbatch: (template, workers)
@@ -178,12 +178,11 @@ def sync_steps(program: Program, costs: Costs) -> Callable[[FastResult], tuple[f
     (the order pass's, in its order) over the placement's ring order from its last member's
     end, then every worker steps (`fastsim.step_times`); outer steps sync after every
     worker's step (`pgc.sim.cost.outer_sync_seconds`)."""
-    stages = {s.name for s in program.stages}
     named = []
     for name, members in collective_groups(program):
         ring = [costs.index[w] for w in members]
-        nbytes = grad_bytes(program, name) if name in stages else 0.0  # pgc.sim.cost's rule
-        named.append((name, members, ring, costs.ring_allreduce(ring, nbytes)))
+        named.append((name, members, ring,
+                      costs.ring_allreduce(ring, group_sync_bytes(program, name))))
     groups = [(ring, seconds) for _, _, ring, seconds in named]
     outer = outer_sync_seconds([(members, seconds) for _, members, _, seconds in sorted(named)])
     step = np.zeros(len(costs.workers))

@@ -13,11 +13,13 @@ nothing outside this package. Layout:
     init_replay  the initial state by replaying the model's constructor
     model        import the model, build this worker's stage
     files        hashes and loads that never run code
-    transport    point-to-point messages, the watchdog, who-is-stuck diagnosis
+    transport    point-to-point messages
+    liveness     the watchdog, heartbeats, naming the worker that stopped answering
     groups       gradient buckets and their all-reduce
     optim        optimizer and learning-rate schedule
     checkpoint   per-worker files, manifests, resume
     report       the run log and traces
+    memory       peak memory, `--memory-report` against the plan, glibc's mapping threshold
     worker       the action interpreter
     evaluate     held-out loss with stages removed
     main         flags, start-up, the training loop, exit codes

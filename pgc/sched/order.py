@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from pgc.diagnostics import error
 from pgc.ir.passes import Pass
-from pgc.ir.queries import collective_groups
+from pgc.ir.queries import collective_groups, stage_of_worker
 from pgc.ir.types import Action, Hop, Path, Program
 from pgc.sim.cost import CostTable, cost_table
 
@@ -298,7 +298,7 @@ def run(program: Program) -> Program:
     costs = cost_table(program)
     orders = compute_orders(program, costs)
     lists = insert_messages(program.paths, orders, costs)
-    stage_of = {w: st for st, ws in program.placement for w in ws}
+    stage_of = stage_of_worker(program)
     for name, members in collective_groups(program):
         for w in members:
             lists.setdefault(w, []).append(Action("ALLREDUCE", segment=name))

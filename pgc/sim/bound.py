@@ -215,7 +215,7 @@ def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: di
     extra: dict[str, float] = {}
     sync: dict[str, float] = {}
     for name, members in collective_groups(program):
-        t = c.allreduce(members, c.sync_bytes.get(name, 0.0))
+        t = c.sync_seconds(name, members)
         for w in members:
             extra[w] = extra.get(w, 0.0) + t
         sync[name] = (max(ready.get(w, 0.0) for w in members) + t

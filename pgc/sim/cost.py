@@ -1,32 +1,161 @@
-"""The cost model (docs/design.md §4): compute time per (segment, worker), message and all-reduce time.
+"""The cost model (docs/design.md §4): the one home of every price of a plan. The simulator's
+`CostTable`, the order pass, the bounds, the planner's dense arrays (`pgc.planner.costs`),
+the rehearsal's padding and the pictures all take their numbers from the formulas here.
 
-Forward time of a segment on a worker, first rule that applies:
+Compute (`compute_seconds`). Forward time of a segment on a worker, first rule that applies:
 1. a measured profile (`Segment.fwd_time`, seconds per microbatch),
 2. the synthetic SkipPipe model `cost { seconds_per_sample_per_layer = s }`:
    s * layers * samples, plus `loss_ratio` * s * samples for the segment that computes the loss,
 3. FLOPs: `Segment.flops / (worker.rate * cost.efficiency)`.
 Rules 1 and 2 give the time on the fastest worker of the spec; slower workers scale by rate.
-Backward = `Segment.bwd_time` if measured, else `cost.backward_ratio` x forward.
+Backward = `Segment.bwd_time` if measured, else `cost.backward_ratio` x forward; plus one
+forward when the segment's stage recomputes its activations.
 
-A message of n bytes from a to b occupies a's NIC for n / bandwidth + overhead seconds (one
-message at a time) and arrives `latency` later. Boundary bytes come from the segment; before
+Messages (`nic_seconds`, `message_seconds`). A message of n bytes from a to b occupies a's NIC
+for n / bandwidth + overhead seconds (one message at a time) and arrives `latency` later.
+Boundary bytes (`boundary_bytes`) come from the segment at the precision's width; before
 capture they are estimated as 4 * dim * seq_len * samples (fp32 activations, SkipPipe's rule;
 2 bytes a value with `cost { activation_dtype = fp16 }` or bf16) when the model has a `dim`
 argument, else 0.
+
+Sync (`group_sync_bytes`, `ring_allreduce_seconds`). A replica group all-reduces its stage's
+gradients as they are, or compressed (`sync_wire_bytes`: 2 bytes a value for bf16, 1 plus one
+fp32 scale a chunk for int8), over a ring; a shared parameter's group is priced 0 bytes.
+The optimizer step (`step_seconds`) costs AdamW's flops per parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pgc.capture.memory import recomputed, width
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
-from pgc.ir.types import DTYPE_BYTES, Program, Segment, Worker
+from pgc.ir.types import DTYPE_BYTES, INT8_CHUNK, SYNC_WIDTH, Program, Segment, SyncConfig, Worker
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 ADAM_FLOPS_PER_PARAM = 10.0  # AdamW update: a few multiply-adds per parameter
+
+# a number, or a numpy array of them (the planner prices every pair of workers at once)
+Num = Any
+
+
+# -- compute --------------------------------------------------------------------------------
+def fastest_rate(program: Program) -> float:
+    """The highest worker rate: O(W) once per Program object, then O(1) (hashing a Program
+    would itself cost O(W), so the cache goes by identity and holds the object)."""
+    hit = _FASTEST.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    if len(_FASTEST) >= 8:
+        _FASTEST.clear()
+    value = max(w.rate for w in program.workers)
+    _FASTEST[id(program)] = (program, value)
+    return value
+
+
+_FASTEST: dict[int, tuple[Program, float]] = {}
+
+
+def compute_seconds(program: Program, seg: Segment, worker: Worker) -> tuple[float, float]:
+    """(forward, backward) seconds of one microbatch through `seg` on `worker` (the module
+    docstring's rules). Raises UserError when the segment has no cost at all."""
+    top_rate = fastest_rate(program)
+    f = _forward(program, seg, worker.rate, top_rate)
+    b = seg.bwd_time * top_rate / worker.rate if seg.bwd_time is not None \
+        else program.cost.backward_ratio * f
+    if recomputed(program, seg):  # the backward runs the forward again first
+        b += f
+    return f, b
+
+
+def _forward(program: Program, seg: Segment, rate: float, top_rate: float) -> float:
+    cost = program.cost
+    if seg.fwd_time is not None:
+        return seg.fwd_time * top_rate / rate
+    if cost.sec_per_sample_per_layer is not None:
+        per_layer = cost.sec_per_sample_per_layer * program.microbatch_size
+        loss = (cost.loss_ratio or 0.0) * per_layer if seg.role in LOSS_ROLES else 0.0
+        return (per_layer * seg.layers + loss) * top_rate / rate
+    if seg.flops is not None:
+        return seg.flops / (rate * cost.efficiency)
+    raise error(cost.span if cost.span.line > 0 else program.span,
+                f"no cost for segment `{seg.name}`: it has no profile and no FLOP count",
+                hint="give `cost { seconds_per_sample_per_layer = ... }` or a profile file")
+
+
+def step_seconds(program: Program, stage: str, worker: Worker) -> float:
+    """Seconds of one optimizer step over `stage`'s parameters on `worker` (AdamW's flops)."""
+    params = sum(float(program.segment(n).params or 0) for n in program.stage(stage).segments)
+    return ADAM_FLOPS_PER_PARAM * params / (worker.rate * program.cost.efficiency)
+
+
+# -- messages -------------------------------------------------------------------------------
+def boundary_bytes(program: Program, seg: Segment) -> float:
+    """Bytes of `seg`'s boundary message (its output activation, and its input's gradient):
+    measured (fp32) bytes at the precision's width, else dim x tokens x the width of the
+    precision (or of `activation_dtype` in fp32)."""
+    if seg.boundary_bytes is not None:
+        return float(seg.boundary_bytes or 0) * width(program.train.precision)
+    dim = dict(program.model.args).get("dim")
+    # a whole width the cost model can size (capture's synthetic profile rejects the others)
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
+        precision = program.train.precision
+        w = DTYPE_BYTES[precision if precision != "fp32" else program.cost.activation_dtype]
+        return float(w * dim * program.seq_len * program.microbatch_size)
+    return 0.0
+
+
+def nic_seconds(nbytes: Num, bandwidth: Num, overhead: float) -> Num:
+    """Seconds a sender's NIC is busy with one message of `nbytes` over a link of `bandwidth`
+    (bytes/s): nbytes / bandwidth + the per-message overhead. Numbers or numpy arrays."""
+    return nbytes / bandwidth + overhead
+
+
+def message_seconds(nbytes: Num, latency: Num, bandwidth: Num, overhead: float) -> Num:
+    """Seconds from a message's start on the sender's NIC to its arrival: its NIC time, then
+    the link's latency. Numbers or numpy arrays."""
+    return nic_seconds(nbytes, bandwidth, overhead) + latency
+
+
+@dataclass(frozen=True)
+class Network:
+    """The resolved link table of a program priced by `message_seconds`; build once per pass
+    with `Network.of`."""
+
+    table: Mapping[tuple[str, str], tuple[float, float]]
+    overhead: float
+
+    @staticmethod
+    def of(program: Program) -> Network:
+        return Network(link_table(program), program.cost.message_overhead)
+
+    def message_time(self, src: str, dst: str, nbytes: float) -> float:
+        """Seconds for one message from `src` to `dst`; zero between a worker and itself."""
+        if src == dst:
+            return 0.0
+        latency, bandwidth = self.table[(src, dst)]
+        return message_seconds(nbytes, latency, bandwidth, self.overhead)
+
+
+# -- sync -----------------------------------------------------------------------------------
+def ring_allreduce_seconds(edges: Iterable[float], members: int) -> float:
+    """Ring all-reduce over `members` workers whose ring edges take `edges` seconds each (one
+    message of the bytes over the member count): 2(n-1) steps, each moving n/|g| bytes over
+    every ring edge at once, so each step costs its slowest edge (Patarasuk & Yuan 2009).
+    Zero for a group of one."""
+    if members < 2:
+        return 0.0
+    return float(2 * (members - 1) * max(edges))
+
+
+def sync_wire_bytes(sync: SyncConfig, params: float) -> float:
+    """Bytes one worker's copy of `params` values takes on the wire under `sync`'s compression:
+    4, 2 or 1 per value, plus one fp32 scale per `INT8_CHUNK` values for int8."""
+    scales = 4.0 * -(-params // INT8_CHUNK) if sync.compress == "int8" else 0.0
+    return SYNC_WIDTH[sync.compress] * params + scales
 
 
 @dataclass(frozen=True)
@@ -48,72 +177,32 @@ class CostTable:
         if src == dst:
             return 0.0, 0.0
         latency, bandwidth = self.links[(src, dst)]
-        return nbytes / bandwidth + self.overhead, latency
+        return nic_seconds(nbytes, bandwidth, self.overhead), latency
 
     def allreduce(self, workers: tuple[str, ...], nbytes: float) -> float:
-        """Ring all-reduce over `workers` in the given ring order: 2(n-1) steps, each moving
-        n/|g| bytes over every ring edge at once, so each step costs its slowest edge
-        (Patarasuk & Yuan 2009). Zero for a group of one."""
+        """Ring all-reduce of `nbytes` over `workers` in the given ring order."""
         n = len(workers)
         if n < 2:
             return 0.0
-        slowest = 0.0
-        for a, b in zip(workers, workers[1:] + workers[:1]):
-            nic, lat = self.message(a, b, nbytes / n)
-            slowest = max(slowest, nic + lat)
-        return 2 * (n - 1) * slowest
+        edges = (sum(self.message(a, b, nbytes / n))
+                 for a, b in zip(workers, workers[1:] + workers[:1]))
+        return ring_allreduce_seconds(edges, n)
 
-
-def _estimated_bytes(program: Program, seg: Segment) -> float:
-    """Bytes of `seg`'s boundary message: measured (fp32) bytes at the precision's width, else
-    dim x tokens x the width of the precision (or of `activation_dtype` in fp32)."""
-    if seg.boundary_bytes is not None:
-        return wire_bytes(program, seg)
-    dim = dict(program.model.args).get("dim")
-    # a whole width the cost model can size (capture's synthetic profile rejects the others)
-    if isinstance(dim, int) and not isinstance(dim, bool) and 0 < dim <= 2**31:
-        precision = program.train.precision
-        w = DTYPE_BYTES[precision if precision != "fp32" else program.cost.activation_dtype]
-        return float(w * dim * program.seq_len * program.microbatch_size)
-    return 0.0
-
-
-def wire_bytes(program: Program, seg: Segment) -> float:
-    """Measured boundary bytes (fp32) as they travel under the spec's precision (0 unknown)."""
-    return float(seg.boundary_bytes or 0) * width(program.train.precision)
-
-
-def _forward(program: Program, seg: Segment, rate: float, top_rate: float) -> float:
-    cost = program.cost
-    if seg.fwd_time is not None:
-        return seg.fwd_time * top_rate / rate
-    if cost.sec_per_sample_per_layer is not None:
-        per_layer = cost.sec_per_sample_per_layer * program.microbatch_size
-        loss = (cost.loss_ratio or 0.0) * per_layer if seg.role in LOSS_ROLES else 0.0
-        return (per_layer * seg.layers + loss) * top_rate / rate
-    if seg.flops is not None:
-        return seg.flops / (rate * cost.efficiency)
-    raise error(cost.span if cost.span.line > 0 else program.span,
-                f"no cost for segment `{seg.name}`: it has no profile and no FLOP count",
-                hint="give `cost { seconds_per_sample_per_layer = ... }` or a profile file")
+    def sync_seconds(self, group: str, workers: tuple[str, ...]) -> float:
+        """Seconds of one sync of collective group `group` over `workers` (its ring order)."""
+        return self.allreduce(workers, self.sync_bytes.get(group, 0.0))
 
 
 def cost_table(program: Program) -> CostTable:
     """Price every (segment, worker) the placement allows. O(segments * replicas + W^2 * L)."""
-    top_rate = max(w.rate for w in program.workers)
+    from pgc.ir.queries import collective_groups
+
     fwd: dict[tuple[str, str], float] = {}
     bwd: dict[tuple[str, str], float] = {}
     for seg in program.segments:
         for w in program.replicas(seg.stage):
-            f = _forward(program, seg, program.worker(w).rate, top_rate)
-            fwd[(seg.name, w)] = f
-            if seg.bwd_time is not None:
-                bwd[(seg.name, w)] = seg.bwd_time * top_rate / program.worker(w).rate
-            else:
-                bwd[(seg.name, w)] = program.cost.backward_ratio * f
-            if recomputed(program, seg):  # the backward runs the forward again first
-                bwd[(seg.name, w)] += f
-    grad_bytes = {st.name: stage_grad_bytes(program, st.name) for st in program.stages}
+            fwd[(seg.name, w)], bwd[(seg.name, w)] = compute_seconds(program, seg,
+                                                                     program.worker(w))
     step = {w: step_seconds(program, stage, program.worker(w))
             for stage, group in program.placement for w in group}
     links = link_table(program)
@@ -121,19 +210,14 @@ def cost_table(program: Program) -> CostTable:
     return CostTable(
         fwd=fwd,
         bwd=bwd,
-        seg_bytes={s.name: _estimated_bytes(program, s) for s in program.segments},
+        seg_bytes={s.name: boundary_bytes(program, s) for s in program.segments},
         links=links,
         overhead=program.cost.message_overhead,
         step=step,
-        grad_bytes=grad_bytes,
-        sync_bytes={st.name: stage_sync_bytes(program, st.name) for st in program.stages},
+        grad_bytes={st.name: stage_grad_bytes(program, st.name) for st in program.stages},
+        sync_bytes={name: group_sync_bytes(program, name)
+                    for name, _ in collective_groups(program)},
     )
-
-
-def step_seconds(program: Program, stage: str, worker: Worker) -> float:
-    """Seconds of one optimizer step over `stage`'s parameters on `worker` (AdamW's flops)."""
-    params = sum(float(program.segment(n).params or 0) for n in program.stage(stage).segments)
-    return ADAM_FLOPS_PER_PARAM * params / (worker.rate * program.cost.efficiency)
 
 
 def stage_grad_bytes(program: Program, stage: str) -> float:
@@ -149,16 +233,18 @@ def stage_grad_bytes(program: Program, stage: str) -> float:
     return total
 
 
-def stage_sync_bytes(program: Program, stage: str) -> float:
-    """Bytes each member of `stage`'s replica group puts on the wire per sync (docs/design.md §4b):
-    the gradients as they are without compression; else 2 (bf16) or 1 (int8, plus one fp32
-    scale per chunk) per parameter. A shared parameter's group is priced 0 (its size is not
-    known apart from its stage's)."""
+def group_sync_bytes(program: Program, group: str) -> float:
+    """Bytes each member of collective group `group` (a stage's replica group, or a shared
+    parameter's) puts on the wire per sync (docs/design.md §4b): a stage's gradients as they
+    are without compression, else at the compressed width (`sync_wire_bytes`). A shared
+    parameter's group is priced 0 (its size is not known apart from its stage's)."""
+    if group not in {st.name for st in program.stages}:
+        return 0.0
     if program.sync.compress == "none":
-        return stage_grad_bytes(program, stage)
-    segs = [program.segment(n) for n in program.stage(stage).segments]
-    count = sum(s.params or 0 for s in segs) or stage_grad_bytes(program, stage) / 4.0
-    return program.sync.wire_bytes(float(count))
+        return stage_grad_bytes(program, group)
+    segs = [program.segment(n) for n in program.stage(group).segments]
+    count = sum(s.params or 0 for s in segs) or stage_grad_bytes(program, group) / 4.0
+    return sync_wire_bytes(program.sync, float(count))
 
 
 def _check_links(program: Program, links: Mapping[tuple[str, str], tuple[float, float]]) -> None:
@@ -194,5 +280,5 @@ def outer_groups(program: Program, costs: CostTable) -> list[tuple[tuple[str, ..
     all-reduce seconds (pgc.ir.queries.collective_groups gives the members)."""
     from pgc.ir.queries import collective_groups
 
-    return [(members, costs.allreduce(members, costs.sync_bytes.get(name, 0.0)))
+    return [(members, costs.sync_seconds(name, members))
             for name, members in sorted(collective_groups(program))]

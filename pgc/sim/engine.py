@@ -28,7 +28,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pgc.capture.memory import optimizer_factor, recompute_bytes, width
+from pgc.capture.memory import recompute_bytes, state_bytes, width
+from pgc.ir.queries import stage_of_worker
 from pgc.ir.types import Action, MemoryEstimate, Program
 from pgc.runtime.actions import format_action
 from pgc.sim.cost import CostTable, cost_table, outer_groups, outer_sync_seconds
@@ -141,7 +142,7 @@ class _Sim:
         self.carried: list[dict[tuple[str, int], str]] = [{} for _ in range(n)]
         self.prev_seg = {(p.mb, b.segment): a.segment
                          for p in program.paths for a, b in zip(p.hops, p.hops[1:])}
-        self.stage_of = {w: st for st, ws in program.placement for w in ws}
+        self.stage_of = stage_of_worker(program)
         self.seg_of = {s.name: s for s in program.segments}
         self._stage_weights: dict[str | None, float] = {}
         for s in program.segments:
@@ -281,7 +282,7 @@ class _Sim:
         """All members arrived: the ring starts with the last of them."""
         last = max(here, key=lambda m: here[m][1])
         begin = here[last][1]
-        end = begin + self.c.allreduce(self.groups[name], self.c.sync_bytes.get(name, 0.0))
+        end = begin + self.c.sync_seconds(name, self.groups[name])
         self.coll_end[name] = end
         for m, (j, _, _) in here.items():
             self.start[m][j], self.end[m][j] = begin, end
@@ -341,8 +342,6 @@ class _Sim:
 
     def _memory(self, w: str, activations: float) -> MemoryEstimate:
         weights = self._stage_weights.get(self.stage_of.get(w), 0.0)
-        # fp32 master weights, gradients and optimizer state whatever the precision; the state
-        # is two moments for Adam(W), one momentum for SGD with momentum, none for plain SGD
         train = self.p.train
-        state = optimizer_factor(train.optimizer, dict(train.optimizer_args)) * weights
-        return MemoryEstimate(weights, weights, state, activations)
+        return MemoryEstimate(*state_bytes(weights, train.optimizer, dict(train.optimizer_args)),
+                              activations)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from pgc.ir.topology import Network
 from pgc.ir.types import Program
+from pgc.sim.cost import Network
 from pgc.viz.layout import (
     Column,
     StepKind,

@@ -17,16 +17,11 @@ from typing import Literal
 
 import graphviz
 
+from pgc.ir.queries import origins, stages_held
 from pgc.ir.types import Hop, Path, Program, Worker
 from pgc.viz.style import origin_colour, region_fill
 
 StepKind = Literal["next", "skip", "swap"]
-
-
-def origins(program: Program) -> tuple[str, ...]:
-    """Origin workers in worker order: the order colours are handed out in."""
-    used = {p.origin for p in program.paths}
-    return tuple(w.name for w in program.workers if w.name in used)
 
 
 def origin_colours(program: Program) -> dict[str, str]:
@@ -39,15 +34,6 @@ def region_fills(program: Program) -> dict[str, str]:
         if w.region not in regions:
             regions.append(w.region)
     return {r: region_fill(i) for i, r in enumerate(regions)}
-
-
-def stages_of_worker(program: Program) -> dict[str, tuple[str, ...]]:
-    """Worker -> the stages whose replica group holds it, in pipeline order."""
-    held: dict[str, list[str]] = {}
-    for stage in program.stages:
-        for worker in program.replicas(stage.name):
-            held.setdefault(worker, []).append(stage.name)
-    return {w: tuple(s) for w, s in held.items()}
 
 
 LOSS_SUFFIX = "__loss"
@@ -171,7 +157,7 @@ def add_workers(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs
 def add_clusters(graph: graphviz.Digraph, program: Program, node_attrs: NodeAttrs) -> None:
     """One cluster per column, all at one rank, with a dotted sub-cluster for each region that
     holds two or more of the column's workers when the column spans several regions."""
-    held = stages_of_worker(program)
+    held = stages_held(program)
     cols = columns(program)
     for col in cols:
         name = f"cluster_{col.key}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pgc.ir.queries import origins, stages_held
 from pgc.ir.types import Program
 from pgc.runtime.actions import format_action
-from pgc.viz.layout import origins, stages_of_worker
 from pgc.viz.timeline import Bar, Timeline
 
 
@@ -23,7 +23,7 @@ def timeline_of(program: Program, sim: object, lower_bound: float | None) -> Tim
         for r in sim.records()
     )
     acting = set(sim.workers)
-    held = stages_of_worker(program)
+    held = stages_held(program)
     title = (f"{program.name}: {program.schedule} schedule, {program.microbatches} microbatches "
              f"on {len(acting)} workers")
     return Timeline(

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from pgc.ir.queries import stages_held
 from pgc.ir.types import Program
-from pgc.viz.layout import skipped_stages, stages_of_worker
+from pgc.viz.layout import skipped_stages
 from pgc.viz.measured import Aligned, align
 from pgc.viz.output import dot_binary, inline_svgs, page
 from pgc.viz.style import fmt_bandwidth, fmt_bytes, fmt_rate, fmt_seconds
@@ -96,7 +97,7 @@ def memory_table(program: Program) -> str:
     p = program.prediction
     if p is None or not p.memory:
         return '<p class="note">no memory estimate</p>'
-    held = stages_of_worker(program)
+    held = stages_held(program)
     rows = []
     for worker, m in p.memory:
         cap = program.worker(worker).memory

@@ -65,7 +65,7 @@ def _shade(hex_colour: str, factor: float) -> str:
 
 @cache
 def origin_colour(index: int) -> str:
-    """The colour of the `index`-th origin (in worker order)."""
+    """The colour of the `index`-th origin (`pgc.ir.queries.origins` numbers them)."""
     base = TABLEAU10[index % len(TABLEAU10)]
     round_ = (index // len(TABLEAU10)) % 3
     return _shade(base, (1.0, 0.7, 0.5)[round_])

@@ -56,7 +56,7 @@ class Timeline:
     iteration_time: float
     pipeline_time: float | None = None
     lower_bound: float | None = None
-    origins: tuple[str, ...] = ()  # colour order, as in the paths picture
+    origins: tuple[str, ...] = ()  # colour order (pgc.ir.queries.origins), as in the paths picture
     worker_notes: tuple[tuple[str, str], ...] = ()  # worker -> short text beside its name
 
 

@@ -22,8 +22,9 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
+from pgc.ir.queries import origins, stage_of_worker
 from pgc.ir.types import Program
-from pgc.viz.layout import Column, classify_steps, columns, origins, segment_positions
+from pgc.viz.layout import Column, classify_steps, columns, segment_positions
 from pgc.viz.style import (
     CRITICAL,
     KIND_COLOURS,
@@ -218,7 +219,7 @@ def paths_svg(program: Program) -> str:
 
 def timeline_svg(program: Program, tl: Timeline) -> str:
     """Per-worker rows (stage order) of compute bars over one iteration."""
-    stage_of = {w: s for s, group in program.placement for w in group}
+    stage_of = stage_of_worker(program)
     order = {s.name: i for i, s in enumerate(program.stages)}
     rows = sorted(tl.workers, key=lambda w: (order.get(stage_of.get(w, ""), len(order)),
                                               tl.workers.index(w)))

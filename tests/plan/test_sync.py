@@ -18,7 +18,7 @@ from pgc.planner.costs import Costs
 from pgc.planner.fastsim import simulate_routes
 from pgc.planner.routing import sync_steps
 from pgc.sim import cost_table, lower_bound, simulate
-from pgc.sim.cost import outer_groups, outer_sync_seconds
+from pgc.sim.cost import outer_groups, outer_sync_seconds, sync_wire_bytes
 from tests.plan.builders import chain, planned, ring
 from tests.plan.test_properties import FAST, chains, rings
 
@@ -33,9 +33,9 @@ def with_params(program: Program, params: int, sync: SyncConfig | None = None) -
 
 def test_wire_bytes_per_compression() -> None:
     n = 10 * INT8_CHUNK + 1
-    assert SyncConfig().wire_bytes(n) == 4 * n
-    assert SyncConfig(compress="bf16").wire_bytes(n) == 2 * n
-    assert SyncConfig(compress="int8").wire_bytes(n) == n + 4 * 11  # one fp32 scale a chunk
+    assert sync_wire_bytes(SyncConfig(), n) == 4 * n
+    assert sync_wire_bytes(SyncConfig(compress="bf16"), n) == 2 * n
+    assert sync_wire_bytes(SyncConfig(compress="int8"), n) == n + 4 * 11  # one fp32 scale a chunk
 
 
 def test_cost_table_charges_the_compressed_bytes() -> None:

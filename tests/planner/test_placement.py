@@ -13,10 +13,11 @@ from planner_programs import random_program
 from pgc.diagnostics import UserError
 from pgc.ir.types import Program
 from pgc.passes.place_auto import place_auto
-from pgc.planner.costs import Costs, grad_bytes
+from pgc.planner.costs import Costs
 from pgc.planner.dtfm import DtfmCost
 from pgc.planner.placement import plan_placement
 from pgc.planner.search import Search
+from pgc.sim.cost import group_sync_bytes
 from tests.planner.scenarios import dtfm, geo20
 
 
@@ -102,4 +103,4 @@ def test_dtfm_regions_become_groups() -> None:
     for _, group in placed.placement:
         assert len({regions[w] for w in group}) == 1
     costs = Costs.of(prog)
-    assert grad_bytes(prog, "s1") > 0 and costs.speed.max() == 1.0
+    assert group_sync_bytes(prog, "s1") > 0 and costs.speed.max() == 1.0
