@@ -69,11 +69,12 @@ def main() -> None:
         emit(planned, build)  # plan.json as `pgc compile` writes it
         for _ in range(ROUNDS):
             plan_s, _ = timed(lambda: run_passes(load_program(str(SPEC))))
-            load_s, program = timed(lambda: program_from_plan(build / "plan.json"))
+            load_s, program = timed(lambda: program_from_plan(build / "plan.json", SPEC))
             run_dot.cache_clear()  # each round draws from scratch, as one `pgc viz` run does
             draw_s, _ = timed(lambda p=program: render_all(p, pictures))  # type: ignore[misc]
             spec_cmd, _ = timed(lambda: _pgc("viz", str(SPEC), "--what", "all", "-o", tmp + "/a"))
-            plan_cmd, _ = timed(lambda: _pgc("viz", str(build), "--what", "all", "-o", tmp + "/b"))
+            plan_cmd, _ = timed(lambda: _pgc("viz", str(build), "--spec", str(SPEC), "--what",
+                                             "all", "-o", tmp + "/b"))
             rounds.append({"plan_s": plan_s, "load_s": load_s, "draw_s": draw_s,
                            "command_spec_s": spec_cmd, "command_plan_s": plan_cmd})
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}

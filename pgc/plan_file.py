@@ -1,11 +1,15 @@
 """A compiled plan read back as a Program, without planning again.
 
-`program_from_plan(path)` takes a `plan.json` (or the folder `pgc compile` wrote it to), checks
-it against the schema, lowers the spec it names (found by name, its hash checked; parse, lower, capture and partition: no
-placement or routing search), checks that the spec is the one compiled (spec hash), puts the
+`program_from_plan(path, spec)` takes a `plan.json` (or the folder `pgc compile` wrote it to),
+checks it against the schema, lowers the spec (parse, lower, capture and partition: no placement
+or routing search), checks that the spec is the one compiled (spec hash), puts the
 plan's placement, paths and action lists in, and runs the cheap passes after them (`verified`,
 `simulated`: O(actions)). The pictures drawn from it are the compiled plan's, even when placing
 the spec again would choose differently (auto placement is a budgeted search).
+
+Capture imports and calls the spec's model factory, so the spec must be one the user names: a
+plan never chooses code. Without `spec`, the spec the plan names is looked for (beside the plan,
+in the working folder) only to say where it is and how to name it.
 """
 
 from __future__ import annotations
@@ -86,6 +90,11 @@ def _matching_spec(file: Path, obj: dict[str, Any], spec: Path | None) -> Progra
                 raise
             continue
         if program.spec_hash == obj["spec_hash"]:
+            if spec is None:  # found, not named: a downloaded plan must not choose code
+                raise _fail(f"`{file}` was compiled from `{candidate}`; drawing it imports and "
+                            f"runs that spec's model `{program.model.target}`, and pgc runs "
+                            "model code only from a spec you name",
+                            f"if you trust that spec and its model: --spec {candidate}")
             return program
     raise _fail(f"`{candidates[0]}` has changed since `{file}` was compiled (spec hash differs)",
                 "compile it again, or pass the spec it was compiled from with --spec")

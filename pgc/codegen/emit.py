@@ -15,14 +15,14 @@ import functools
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pgc.runtime
 from pgc.diagnostics import error
 from pgc.ir.plan_schema import plan_to_dict
-from pgc.ir.queries import holders
+from pgc.ir.queries import holders, stage_of_worker
 from pgc.ir.topology import link_table
 from pgc.ir.types import ModelRef, Program
 from pgc.runtime.schema import validate_plan
@@ -84,7 +84,8 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
 def predicted_times(program: Program) -> dict[str, Any]:
     """The simulator's own cost model, so that a rehearsal (--emulate-compute, --emulate-network)
     pads to exactly what was predicted: (forward, backward) seconds per `segment@worker`,
-    all-reduce seconds per group, optimizer-step seconds per worker."""
+    seconds of each group's exchange (a ring of the bytes its sync mode puts on the wire, the
+    time a synchronous all-reduce or an outer sync takes), optimizer-step seconds per worker."""
     from pgc.ir.queries import collective_groups
     from pgc.sim.cost import cost_table
 
@@ -154,10 +155,21 @@ def runtime_fields(program: Program, code: dict[str, StageCode], out_dir: Path) 
         "launch": launch_command(program, "train.py"),
         "vocab": int(args.get("vocab", args.get("vocab_size", 256))),
         "buckets": buckets(program, code),
-        "links": {f"{a}->{b}": list(v) for (a, b), v in link_table(program).items()},
+        "links": placed_links(program),
         "message_overhead": program.cost.message_overhead,
         **predicted_times(program),
     }
+
+
+def placed_links(program: Program) -> dict[str, list[float]]:
+    """"a->b" -> [latency, bandwidth] for every ordered pair of workers that hold a stage (the
+    pairs a rehearsal can price: messages and collectives run between placed workers only).
+    O(P^2) in the placed workers: a topology that declares tens of thousands of spare nodes
+    costs nothing here."""
+    table = link_table(program)
+    held = stage_of_worker(program)
+    placed = [w.name for w in program.workers if w.name in held]
+    return {f"{a}->{b}": list(table[a, b]) for a in placed for b in placed if a != b}
 
 
 def relative_import_root(program: Program, out_dir: Path) -> str | None:
@@ -210,6 +222,23 @@ def compiled_plan(program: Program, code: dict[str, StageCode], out_dir: Path) -
     return plan
 
 
+def placed_only(program: Program) -> Program:
+    """The program as it runs: one process per worker that holds a stage. Declared nodes the
+    placement left unused (spares, or nodes the planner found no use for) get no process and
+    no rank; the plan's links and prediction never involve them."""
+    held = stage_of_worker(program)
+    if len(held) == len(program.workers):
+        return program
+    pred = program.prediction
+    if pred is not None:
+        pred = replace(pred, busy=tuple(kv for kv in pred.busy if kv[0] in held),
+                       peak_inflight=tuple(kv for kv in pred.peak_inflight if kv[0] in held),
+                       memory=tuple(kv for kv in pred.memory if kv[0] in held))
+    return replace(program, workers=tuple(w for w in program.workers if w.name in held),
+                   actions=tuple(kv for kv in program.actions if kv[0] in held),
+                   prediction=pred)
+
+
 def copy_runtime(out_dir: Path) -> Path:
     """The runtime package's source, verbatim, as `DIR/pgc_runtime/` (stale files removed)."""
     dest = out_dir / RUNTIME_PACKAGE
@@ -225,6 +254,7 @@ def emit(program: Program, out_dir: Path, code: dict[str, StageCode] | None = No
     """Write the compiled folder (see the module docstring); returns the written paths."""
     from pgc.codegen.script import render
 
+    program = placed_only(program)
     if code is None:
         code = stage_code(program)
     out_dir.mkdir(parents=True, exist_ok=True)

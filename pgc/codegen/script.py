@@ -24,7 +24,8 @@ FLAGS = (
     ("--eval [--skip-ratio K | --skip-stages a,b]", "held-out loss with stages removed"),
     ("--emulate-network --emulate-compute --time-scale X", "rehearse the predicted times"),
     ("--trace DIR", "per-worker Chrome traces on one clock"),
-    ("--timeout S", "seconds a wait may take before the run fails, naming the worker"),
+    ("--timeout S", "seconds a wait may take before the run fails, naming the worker "
+                    "(default: 20 predicted steps, at least 60 s)"),
 )
 
 
@@ -84,12 +85,12 @@ def render(program: Program, plan: dict[str, Any], code: dict[str, StageCode]) -
         summary(program, plan, code)
         + "\nimport sys\nfrom pathlib import Path\n\nimport torch\n\n"
         + "sys.path.insert(0, str(Path(__file__).resolve().parent))  # the runtime beside this file\n"
-        + f"from {RUNTIME_PACKAGE}.main import main, prepare  # noqa: E402\n"
+        + f"from {RUNTIME_PACKAGE}.main import prepare, run_script  # noqa: E402\n"
         + f"from {RUNTIME_PACKAGE}.stage import Stage  # noqa: E402\n\n"
         + "# the validated plan; the model's import root goes on sys.path before its module loads\n"
         + 'PLAN = prepare(Path(__file__).resolve().with_name("plan.json"))\n'
         + "".join(f"{line}  # noqa: E402\n" for line in imports)
         + "\n\n" + classes
         + f"\n\nSTAGES = {{\n{table}}}\n\n"
-        + 'if __name__ == "__main__":\n    sys.exit(main(PLAN, STAGES))\n'
+        + 'if __name__ == "__main__":\n    run_script(PLAN, STAGES)\n'
     )

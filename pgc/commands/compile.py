@@ -71,13 +71,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"// ----- after {args.emit} -----\n{print_program(program)}")
         return 0
     from pgc.codegen import emit, launch_command
-    from pgc.codegen.emit import init_decision, init_line
+    from pgc.codegen.emit import init_decision, init_line, placed_only
 
+    declared = len(program.workers)
+    program = placed_only(program)
     out = Path(args.out) if args.out else Path("build") / program.name
     written = emit(program, out)
     for path in written:
         print(f"wrote {path}")
     print(init_line(init_decision(program)))
+    if declared > len(program.workers):
+        print(f"{declared - len(program.workers)} declared nodes hold no stage and get no "
+              f"process; {len(program.workers)} workers run the plan")
     print("run it with:")
     print("  " + launch_command(program, str(out / "train.py")).replace("\n", "\n  "))
     return 0

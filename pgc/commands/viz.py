@@ -21,7 +21,7 @@ EXAMPLES = """\
   pgc viz examples/skippipe_ring.pgc --what report -o report.html --measured run/trace
   pgc viz examples/skippipe_ring.pgc --what view -o view.html     # interactive, zoom and hover
   pgc compile examples/skippipe_ring.pgc -o build/ring
-  pgc viz build/ring/plan.json --what all -o pictures/            # every view, no re-planning
+  pgc viz build/ring/plan.json --spec examples/skippipe_ring.pgc --what all -o pictures/
 formats by suffix: .svg .png .pdf .dot .html (graphviz's `dot` makes svg, png and pdf)"""
 
 # The passes each view needs: graph and paths only need routing, pictures of time need the
@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measured", type=Path, default=None, metavar="DIR",
                    help="report (and all): Chrome traces written by train.py --trace DIR")
     p.add_argument("--spec", type=Path, default=None,
-                   help="with a plan: the spec it was compiled from, when not where it names")
+                   help="with a plan: the spec it was compiled from (required: drawing imports "
+                   "the spec's model, and a plan never chooses code)")
 
 
 def run(args: argparse.Namespace) -> int:

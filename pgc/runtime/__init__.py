@@ -13,7 +13,8 @@ nothing outside this package. Layout:
     init_replay  the initial state by replaying the model's constructor
     model        import the model, build this worker's stage
     files        hashes and loads that never run code
-    transport    point-to-point messages, the watchdog, who-is-stuck diagnosis
+    transport    point-to-point messages
+    liveness     the watchdog, heartbeats, naming the worker that stopped answering
     groups       gradient buckets and their all-reduce
     optim        optimizer and learning-rate schedule
     checkpoint   per-worker files, manifests, resume

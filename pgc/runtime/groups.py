@@ -8,6 +8,7 @@ segment); every parameter is thus summed exactly once over exactly its holders
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,16 +23,19 @@ def held(bucket: Bucket, have: Mapping[str, torch.nn.Parameter]) -> list[torch.n
     return [have[n] for n in held_names(bucket, have)]
 
 
-def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int]) -> dict[str, tuple[Bucket, Any]]:
-    """This worker's buckets with their process groups (None for a bucket of one worker).
-    Every rank creates every group in the same order (torch.distributed requires it)."""
+def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int],
+                timeout: float = 300.0) -> dict[str, tuple[Bucket, Any]]:
+    """This worker's buckets with their process groups (None for a bucket of one worker),
+    whose collectives fail after `timeout` seconds. Every rank creates every group in the
+    same order (torch.distributed requires it)."""
     mine: dict[str, tuple[Bucket, Any]] = {}
     for bucket in plan.buckets:
         if len(bucket.workers) < 2:
             if me in bucket.workers:
                 mine[bucket.name] = (bucket, None)
             continue
-        group = dist.new_group(sorted(rank_of[w] for w in bucket.workers))
+        group = dist.new_group(sorted(rank_of[w] for w in bucket.workers),
+                               timeout=datetime.timedelta(seconds=timeout))
         if me in bucket.workers:
             mine[bucket.name] = (bucket, group)
     return mine

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import faulthandler
 import importlib.util
 import math
 import os
@@ -22,10 +23,11 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -36,13 +38,14 @@ from .device import Placement, peak_memory, placement
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
 from .hostfiles import agree, prune
+from .liveness import STOP, Watchdog, liveness_store
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
 from .precision import INIT_SCALE, LossScaler, Precision
 from .rehearsal import summary
 from .report import Clock, RunLog, Tracer
-from .transport import STOP, Transport, Watchdog, collective_error, publish_failure
+from .transport import Transport
 from .worker import ActionError, Emulation, Worker
 
 
@@ -66,7 +69,10 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
                    help="append to the log file instead of starting it anew")
     p.add_argument("--log-every", type=_at_least(1), default=t.log_every,
                    help="log and print every N-th step (and the last)")
-    p.add_argument("--timeout", type=_positive, default=300.0, help="seconds before a wait fails")
+    p.add_argument("--timeout", type=_positive,
+                   help="seconds a wait may take once training runs (default: "
+                   f"{TIMEOUT_STEPS} predicted steps, at least {TIMEOUT_FLOOR:g} s); start-up, the "
+                   f"first step, checkpoints and evaluations wait at least {WARM_UP:g} s")
     p.add_argument("--emulate-network", action="store_true")
     p.add_argument("--emulate-compute", action="store_true")
     p.add_argument("--time-scale", type=_positive, default=1.0)
@@ -93,10 +99,26 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
                    help="fp16: the initial dynamic loss scale")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = default_timeout(plan, args)
     if not args.eval and (args.skip_stages or args.skip_ratio != "0"):
         p.error("--skip-stages and --skip-ratio remove stages in --eval only; training skips "
                 "what the plan's paths skip")
     return args
+
+
+TIMEOUT_FLOOR = 60.0  # seconds: the shortest default timeout
+TIMEOUT_STEPS = 20  # the default timeout in predicted step times
+WARM_UP = 300.0  # seconds: the least a wait may take in start-up, checkpoints and evaluations
+
+
+def default_timeout(plan: Plan, args: argparse.Namespace) -> float:
+    """The plan's predicted step time (at the rehearsal's time scale) times TIMEOUT_STEPS, at
+    least TIMEOUT_FLOOR: a wait in a step lasts at most about a step, so a stopped peer is
+    reported after a few steps' time, never minutes when steps take seconds."""
+    rehearsal = args.emulate_network or args.emulate_compute
+    step = (plan.predicted_step or 0.0) * (args.time_scale if rehearsal else 1.0)
+    return max(TIMEOUT_FLOOR, TIMEOUT_STEPS * step)
 
 
 def _number(text: str) -> float:
@@ -136,10 +158,6 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 
 
 def with_overrides(plan: Plan, args: argparse.Namespace) -> Plan:
-    if args.emulate_network and not (plan.sync.synchronous and plan.sync.compress == "none"):
-        # the plan's emulated all-reduce times are those of uncompressed sums every step
-        raise PlanError("--emulate-network rehearses only the default sync (every step, "
-                        "uncompressed); this plan's `sync` block asks for another mode")
     plan = plan.with_optimizer(args.optimizer, args.lr, args.clip)
     if args.precision:
         plan = replace(plan, train=replace(plan.train, precision=args.precision))
@@ -189,7 +207,8 @@ def init_distributed(plan: Plan, args: argparse.Namespace) -> tuple[int, int, Pl
     where = placement(args.device, args.backend)
     if where.device.type == "cuda":
         torch.cuda.set_device(where.device)
-    dist.init_process_group(where.backend, timeout=datetime.timedelta(seconds=args.timeout))
+    warm_up = datetime.timedelta(seconds=max(args.timeout, WARM_UP))
+    dist.init_process_group(where.backend, timeout=warm_up)
     return dist.get_rank(), dist.get_world_size(), where
 
 
@@ -222,13 +241,15 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     log.say(f"{where.describe()}; precision {plan.train.precision}")
     builder = ModelBuilder(plan, classes, args.import_root)
     segments = builder.segments(list(plan.stage_of(me).segments), args.init_from, device)
-    groups = make_groups(plan, me, rank_of)
+    warm_up = max(args.timeout, WARM_UP)
+    groups = make_groups(plan, me, rank_of, warm_up)
     dist.barrier()
     clock = Clock(time.perf_counter())
     emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
-    transport = Transport(plan, me, rank_of, device, args.timeout, clock, emulation.network,
-                          emulation.scale, staged=where.staged)
-    worker = Worker(plan, me, rank, segments, transport, groups, Watchdog(me, args.timeout),
+    watchdog = Watchdog(me, warm_up, liveness_store(), plan.workers)
+    transport = Transport(plan, me, rank_of, device, warm_up, clock, emulation.network,
+                          emulation.scale, staged=where.staged, watchdog=watchdog)
+    worker = Worker(plan, me, rank, segments, transport, groups, watchdog,
                     device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
                     if args.trace else None,
                     source, Precision(plan.train.precision, device.type))
@@ -271,6 +292,8 @@ def train(run: Run) -> None:
             torch.save({n: p.grad.clone() for n, p in w.params.items() if p.grad is not None},
                        f"{args.dump_grads}.{w.me}.pt")
         stats = end_of_step(w, step, loss_sum, overflow)
+        if step == start:  # warmed up: from now on a wait may take the run's timeout
+            set_timeout(w, args.timeout)
         skipped = stats[3] > 0  # fp16: a gradient overflowed on some worker
         scaler.update(skipped)
         # outer steps: each worker clips by the norm of its own inner gradient
@@ -285,7 +308,7 @@ def train(run: Run) -> None:
         if not skipped and (not outer or w.visits):
             opt.step()
         schedule.step()
-        if outer and (step + 1) % plan.sync.every == 0:
+        if outer and plan.sync.syncs_after(step):
             w.outer_sync()
         dt = time.perf_counter() - t0
         times.append(dt)
@@ -305,30 +328,53 @@ def train(run: Run) -> None:
             torch.save({n: p.detach().clone() for n, p in w.params.items()},
                        f"{args.dump_params}.{w.me}.pt")
         if args.eval_every and done % args.eval_every == 0:
-            evaluate_during(run, done)
+            with relaxed(w, args.timeout):
+                evaluate_during(run, done)
         stop = stats[2] > 0
         due = bool(args.ckpt_every) and (done % args.ckpt_every == 0 or done == args.steps)
         if due or stop:  # a stop (SIGTERM) always saves the finished step, checkpoints off or not
             found_root = import_root(plan, args.import_root)
             model = {"target": plan.model.target, "args": plan.model.args,
                      "import_root": str(found_root) if found_root else None}
-            if save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state,
-                               host_label()):
-                prune(plan, root, w.me, host_label(), args.keep)
+            with relaxed(w, args.timeout):
+                if save_checkpoint(plan, root, done, w.me, w.segments, opt, model, w.sync_state,
+                                   host_label()):
+                    prune(plan, root, w.me, host_label(), args.keep)
         if stop:
             run.log.say(f"stopped by SIGTERM after step {done}", always=True)
             break
     if w.tracer is not None:
         w.tracer.write(args.trace)
     if args.emulate_compute or args.emulate_network:
-        rehearsal_report(run, times)
+        rehearsal_report(run, times, start)
 
 
-def rehearsal_report(run: Run, times: list[float]) -> None:
-    """Predicted against measured step time, and compute that overran its emulated time."""
+def set_timeout(w: Worker, seconds: float) -> None:
+    """Every wait of this worker from now on fails after `seconds`: point-to-point waits, the
+    collectives of every group it is in, and the watchdog's."""
+    w.transport.timeout = w.watchdog.timeout = seconds
+    delta = datetime.timedelta(seconds=seconds)
+    for group in (None, *(g for _, g in w.groups.values() if g is not None)):
+        dist.distributed_c10d._set_pg_timeout(delta, group)
+
+
+@contextmanager
+def relaxed(w: Worker, timeout: float) -> Iterator[None]:
+    """Checkpoints and evaluations (disk writes, a pass over held-out data) wait at least
+    WARM_UP seconds; then the run's timeout again."""
+    set_timeout(w, max(timeout, WARM_UP))
+    try:
+        yield
+    finally:
+        set_timeout(w, timeout)
+
+
+def rehearsal_report(run: Run, times: list[float], first: int) -> None:
+    """Predicted against measured step time, and compute that overran its emulated time;
+    `times[i]` is step `first + i`."""
     overruns: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(overruns, (run.worker.me, run.worker.overrun))
-    record, lines = summary(run.plan, run.args.time_scale, times, overruns)
+    record, lines = summary(run.plan, run.args.time_scale, times, overruns, first)
     run.log.record(record, "pgc: " + lines[0], always=True)
     for line in lines[1:]:
         run.log.say(line, always=True)
@@ -341,11 +387,8 @@ def end_of_step(w: Worker, step: int, loss_sum: torch.Tensor | float,
     zero = torch.zeros((), dtype=torch.float64, device=w.device)
     stats = torch.stack([w.norm_sq(), zero + loss_sum, zero + float(STOP.is_set()),
                          zero if overflow is None else overflow.to(zero)])
-    try:
+    with w.watchdog.blocking(w.plan.workers, f"end-of-step all-reduce of step {step}"):
         dist.all_reduce(stats)
-    except RuntimeError as exc:
-        raise collective_error(w.me, w.plan.workers, f"end-of-step all-reduce of step {step}",
-                               exc) from exc
     return [float(x) for x in stats.tolist()]
 
 
@@ -437,8 +480,31 @@ def main(plan: Plan, classes: Mapping[str, StageClass], argv: list[str] | None =
         print(f"pgc: error: {line}", file=sys.stderr, flush=True)
         if cause is not None:
             traceback.print_exception(cause, file=sys.stderr)
-        publish_failure(line)
+        if run is not None:
+            run.worker.watchdog.publish(line)
         return 1
     finally:
         if run is not None:
             run.worker.watchdog.close()
+
+
+def run_script(plan: Plan, classes: Mapping[str, StageClass],
+               argv: list[str] | None = None) -> NoReturn:
+    """train.py's entry point: `main`, then the process ends without the interpreter's
+    teardown. torch's gloo process groups can abort a process at interpreter exit
+    ("terminate called without an active exception", SIGABRT) when a group outlives
+    `destroy_process_group` (a failed worker never reaches it) or a backend thread still holds
+    a tensor while Python is finalising. Every file the run writes is closed or flushed by the
+    time `main` returns, so skipping the teardown loses nothing. A fatal signal prints every
+    thread's Python stack (faulthandler), so a crash inside torch still says where it was."""
+    faulthandler.enable()
+    try:
+        code = main(plan, classes, argv)
+    except SystemExit as exc:  # --help, a flag argparse refuses
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BaseException:  # noqa: BLE001 - an internal error: its traceback, then exit 1
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -101,6 +101,11 @@ class Sync:
     outer_momentum: float = 0.0
     synchronous: bool = True  # gradients summed every step, no outer optimizer
 
+    def syncs_after(self, step: int) -> bool:
+        """Whether step `step` (counted from 0) ends with its groups synced: every step when
+        synchronous, else every `every`-th (the outer step)."""
+        return self.synchronous or (step + 1) % self.every == 0
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -135,6 +140,9 @@ class Plan:
     eval_every: int = 0  # evaluate during training every N steps (0: never)
     eval_skips: tuple[str, ...] = ("0",)  # skip ratios each evaluation tries, like "1/3"
     predicted_step: float | None = None  # simulated seconds per step (mean over a sync period)
+    # simulated seconds of a step without sync and of one that syncs (the same when every
+    # step syncs)
+    predicted_steps: tuple[float, float] | None = None
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -236,4 +244,7 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         eval_every=obj["eval"]["every"],
         eval_skips=tuple(obj["eval"]["skip"]),
         predicted_step=obj["prediction"]["amortised_time"] if obj["prediction"] else None,
+        predicted_steps=((float(obj["prediction"]["step_time"]),
+                          float(obj["prediction"]["iteration_time"]))
+                         if obj["prediction"] else None),
     )

@@ -106,6 +106,14 @@ def summer(compress: str, chunk: int, state: dict[str, torch.Tensor]
     return lambda x, group, key: compressed_sum(x, group, codec, state, key)
 
 
+def latest(when: float, group: Any, device: torch.device) -> float:
+    """The latest of the group members' `when` (a max all-reduce): in a rehearsal, when a
+    group's emulated exchange begins."""
+    t = torch.tensor([when], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
+    return float(t.item())
+
+
 def outer_update(theta: torch.Tensor, momentum: torch.Tensor, delta: torch.Tensor, outer: str,
                  lr: float, mu: float) -> None:
     """The outer step on the averaged pseudo-gradient `delta`, in place: sgd

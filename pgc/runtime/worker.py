@@ -22,6 +22,7 @@ import torch
 from .actions import Action, format_action
 from .data import Source, batch
 from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
+from .liveness import Watchdog
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
 from .precision import FP32, Precision
@@ -29,8 +30,8 @@ from .randomness import forward_rng
 from .recompute import checkpoint_blocks, run_segment
 from .rehearsal import Overrun
 from .report import Tracer
-from .sync import outer_update, summer
-from .transport import Incoming, Ready, Shapes, Tensors, Transport, Watchdog, collective_error
+from .sync import latest, outer_update, summer
+from .transport import Incoming, Ready, Shapes, Tensors, Transport
 
 
 class ActionError(RuntimeError):
@@ -217,11 +218,17 @@ class Worker:
             st.grads_in[m] = self.transport.post_recv(shapes, act.peer, format_action(act))
         elif kind == "ALLREDUCE":
             self.transport.flush()
-            self.reduce(act.segment)
-            if self.emulation.network:
-                time.sleep(self.plan.allreduce_times.get(act.segment, 0.0) * self.emulation.scale)
+            if self.plan.sync.synchronous:
+                begin = self.exchange_begins(act.segment)
+                self.reduce(act.segment)
+                self.exchange_ends(act.segment, begin)
+            else:
+                self.reduce(act.segment)  # outer steps: no exchange inside the step
         elif kind == "STEP":
             self.transport.flush()
+            if self.emulation.network:  # the optimizer runs once the NIC is idle
+                self.wait_until(self.transport.nic_free)
+                start = self.transport.clock.now()
             self.compute_pad(act, start)
         return start
 
@@ -283,6 +290,33 @@ class Worker:
         if left > 0:
             time.sleep(left)
 
+    # -- emulated sync traffic (--emulate-network) -------------------------------------
+    def exchange_begins(self, name: str) -> float | None:
+        """--emulate-network: when group `name`'s exchange begins on the shared clock, as the
+        simulator prices it: once every member is there and its NIC is idle (the latest
+        member's time, agreed by a max over the group). None when not emulating."""
+        bucket_group = self.groups.get(name)
+        if not self.emulation.network or bucket_group is None or bucket_group[1] is None:
+            return None
+        here = max(self.transport.clock.now(), self.transport.nic_free)
+        with self.watchdog.blocking(bucket_group[0].workers, f"emulated exchange {name}"):
+            return latest(here, bucket_group[1], self.device)
+
+    def exchange_ends(self, name: str, begin: float | None) -> None:
+        """--emulate-network: hold until the exchange's predicted (scaled) time after `begin`
+        has passed (the ring's latency and bytes over bandwidth, at the mode's wire width);
+        the real exchange, done by then, counts inside that time. The NIC is busy until then."""
+        if begin is None:
+            return
+        end = begin + self.plan.allreduce_times.get(name, 0.0) * self.emulation.scale
+        self.wait_until(end)
+        self.transport.nic_free = max(self.transport.nic_free, end)
+
+    def wait_until(self, when: float) -> None:
+        left = when - self.transport.clock.now()
+        if left > 0:
+            time.sleep(left)
+
     def reduce(self, name: str) -> None:
         """Sum a bucket's gradients over its group (synchronous modes; with outer steps the
         gradients stay local and `outer_sync` averages pseudo-gradients instead)."""
@@ -292,10 +326,8 @@ class Worker:
             if not self.plan.sync.synchronous:
                 continue
             bucket, group = self.groups[n]
-            try:
+            with self.watchdog.blocking(bucket.workers, f"ALLREDUCE {n}"):
                 all_reduce_bucket(bucket, group, self.params, self.total)
-            except RuntimeError as exc:
-                raise collective_error(self.me, bucket.workers, f"ALLREDUCE {n}", exc) from exc
 
     # -- outer steps (docs/CONTRACTS.md "Sync modes") -----------------------------------
     def start_outer(self) -> None:
@@ -331,11 +363,10 @@ class Worker:
                 weight, count = 1.0, len(bucket.workers)
             flat = torch.cat([(t - p).reshape(-1) for t, p in zip(theta, local)]) * weight
             if group is not None:
-                try:
+                with self.watchdog.blocking(bucket.workers, f"outer sync {name}"):
+                    begin = self.exchange_begins(name)
                     flat = self.total(flat, group, name)
-                except RuntimeError as exc:
-                    raise collective_error(self.me, bucket.workers, f"outer sync {name}",
-                                           exc) from exc
+                    self.exchange_ends(name, begin)
             delta = flat / count
             pieces = [torch.empty_like(t) for t in theta]
             unflatten(delta, pieces)

@@ -1,11 +1,12 @@
 """A small LM whose block `fault_layer` calls `tripwire`, a function the trace keeps as a call
 (torch.fx.wrap), so the generated stage code calls this module at run time: with
 PGC_TEST_FAULT_AT=N in the environment, its N-th call in a process raises, like a bug in a
-user's model would."""
+user's model would (and, with PGC_TEST_FAULT_STAMP=FILE, writes the time it raised there)."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 import torch.fx
@@ -17,6 +18,10 @@ CALLS = [0]
 def tripwire(x: torch.Tensor) -> torch.Tensor:
     CALLS[0] += 1
     if os.environ.get("PGC_TEST_FAULT_AT") == str(CALLS[0]):
+        stamp = os.environ.get("PGC_TEST_FAULT_STAMP")
+        if stamp:
+            with open(stamp, "w") as f:
+                f.write(repr(time.time()))
         raise RuntimeError(f"injected fault at call {CALLS[0]}")
     return x
 

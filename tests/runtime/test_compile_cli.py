@@ -60,3 +60,24 @@ def test_bad_spec_is_a_diagnostic(tmp_path: Path) -> None:
     spec.write_text(Path(CHAIN4).read_text().replace("place s3 on n3", "place s3 on n9"))
     r = run_pgc("compile", str(spec), "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "bad.pgc:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_spare_nodes_cost_the_compiled_plan_nothing(tmp_path: Path) -> None:
+    """Twenty thousand declared nodes that hold no stage get no process: the script runs the
+    four placed workers, and plan.json prices the links between them only (all pairs would
+    be 400 million entries)."""
+    spec = tmp_path / "spare.pgc"
+    text = Path(CHAIN4).read_text()
+    spare = "".join(f'node spare{k}[0..9999] {{ rate = 50 GFLOPS; memory = 4 GiB; '
+                    f'region = "far" }}\n' for k in range(2))
+    spec.write_text(text.replace("link default", spare + "link default", 1))
+    r = run_pgc("compile", str(spec), "-o", str(tmp_path / "out"), timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert "20000 declared nodes hold no stage and get no process; 4 workers run the plan" \
+        in r.stdout
+    assert f"torchrun --nproc-per-node 4 {tmp_path / 'out' / 'train.py'}" in r.stdout
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert plan["world_size"] == 4 and [w["name"] for w in plan["workers"]] == \
+        [f"n{k}" for k in range(4)]
+    links = plan["runtime"]["links"]
+    assert sorted(links) == sorted(f"n{a}->n{b}" for a in range(4) for b in range(4) if a != b)

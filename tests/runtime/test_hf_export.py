@@ -1,6 +1,7 @@
 """transformers users' formats: `pgc export-model --format hf` writes a save_pretrained folder
 (safetensors) that `from_pretrained` loads and generates with, and `--init-from` reads such a
-folder or a `.safetensors` file (a wrapped transformers model's keys get the wrapper's prefix)."""
+folder or a `.safetensors` file (a wrapped transformers model's keys get the wrapper's prefix),
+also under real torchrun, where the first step's loss is that of the folder's weights."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 import torch
 
 from pgc.runtime.files import load_weights
-from tests.conftest import run_pgc
+from tests.conftest import pgc_env, run_pgc
+from tests.runtime.reference import (
+    forward_backward,
+    initial_model,
+    launch,
+    load_script,
+    read_log,
+)
 
 SPEC = """\
 model gpt2 = "examples.models.hf:gpt2" { vocab = 64, dim = 32, layers = 2, heads = 2, max_seq = 32 }
@@ -105,3 +113,31 @@ def test_init_from_reads_safetensors_and_save_pretrained_folders(tmp_path: Path)
 
     with pytest.raises(PlanError, match="bad.safetensors: not a safetensors file"):
         load_weights(tmp_path / "bad.safetensors", names)
+
+
+@pytest.mark.torchrun
+@pytest.mark.xdist_group("torchrun")
+def test_torchrun_starts_from_a_save_pretrained_folder(tmp_path: Path) -> None:
+    """Two workers over gloo start from a save_pretrained folder: the first step's loss is the
+    one a single process computes with `from_pretrained`'s model on the same batches (each
+    worker reads its own stage's tensors; a stage that kept its initial values would show)."""
+    transformers = pytest.importorskip("transformers")
+    trained_gpt2().save_pretrained(tmp_path / "hf", safe_serialization=True)
+    (tmp_path / "hf.pgc").write_text(SPEC)
+    build = tmp_path / "build"
+    done = run_pgc("compile", str(tmp_path / "hf.pgc"), "-o", str(build), timeout=300)
+    assert done.returncode == 0, done.stderr
+    r = launch(build, 2, "--steps", "1", "--init-from", str(tmp_path / "hf"), "--log-every", "1",
+               "--log-file", str(tmp_path / "hf.jsonl"), "--timeout", "60", env=pgc_env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = read_log(tmp_path / "hf.jsonl")[0]["loss"]
+    script = load_script(build / "train.py")
+    plan = script.PLAN
+    model = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "hf").train()
+    stages = {s.name: script.STAGES[s.name](model) for s in plan.segments}
+    want = forward_backward(plan, None, 0, lambda seg, _worker: stages[seg])
+    assert got == pytest.approx(want, rel=1e-6)
+    # the plan's own initial model (no --init-from) gives another loss: the check can fail
+    initial = initial_model(script).train()
+    fresh = {s.name: script.STAGES[s.name](initial) for s in plan.segments}
+    assert abs(forward_backward(plan, None, 0, lambda seg, _w: fresh[seg]) - want) > 1e-3

@@ -24,10 +24,10 @@ import pytest
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from pgc.runtime.liveness import Watchdog
 from pgc.runtime.plan import Plan
 from pgc.runtime.randomness import forward_rng
 from pgc.runtime.recompute import block_names, run_segment
-from pgc.runtime.transport import Watchdog
 from pgc.runtime.worker import Worker
 from tests.conftest import pgc_env
 from tests.runtime.reference import (

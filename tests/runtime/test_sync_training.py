@@ -2,8 +2,10 @@
 1)` trains exactly as the synchronous single-process reference; outer steps (Nesterov, every 2
 steps, 3 rounds) equal a single-process reference that keeps one copy of each stage per worker
 and routes each microbatch as the plan does; a run stopped in the middle of an outer round and
-resumed reproduces the uninterrupted losses bit for bit. The spec is the tied-embedding chain
-with replicated, skipped and swapped stages (a shared group across three workers)."""
+resumed reproduces the uninterrupted losses bit for bit; a rehearsal of it (emulated network
+and compute, outer syncs included) takes the predicted time per step. The spec is the
+tied-embedding chain with replicated, skipped and swapped stages (a shared group across three
+workers)."""
 
 from __future__ import annotations
 
@@ -60,7 +62,15 @@ def test_outer_steps_match_the_per_worker_reference_and_resume_exactly(tmp_path:
     rest = train(out, "rest", "--steps", "6", "--ckpt-every", "3", "--ckpt-dir", ckpt,
                  "--resume")
     assert first + rest == whole
-    # a rehearsal would pad with the all-reduce times of another sync mode: refused, exit 2
-    r = launch(out, 6, "--steps", "1", "--emulate-network", env=pgc_env())
-    assert r.returncode != 0
-    assert "--emulate-network rehearses only the default sync" in r.stderr
+    # a rehearsal emulates the outer syncs too: steps 2..5 (two of them syncing) take the
+    # predicted time of a step without sync and of one with it, at the time scale
+    log = out / "rehearsal.jsonl"
+    r = launch(out, 6, "--steps", "5", "--log-file", str(log), "--emulate-network",
+               "--emulate-compute", "--time-scale", "500", env=pgc_env())
+    assert r.returncode == 0, r.stderr[-4000:]
+    summary = next(rec["rehearsal"] for rec in read_log(log) if "rehearsal" in rec)
+    pred = script.PLAN.predicted_steps
+    assert pred is not None and pred[1] > pred[0]
+    assert summary["steps"] == 4 and summary["synced_steps"] == 2
+    assert summary["predicted_step_s"] == pytest.approx(500 * (pred[0] + pred[1]) / 2)
+    assert summary["measured_step_s"] == pytest.approx(summary["predicted_step_s"], rel=0.25)

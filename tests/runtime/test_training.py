@@ -208,7 +208,8 @@ def test_rehearsal_summary_compares_at_scale_and_warns_of_overruns(project: Path
 
     from pgc.runtime.rehearsal import Overrun, summary
 
-    plan = replace(load_script(project / "build" / "train.py").PLAN, predicted_step=0.5)
+    plan = replace(load_script(project / "build" / "train.py").PLAN, predicted_step=0.5,
+                   predicted_steps=(0.4, 0.5))
     slow, fine = Overrun(), Overrun()
     for excess in (-0.01, 0.003, 0.02):
         slow.note(excess, f"F s1 m{int(excess * 1000)}")
@@ -220,7 +221,17 @@ def test_rehearsal_summary_compares_at_scale_and_warns_of_overruns(project: Path
                                "2 of 3 actions (worst `F s1 m20` by 20 ms)")
     assert len(lines) == 2
     assert record["rehearsal"] == {"time_scale": 2.0, "predicted_step_s": 1.0,
-                                   "measured_step_s": 1.0, "steps": 2, "overruns": {"n1": 2}}
+                                   "measured_step_s": 1.0, "steps": 2, "synced_steps": 2,
+                                   "overruns": {"n1": 2}}
+    # outer steps every 2: of steps 1 and 2 (from 0) only step 1 syncs; a resumed run that
+    # starts at step 4 measures steps 5 (syncs) and 6 (does not)
+    outer = replace(plan, sync=replace(plan.sync, every=2, synchronous=False))
+    record, lines = summary(outer, 2.0, [9.0, 1.1, 0.9], [], first=0)
+    assert record["rehearsal"]["predicted_step_s"] == pytest.approx(0.9)
+    assert record["rehearsal"]["synced_steps"] == 1
+    assert "(mean of 2 steps, 1 of them syncing, 1.11x the prediction)" in lines[0]
+    record, _ = summary(outer, 1.0, [9.0, 0.5, 0.4], [], first=4)
+    assert record["rehearsal"]["predicted_step_s"] == pytest.approx(0.45)
 
 
 

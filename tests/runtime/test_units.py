@@ -1,6 +1,6 @@
 """The runtime package module by module, in this process, without torchrun: the plan contract,
 the data order, the schedule and optimizer, checkpoint manifests, gradient groups, transport
-ordering and blame over an in-process stand-in for torch.distributed, the action interpreter
+ordering and naming a stopped worker over an in-process stand-in for torch.distributed, the action interpreter
 (several workers as threads, against one process) and its error context."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import math
 import queue
 import re
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -33,14 +36,15 @@ from pgc.runtime.data import Source, batch, generator, sample_seed
 from pgc.runtime.evaluate import skipped_stages, whole_stage_count
 from pgc.runtime.files import sha256
 from pgc.runtime.groups import norm_owners, orphans
+from pgc.runtime.liveness import Watchdog, stopped_worker
 from pgc.runtime.main import map_workers
 from pgc.runtime.model import named_params
 from pgc.runtime.optim import lr_factor, make_optimizer, make_schedule
 from pgc.runtime.plan import Plan, PlanError, load_plan
 from pgc.runtime.report import Clock
-from pgc.runtime.transport import Transport, Watchdog, blame
+from pgc.runtime.transport import Transport
 from pgc.runtime.worker import ActionError, Worker
-from tests.conftest import ROOT, run_pgc
+from tests.conftest import ROOT, pgc_env, run_pgc
 from tests.runtime.reference import builder, load_script
 
 CPU = torch.device("cpu")
@@ -276,22 +280,6 @@ class LocalComm:
         return Endpoint()
 
 
-class DictStore:
-    """The rendezvous store's set/get/check, in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def set(self, key: str, value: str) -> None:
-        self.data[key] = value.encode()
-
-    def get(self, key: str) -> bytes:
-        return self.data[key]
-
-    def check(self, keys: list[str]) -> bool:
-        return all(k in self.data for k in keys)
-
-
 def transports(plan: Plan, comm: LocalComm, timeout: float = 5.0) -> dict[str, Transport]:
     rank_of = {w: r for r, w in enumerate(plan.workers)}
     clock = Clock()
@@ -310,22 +298,75 @@ def test_messages_between_a_pair_match_in_fifo_order(chain4: ModuleType) -> None
     t["n0"].flush()
 
 
-def test_a_receive_that_times_out_names_the_peer(chain4: ModuleType,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_receive_that_times_out_names_the_peer(chain4: ModuleType) -> None:
     t = transports(chain4.PLAN, LocalComm(), timeout=0.05)
-    monkeypatch.setattr("pgc.runtime.transport.default_store", lambda: None)
     with pytest.raises(PlanError, match=r"worker n1 failed in `RECV_F m0 <-n0` after waiting "
                                         r"up to 0.05 s \(Timed out waiting for recv\)"):
         t["n1"].recv(((("B", 3), "float32"),), "n0", "RECV_F m0 <-n0")
 
 
-def test_blame_follows_the_wait_chain_to_the_worker_that_waits_on_nobody() -> None:
-    store = DictStore()
-    store.set("pgc/wait/n2", "n3\tRECV_F m1 <-n3")
-    store.set("pgc/wait/n1", "n2\tRECV_F m1 <-n2")
-    line = blame(store, "n0", "n1", "RECV_B m0 <-n1", settle=0)
-    assert line == "worker n3 is not responding (stuck or dead); n2 waits on it in `RECV_F m1 <-n3`"
-    assert blame(object(), "n0", "n1", "x", settle=0).startswith("could not tell")
+def test_the_worker_named_is_where_every_wait_chain_ends() -> None:
+    # n0 waits on n1, which waits on n2, which stopped: n2's record did not change
+    first = {"n0": "4\tn1\tRECV_B m0 <-n1", "n1": "7\tn2\tRECV_B m0 <-n2",
+             "n2": "9\t\tF s2 m1 (action 3 of step 2)", "n3": "2\tn2\tRECV_F m1 <-n2"}
+    second = {w: rec.replace(rec[0], str(int(rec[0]) + 2), 1) for w, rec in first.items()}
+    second["n2"] = first["n2"]
+    line = stopped_worker("n0", first, second, ("n1",))
+    assert line == ("worker n2 is not responding (stopped or dead; its last heartbeat: "
+                    "F s2 m1 (action 3 of step 2)); wait chain: n0 -> n1 -> n2")
+    # a collective: the members waiting in it are alive, the one that never came is named
+    coll = {w: "5\tn0,n1,n2,n3\tALLREDUCE s1" for w in ("n1", "n3")}
+    line = stopped_worker("n0", first | coll, second | {"n1": "6\tn0,n1,n2,n3\tALLREDUCE s1",
+                                                         "n3": "6\tn0,n1,n2,n3\tALLREDUCE s1"},
+                          ("n1", "n3"))
+    assert line.startswith("worker n2 is not responding") and "n0 -> n1 -> n2" in line
+    # a worker that never beat is named as such
+    without = {w: r for w, r in second.items() if w != "n2"}
+    assert stopped_worker("n0", {k: v for k, v in first.items() if k != "n2"}, without,
+                          ("n1",)).startswith("worker n2 is not responding (stopped or dead; "
+                                              "no heartbeat)")
+    # everyone alive: the busy worker, or the workers waiting on each other
+    busy = second | {"n2": "10\t\tF s2 m1 (action 3 of step 2)"}
+    assert stopped_worker("n0", first, busy, ("n1",)).startswith(
+        "worker n2 is alive and busy in F s2 m1 (action 3 of step 2)")
+    cycle = {"n0": "1\tn1\ta", "n1": "1\tn0\tb"}
+    assert stopped_worker("n0", cycle, {"n0": "2\tn1\ta", "n1": "2\tn0\tb"}, ("n1",)) == (
+        "workers n1 are alive and wait on each other")
+    # this worker's own heartbeat did not move: no diagnosis
+    assert stopped_worker("n0", first, first, ("n1",)).startswith("could not tell")
+
+
+def test_watchdogs_publish_heartbeats_and_name_the_silent_worker(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Real watchdog threads over an in-process store: n0's wait on n1 fails, n1 is alive and
+    waits on n2, whose one record never changes."""
+    monkeypatch.setattr("pgc.runtime.liveness.CHECK", 0.4)
+    store = torch.distributed.HashStore()
+    store.set("beat/n2", "3\t\tF s2 m0 (action 2 of step 1)")
+    workers = ("n0", "n1", "n2")
+    dogs = [Watchdog(w, 0.4, store, workers) for w in ("n0", "n1")]
+    ended: list[int] = []
+    dogs[1].exit = ended.append  # type: ignore[method-assign]  # os._exit in a run
+    try:
+        with dogs[1].blocking(("n2",), "RECV_F m0 <-n2"):
+            time.sleep(0.3)  # a beat publishes the wait
+            with pytest.raises(PlanError) as info, dogs[0].blocking(("n1",), "RECV_B m0 <-n1"):
+                raise RuntimeError("Timed out waiting 400ms for recv operation to complete")
+        assert str(info.value) == (
+            "worker n0 failed in `RECV_B m0 <-n1` (Timed out waiting 400ms for recv operation "
+            "to complete); worker n2 is not responding (stopped or dead; its last heartbeat: "
+            "F s2 m0 (action 2 of step 1)); wait chain: n0 -> n1 -> n2")
+        # published for the others: n1's diagnosis quotes it instead of guessing
+        assert store.get("failed").decode() == f"n0\t{info.value}"
+        assert dogs[1].diagnose(("n2",)) == f"stopped because {info.value}"
+        time.sleep(0.3)  # n1's next beat sees it and ends its process with that line
+        assert ended == [1]
+        assert f"pgc: error: worker n1 stops: {info.value}" in capsys.readouterr().err
+    finally:
+        for dog in dogs:
+            dog.close()
+    assert not any(dog.thread.is_alive() for dog in dogs)
+    assert Watchdog("n0", 1.0).diagnose(("n1",)).startswith("could not tell")
 
 
 # ----------------------------------------------------------------------------- the interpreter
@@ -388,9 +429,7 @@ def test_interpreter_over_threads_equals_one_process(chain4: ModuleType) -> None
     assert loss_sum == pytest.approx(want, rel=1e-6)
 
 
-def test_an_error_inside_an_action_names_where(chain4: ModuleType,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pgc.runtime.transport.default_store", lambda: None)
+def test_an_error_inside_an_action_names_where(chain4: ModuleType) -> None:
     got = run_workers(chain4, 1, fail="n2", timeout=0.5)
     err = got["n2"]
     assert isinstance(err, ActionError) and isinstance(err.__cause__, ValueError)
@@ -414,6 +453,23 @@ def test_skip_ratio_rule_and_seeded_choice(chain4: ModuleType) -> None:
     assert skipped_stages(plan, "s2", "0", 0) == {"s2"}
     with pytest.raises(PlanError, match=r"--skip-stages: \['s0'\] cannot be skipped"):
         skipped_stages(plan, "s0", "0", 0)
+
+
+def test_the_default_timeout_is_a_multiple_of_the_predicted_step(chain4: ModuleType) -> None:
+    from pgc.runtime.main import TIMEOUT_FLOOR, TIMEOUT_STEPS, parse_args
+
+    plan: Plan = chain4.PLAN
+    assert TIMEOUT_FLOOR == 60 and TIMEOUT_STEPS == 20
+    # chain4's steps are predicted in milliseconds: the floor
+    assert plan.predicted_step is not None and plan.predicted_step < 1
+    assert parse_args(plan, []).timeout == 60.0
+    slow = replace(plan, predicted_step=7.5)  # a plan whose steps take 7.5 s: 20 of them
+    assert parse_args(slow, []).timeout == 150.0
+    # a rehearsal runs the plan's times scaled: so is its timeout
+    assert parse_args(slow, ["--emulate-network", "--time-scale", "2"]).timeout == 300.0
+    assert parse_args(slow, ["--time-scale", "2"]).timeout == 150.0  # no rehearsal: no scale
+    assert parse_args(slow, ["--timeout", "12"]).timeout == 12.0  # the user's word wins
+    assert parse_args(replace(plan, predicted_step=None), []).timeout == 60.0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -475,3 +531,29 @@ def test_resume_agrees_on_a_step_every_host_holds(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match=r"--resume: none of the checkpoints under .* is "
                        r"complete for this plan \(newest: step_00000020 on host a\); refusing"):
         choose([hold("n0", "a", (), partial), hold("n1", "a", (), partial)], tmp_path)
+
+
+@pytest.mark.parametrize(("outcome", "code"), [("return 3", 3), ("raise SystemExit(2)", 2),
+                                               ("raise RuntimeError('inside torch')", 1)])
+def test_the_script_entry_keeps_the_exit_code_and_skips_interpreter_teardown(
+        tmp_path: Path, outcome: str, code: int) -> None:
+    """train.py ends through `run_script`: main's exit code (or argparse's, or 1 with the
+    traceback of an internal error), everything printed is flushed, and no exit-time teardown
+    runs (the teardown in which torch's gloo groups can abort the process)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import atexit, sys\n"
+        "import pgc.runtime.main as m\n"
+        "def fake(plan, classes, argv=None):\n"
+        "    print('trained', end='')\n"
+        f"    {outcome}\n"
+        "m.main = fake\n"
+        "atexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
+        "m.run_script(None, {})\n"
+    )
+    r = subprocess.run([sys.executable, str(probe)], env=pgc_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == code, r.stderr
+    assert r.stdout == "trained"
+    assert "TEARDOWN" not in r.stderr
+    assert ("RuntimeError: inside torch" in r.stderr) == (code == 1)

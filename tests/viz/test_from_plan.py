@@ -41,7 +41,7 @@ def test_program_from_plan_is_the_compiled_plan(compiled: Path,
 
     for module in (pgc.passes.place, pgc.passes.route, pgc.sched.order):
         monkeypatch.setattr(module, "PASS", replace(module.PASS, run=no_planning))
-    program = program_from_plan(compiled)  # the folder; plan.json works the same
+    program = program_from_plan(compiled, SPEC)  # the folder; plan.json works the same
     stored = json.loads((compiled / "plan.json").read_text())
     again = plan_to_dict(program)
     for key in ("stages", "paths", "actions", "prediction"):
@@ -51,7 +51,8 @@ def test_program_from_plan_is_the_compiled_plan(compiled: Path,
 @needs_dot
 def test_viz_all_from_a_plan_writes_every_view(compiled: Path, tmp_path: Path) -> None:
     out = tmp_path / "pictures"
-    done = run_pgc("viz", str(compiled / "plan.json"), "--what", "all", "-o", str(out))
+    done = run_pgc("viz", str(compiled / "plan.json"), "--spec", str(SPEC), "--what", "all",
+                   "-o", str(out))
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == ["graph.svg", "paths.svg", "report.html", "timeline.svg",
@@ -86,6 +87,64 @@ def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> No
         done.stderr
     assert not (tmp_path / "g.svg").exists()
     assert "Traceback" not in done.stderr
+
+
+PLANTED = """\
+from pathlib import Path
+
+from torch import nn
+
+Path({marker!r}).write_text("imported")
+
+
+class Model(nn.Module):
+    def __init__(self, vocab: int, dim: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(nn.Sequential(nn.Linear(dim, dim), nn.GELU())
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab, bias=False)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(self.norm(x))
+
+
+def build(**kwargs):
+    Path({marker!r}).write_text("called")
+    return Model(**kwargs)
+"""
+
+
+def test_a_plan_never_runs_the_model_of_a_spec_it_was_not_given(tmp_path: Path) -> None:
+    """A downloaded folder: plan.json, the spec beside it, and the model module the spec names
+    beside that, which creates a marker file when imported or called. Drawing the plan without
+    `--spec` finds the spec (beside the plan, and again from the working folder) but imports
+    nothing: it says where the spec is and how to name it."""
+    download, marker = tmp_path / "download", tmp_path / "MARKER"
+    download.mkdir()
+    (download / "planted.py").write_text(PLANTED.format(marker=str(marker)))
+    spec = (ROOT / "tests" / "runtime" / "specs" / "fault_chain.pgc").read_text()
+    (download / "spec.pgc").write_text(spec.replace("tests.runtime.fault_model:build",
+                                                    "planted:build"))
+    done = run_pgc("compile", str(download / "spec.pgc"), "-o", str(download))
+    assert done.returncode == 0 and marker.exists(), done.stderr  # the compile ran it
+    marker.unlink()
+    for cwd in (tmp_path, download):
+        done = run_pgc("viz", str(download / "plan.json"), "--what", "graph", "-o",
+                       str(tmp_path / "g.svg"), cwd=cwd)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "runs model code only from a spec you name" in done.stderr, done.stderr
+        assert "`planted:build`" in done.stderr and "--spec " in done.stderr
+        assert not marker.exists() and not (tmp_path / "g.svg").exists()
+    # named, it is trusted: the same command draws it (and the model runs)
+    done = run_pgc("viz", str(download / "plan.json"), "--spec", str(download / "spec.pgc"),
+                   "--what", "graph", "-o", str(tmp_path / "g.dot"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "called" and (tmp_path / "g.dot").exists()
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -131,7 +190,7 @@ needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
 @needs_chromium
 def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None:
     page = tmp_path / "view.html"
-    done = run_pgc("viz", str(compiled), "--what", "view", "-o", str(page))
+    done = run_pgc("viz", str(compiled), "--spec", str(SPEC), "--what", "view", "-o", str(page))
     assert done.returncode == 0, done.stderr
     text = page.read_text()
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -27,7 +27,7 @@ Flags (`python train.py --help` lists every one):
     --eval [--skip-ratio K | --skip-stages a,b]        held-out loss with stages removed
     --emulate-network --emulate-compute --time-scale X rehearse the predicted times
     --trace DIR                                        per-worker Chrome traces on one clock
-    --timeout S                                        seconds a wait may take before the run fails, naming the worker
+    --timeout S                                        seconds a wait may take before the run fails, naming the worker (default: 20 predicted steps, at least 60 s)
 """
 
 import sys
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the runtime beside this file
-from pgc_runtime.main import main, prepare  # noqa: E402
+from pgc_runtime.main import prepare, run_script  # noqa: E402
 from pgc_runtime.stage import Stage  # noqa: E402
 
 # the validated plan; the model's import root goes on sys.path before its module loads
@@ -121,4 +121,4 @@ STAGES = {
 }
 
 if __name__ == "__main__":
-    sys.exit(main(PLAN, STAGES))
+    run_script(PLAN, STAGES)
