@@ -11,7 +11,7 @@ estimate). Recomputation (`train { recompute }`) keeps per inflight microbatch, 
 segment's activations: `blocks` one boundary tensor per block (each block's input), `stage`
 the segment's input; the backward then holds one block's (`blocks`) or the segment's (`stage`)
 activations on top, once (`recompute_bytes`). Time: a recomputed segment's backward costs one
-more forward (`pgc.sim.cost`, `pgc.planner.costs`).
+more forward (`pgc.sim.cost.compute_seconds`).
 """
 
 from __future__ import annotations

@@ -33,11 +33,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pgc.capture.memory import state_bytes
+from pgc.capture.memory import state_bytes, width
 from pgc.diagnostics import error
 from pgc.ir.passes import Pass
 from pgc.ir.types import AutoPartition, BlockProfile, Program, Segment
-from pgc.sim.cost import Network
+from pgc.sim.cost import Network, message_seconds
 
 INF = math.inf
 
@@ -212,19 +212,20 @@ def _stage_resources(program: Program, part: AutoPartition) -> tuple[list[float]
 
 
 def _comm(program: Program, part: AutoPartition) -> tuple[tuple[float, ...], ...]:
-    """Boundary send times between consecutive stages that are both placed (first replicas)."""
+    """Boundary send times between consecutive stages that are both placed (first replicas), at
+    the precision's width (`pgc.sim.cost.message_seconds`; no link: no time but the overhead)."""
     placed = dict(program.placement)
     if not all(placed.get(s) for s in part.stages):
         return ()
     net = Network.of(program)
+    scale = width(program.train.precision)
     rows = []
     for a, b in zip(part.stages, part.stages[1:]):
         src, dst = placed[a][0], placed[b][0]
-        row = []
-        for block in part.blocks:
-            lat, bw = net.table.get((src, dst), (0.0, INF))
-            row.append(lat + (block.boundary_bytes or 0) / bw + net.overhead if src != dst else 0.0)
-        rows.append(tuple(row))
+        lat, bw = net.table.get((src, dst), (0.0, INF))
+        rows.append(tuple(
+            message_seconds(scale * (block.boundary_bytes or 0), lat, bw, net.overhead)
+            if src != dst else 0.0 for block in part.blocks))
     return tuple(rows)
 
 

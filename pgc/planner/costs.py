@@ -111,12 +111,6 @@ class Costs:
         np.fill_diagonal(m, 0.0)
         return m
 
-    def msg(self, segment: str, a: int, b: int) -> float:
-        """Seconds from sending `segment`'s boundary at worker a to its arrival at b."""
-        if a == b:
-            return 0.0
-        return sum(self.nic(segment, a, b))
-
     def nic(self, segment: str, a: int, b: int) -> tuple[float, float]:
         """(seconds a's NIC is busy, latency in flight) of `segment`'s boundary a -> b, as the
         simulator prices a message (`pgc.sim.cost.CostTable.message`)."""

@@ -115,9 +115,10 @@ def nic_seconds(nbytes: Num, bandwidth: Num, overhead: float) -> Num:
 
 
 def message_seconds(nbytes: Num, latency: Num, bandwidth: Num, overhead: float) -> Num:
-    """Seconds from a message's start on the sender's NIC to its arrival: its NIC time, then
-    the link's latency. Numbers or numpy arrays."""
-    return nic_seconds(nbytes, bandwidth, overhead) + latency
+    """Seconds from a message's start on the sender's NIC to its arrival: latency + nbytes /
+    bandwidth + the per-message overhead (`nic_seconds` of it, plus the latency). Numbers or
+    numpy arrays."""
+    return latency + nbytes / bandwidth + overhead
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class CostTable:
         n = len(workers)
         if n < 2:
             return 0.0
-        edges = (sum(self.message(a, b, nbytes / n))
+        edges = (message_seconds(nbytes / n, *self.links[(a, b)], self.overhead)
                  for a, b in zip(workers, workers[1:] + workers[:1]))
         return ring_allreduce_seconds(edges, n)
 
