@@ -131,11 +131,14 @@ def geo_times() -> dict[str, float]:
     return out
 
 
-def train_arm(name: str, skip: str, mode: str, work: Path, args: argparse.Namespace
-              ) -> dict[str, Any]:
+def train_arm(name: str, skip: str, mode: str, work: Path, args: argparse.Namespace,
+              sync: str | None = None) -> dict[str, Any]:
+    """One arm under torchrun; `sync` replaces the mode's sync block (an outer-optimizer
+    variant)."""
     spec = work / f"{name}.pgc"
     spec.write_text(SPEC.format(name=name, dim=args.dim, size=args.size, skip=SKIP[skip],
-                                sync=SYNC[mode], steps=args.steps, lr=args.lr,
+                                sync=SYNC[mode] if sync is None else sync, steps=args.steps,
+                                lr=args.lr,
                                 eval_every=args.eval_every, batches=args.eval_batches))
     out = work / name
     run([sys.executable, "-m", "pgc", "compile", str(spec), "-o", str(out)])
@@ -179,8 +182,8 @@ def plot(arms: dict[str, dict[str, Any]], times: dict[str, float], path: Path) -
     for name, a in arms.items():
         xs = [s * times[name] / 3600 for s, _ in a["eval"]]
         ax.plot(xs, [v for _, v in a["eval"]], marker="o", color=colours[a["mode"]],
-                linestyle=":" if name.endswith("_long") else "-" if a["skip"] == "skip"
-                else "--",
+                linestyle=(":" if a["skip"] == "skip" else "-.") if name.endswith("_long")
+                else "-" if a["skip"] == "skip" else "--",
                 label=f"{a['skip']}, {a['mode'].replace('_', ' + ')} "
                       f"({times[name]:.1f} s/step on geo-20"
                       + (f", {a['eval'][-1][0]} steps)" if name.endswith("_long") else ")"))
@@ -221,6 +224,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
     md += ["", "Held-out loss by step: " + "; ".join(
         f"{n} {r['eval']}" for n, r in arms.items()) + ".", ""]
     md += data["verdicts"]
+    md += long_markdown(data)
     md += ["", "![loss against predicted geo-20 time](convergence.png)", "",
            f"Command: `{data['command']}`. {LOAD_NOTE} Load average before "
            f"{data['machine_before']['load_average']}, after "
@@ -286,6 +290,94 @@ def time_check(data: dict[str, Any], work: Path, args: argparse.Namespace) -> No
            f"target <= {TARGET_TIME}x **MISSED**") + f"; held-out by step {arm['eval']}")
 
 
+def long_run(data: dict[str, Any], work: Path, args: argparse.Namespace, steps: int,
+             eval_every: int) -> None:
+    """The two no-skip arms, synchronous and every 50 + int8, side by side for `steps` steps
+    (their own cosine schedule over them), held-out loss every `eval_every` steps: how the
+    gap moves with tokens."""
+    recorded = argparse.Namespace(**{**data["args"], "steps": steps, "eval_every": eval_every})
+    arms = {mode: train_arm(f"full_{mode}_long", "full", mode, work, recorded)
+            for mode in ("sync", "every50_int8")}
+    sync, int8 = (dict(arms[m]["eval"]) for m in ("sync", "every50_int8"))
+    per_step = arms["sync"]["tokens"] // steps
+    rows = [{"step": s, "tokens": s * per_step, "sync": sync[s], "every50_int8": int8[s],
+             "gap": round(int8[s] / sync[s] - 1, 4)} for s in sorted(sync) if s in int8]
+    data["long"] = {"steps": steps, "eval_every": eval_every, "arms": arms, "rows": rows,
+                    "machine_after": machine()}
+
+
+def outer_variant(data: dict[str, Any], work: Path, lr: float, momentum: float) -> None:
+    """No-skip every 50 + int8 with another outer Nesterov setting, at the recorded size, next
+    to the recorded no-skip arms."""
+    recorded = argparse.Namespace(**data["args"])
+    sync = f"sync {{ every = 50; compress = int8; outer = nesterov(lr = {lr:g}, " \
+           f"momentum = {momentum:g}) }}"
+    arm = train_arm(f"full_every50_int8_lr{lr:g}_mu{momentum:g}", "full", "every50_int8", work,
+                    recorded, sync)
+    arm |= {"outer_lr": lr, "outer_momentum": momentum,
+            "gap": round(arm["final_eval"] / data["arms"]["full_sync"]["final_eval"] - 1, 4)}
+    data.setdefault("outer_variants", []).append(arm)
+
+
+def long_markdown(data: dict[str, Any]) -> list[str]:
+    """The sections of the longer no-skip run and the outer-optimizer variants, if recorded."""
+    md: list[str] = []
+    if "long" in data:
+        lg, arms = data["long"], data["long"]["arms"]
+        md += ["", f"## Longer run: no skip, synchronous against every 50 + int8, "
+               f"{lg['steps']} steps", "",
+               f"Same model, data, lr and schedule shape as above (cosine over {lg['steps']} "
+               f"steps, so the lr at a given step is higher than in the {data['args']['steps']}"
+               f"-step runs); the two arms run one after the other in one invocation; "
+               f"{lg['steps'] // 50} outer rounds. Held-out loss every {lg['eval_every']} steps "
+               f"on {data['args']['eval_batches']} batches. CPU s: synchronous "
+               f"{arms['sync']['cpu_s']:.0f}, every 50 + int8 {arms['every50_int8']['cpu_s']:.0f}"
+               f"; load average after {lg['machine_after']['load_average']}.", "",
+               "| step | tokens | synchronous | every 50 + int8 | gap |", "|---|---|---|---|---|"]
+        md += [f"| {r['step']} | {r['tokens']:,} | {r['sync']:.4f} | {r['every50_int8']:.4f} | "
+               f"{100 * r['gap']:+.2f}% |" for r in lg["rows"]]
+    if data.get("outer_variants"):
+        ref = data["arms"]["full_sync"]["final_eval"]
+        md += ["", f"## Outer optimizer variants: no skip, every 50 + int8, "
+               f"{data['args']['steps']} steps", "",
+               f"Against the no-skip synchronous arm above ({ref:.4f}); the first row is the "
+               "arm above.", "",
+               "| outer | held-out loss | vs sync | held-out by step | CPU s |",
+               "|---|---|---|---|---|"]
+        base = data["arms"]["full_every50_int8"]
+        md.append(f"| nesterov(lr 0.7, momentum 0.9) | {base['final_eval']:.4f} | "
+                  f"{100 * (base['final_eval'] / ref - 1):+.2f}% | {base['eval']} | "
+                  f"{base['cpu_s']:.0f} |")
+        md += [f"| nesterov(lr {v['outer_lr']:g}, momentum {v['outer_momentum']:g}) | "
+               f"{v['final_eval']:.4f} | {100 * v['gap']:+.2f}% | {v['eval']} | "
+               f"{v['cpu_s']:.0f} |" for v in data["outer_variants"]]
+    return md
+
+
+def extra_arms(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """The recorded longer arms, for the plot, with their geo-20 times."""
+    arms, times = dict(data["arms"]), dict(data["geo20_amortised_s"])
+    if "time_check" in data:
+        arms["skip_every50_int8_long"] = data["time_check"]["arm"]
+        times["skip_every50_int8_long"] = times["skip_every50_int8"]
+    for mode, arm in data.get("long", {}).get("arms", {}).items():
+        arms[f"full_{mode}_long"] = arm
+        times[f"full_{mode}_long"] = times[f"full_{mode}"]
+    return arms, times
+
+
+def update_recorded(what: str, run_it: Any) -> int:
+    """Add a further experiment to the recorded results and redraw them."""
+    data = json.loads((RESULTS / "convergence.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus(Path(tmp))
+        run_it(data, Path(tmp))
+    data["command"] += f"; then the same with {what}"
+    plot(*extra_arms(data), RESULTS / "convergence.png")
+    write_results("convergence", data, markdown(data))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=300)
@@ -296,7 +388,26 @@ def main() -> int:
     ap.add_argument("--lr", default="3e-3")
     ap.add_argument("--time-check", action="store_true",
                     help="only add the long skip + every 50 + int8 arm to the recorded results")
+    ap.add_argument("--long", type=int, metavar="STEPS",
+                    help="only add the no-skip synchronous and every 50 + int8 arms trained for "
+                         "STEPS steps (held-out loss every --eval-every) to the recorded results")
+    ap.add_argument("--outer", metavar="LR,MOMENTUM",
+                    help="only add a no-skip every 50 + int8 arm with outer nesterov(LR, "
+                         "MOMENTUM) at the recorded size to the recorded results")
     args = ap.parse_args()
+    if args.long is not None:
+        if args.eval_every % 50 or args.long % args.eval_every:
+            ap.error("--eval-every must be a multiple of 50 that divides --long")
+        return update_recorded(f"--long {args.long} --eval-every {args.eval_every}",
+                               lambda data, work: long_run(data, work, args, args.long,
+                                                           args.eval_every))
+    if args.outer is not None:
+        try:
+            lr, momentum = (float(x) for x in args.outer.split(","))
+        except ValueError:
+            ap.error(f"--outer {args.outer}: expected LR,MOMENTUM, e.g. 1.0,0.9")
+        return update_recorded(f"--outer {args.outer}",
+                               lambda data, work: outer_variant(data, work, lr, momentum))
     if args.time_check:
         data = json.loads((RESULTS / "convergence.json").read_text())
         recorded = argparse.Namespace(**data["args"])
@@ -305,10 +416,7 @@ def main() -> int:
             time_check(data, Path(tmp), recorded)
         data["machine_after_time_check"] = machine()
         data["command"] += "; then the same with --time-check"
-        plot(data["arms"] | {"skip_every50_int8_long": data["time_check"]["arm"]},
-             data["geo20_amortised_s"] | {"skip_every50_int8_long":
-                                          data["geo20_amortised_s"]["skip_every50_int8"]},
-             RESULTS / "convergence.png")
+        plot(*extra_arms(data), RESULTS / "convergence.png")
         write_results("convergence", data, markdown(data))
         return 0
     if args.eval_every % 50 or args.steps % args.eval_every:
