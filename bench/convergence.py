@@ -306,18 +306,22 @@ def long_run(data: dict[str, Any], work: Path, args: argparse.Namespace, steps: 
                     "machine_after": machine()}
 
 
-def outer_variant(data: dict[str, Any], work: Path, every: int, compress: str, outer: str
-                  ) -> None:
-    """A no-skip arm with another sync setting (`outer`: the spec's outer optimizer), at the
-    recorded size, next to the recorded no-skip arms."""
-    recorded = argparse.Namespace(**data["args"])
+def outer_variant(data: dict[str, Any], work: Path, every: int, compress: str, outer: str,
+                  inner_lr: str | None, long: bool) -> None:
+    """A no-skip arm with another sync setting (`outer`: the spec's outer optimizer; `inner_lr`:
+    another AdamW lr), next to the recorded no-skip arms: at the recorded size, or with `long`
+    at the recorded longer run's."""
+    size = data["long"] if long else data["args"]
+    recorded = argparse.Namespace(**{**data["args"], "steps": size["steps"],
+                                     "eval_every": size["eval_every"],
+                                     "lr": inner_lr or data["args"]["lr"]})
     sync = f"sync {{ every = {every}; compress = {compress}; outer = {outer} }}"
-    label = f"every {every}, {compress}, {outer}"
-    name = "full_" + "".join(c if c.isalnum() else "_" for c in label)
+    label = f"every {every}, {compress}, {outer}" + (f", inner lr {inner_lr}" if inner_lr else "")
+    name = "full_" + "".join(c if c.isalnum() else "_" for c in label) + ("_long" if long else "")
     arm = train_arm(name, "full", "every50_int8", work, recorded, sync)
-    arm |= {"sync": label,
-            "gap": round(arm["final_eval"] / data["arms"]["full_sync"]["final_eval"] - 1, 4)}
-    data.setdefault("outer_variants", []).append(arm)
+    ref = data["long"]["arms"]["sync"] if long else data["arms"]["full_sync"]
+    arm |= {"sync": label, "gap": round(arm["final_eval"] / ref["final_eval"] - 1, 4)}
+    data.setdefault("long_variants" if long else "outer_variants", []).append(arm)
 
 
 def long_markdown(data: dict[str, Any]) -> list[str]:
@@ -325,6 +329,7 @@ def long_markdown(data: dict[str, Any]) -> list[str]:
     md: list[str] = []
     if "long" in data:
         lg, arms = data["long"], data["long"]["arms"]
+        variants = data.get("long_variants", [])
         md += ["", f"## Longer run: no skip, synchronous against every 50 + int8, "
                f"{lg['steps']} steps", "",
                f"Same model, data, lr and schedule shape as above (cosine over {lg['steps']} "
@@ -334,9 +339,14 @@ def long_markdown(data: dict[str, Any]) -> list[str]:
                f"on {data['args']['eval_batches']} batches. CPU s: synchronous "
                f"{arms['sync']['cpu_s']:.0f}, every 50 + int8 {arms['every50_int8']['cpu_s']:.0f}"
                f"; load average after {lg['machine_after']['load_average']}.", "",
-               "| step | tokens | synchronous | every 50 + int8 | gap |", "|---|---|---|---|---|"]
-        md += [f"| {r['step']} | {r['tokens']:,} | {r['sync']:.4f} | {r['every50_int8']:.4f} | "
-               f"{100 * r['gap']:+.2f}% |" for r in lg["rows"]]
+               "| step | tokens | synchronous | every 50 + int8 | gap |"
+               + "".join(f" {v['sync']} | gap |" for v in variants),
+               "|---|---|---|---|---|" + "---|---|" * len(variants)]
+        for r in lg["rows"]:
+            cells = "".join(f" {v[r['step']]:.4f} | {100 * (v[r['step']] / r['sync'] - 1):+.2f}% |"
+                            for v in (dict(v["eval"]) for v in variants))
+            md.append(f"| {r['step']} | {r['tokens']:,} | {r['sync']:.4f} | "
+                      f"{r['every50_int8']:.4f} | {100 * r['gap']:+.2f}% |" + cells)
     if data.get("outer_variants"):
         ref = data["arms"]["full_sync"]["final_eval"]
         md += ["", f"## Sync variants: no skip, {data['args']['steps']} steps", "",
@@ -377,6 +387,12 @@ def update_recorded(what: str, run_it: Any) -> int:
     return 0
 
 
+def data_steps() -> int | None:
+    """The recorded longer run's steps, if any."""
+    data = json.loads((RESULTS / "convergence.json").read_text())
+    return data["long"]["steps"] if "long" in data else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=300)
@@ -394,20 +410,28 @@ def main() -> int:
                     help="only add a no-skip arm with this outer optimizer (spec syntax, e.g. "
                          "'nesterov(lr = 1.0, momentum = 0.9)'), --every and --compress, at the "
                          "recorded size to the recorded results")
+    ap.add_argument("--inner-lr", help="with --outer: the AdamW lr (default: the recorded one)")
     ap.add_argument("--every", type=int, default=50, help="with --outer: the sync period")
     ap.add_argument("--compress", default="int8", choices=["none", "bf16", "int8"],
                     help="with --outer: the compression")
     args = ap.parse_args()
+    if args.outer is not None:
+        long = args.long is not None
+        if long and args.long != data_steps():
+            ap.error(f"--long {args.long} with --outer: the recorded longer run has "
+                     f"{data_steps()} steps")
+        return update_recorded(
+            f"--outer '{args.outer}' --every {args.every} --compress {args.compress}"
+            + (f" --inner-lr {args.inner_lr}" if args.inner_lr else "")
+            + (f" --long {args.long}" if long else ""),
+            lambda data, work: outer_variant(data, work, args.every, args.compress, args.outer,
+                                             args.inner_lr, long))
     if args.long is not None:
         if args.eval_every % 50 or args.long % args.eval_every:
             ap.error("--eval-every must be a multiple of 50 that divides --long")
         return update_recorded(f"--long {args.long} --eval-every {args.eval_every}",
                                lambda data, work: long_run(data, work, args, args.long,
                                                            args.eval_every))
-    if args.outer is not None:
-        return update_recorded(
-            f"--outer '{args.outer}' --every {args.every} --compress {args.compress}",
-            lambda data, work: outer_variant(data, work, args.every, args.compress, args.outer))
     if args.time_check:
         data = json.loads((RESULTS / "convergence.json").read_text())
         recorded = argparse.Namespace(**data["args"])
