@@ -264,24 +264,32 @@ def verdicts(arms: dict[str, dict[str, Any]], times: dict[str, float], steps: in
     return out, found
 
 
-def time_check(data: dict[str, Any], work: Path, args: argparse.Namespace) -> None:
+def time_check(data: dict[str, Any], work: Path, args: argparse.Namespace,
+               outer: str | None = None) -> None:
     """Skip + every 50 + int8 trained for the steps its predicted geo-20 time allows within
     `TARGET_TIME` x the no-skip synchronous run's (whole evaluation periods, its own cosine
-    schedule over them): when does it reach that run's final held-out loss?"""
+    schedule over them): when does it reach that run's final held-out loss? `outer`: another
+    outer optimizer (the same bytes and predicted time), recorded beside the first."""
     times, arms = data["geo20_amortised_s"], data["arms"]
     budget = TARGET_TIME * args.steps * times["full_sync"]
     steps = int(budget / times["skip_every50_int8"]) // args.eval_every * args.eval_every
     long = argparse.Namespace(**{**vars(args), "steps": steps})
-    arm = train_arm("skip_every50_int8_long", "skip", "every50_int8", work, long)
+    sync = None if outer is None else f"sync {{ every = 50; compress = int8; outer = {outer} }}"
+    arm = train_arm("skip_every50_int8_long", "skip", "every50_int8", work, long, sync)
     goal = arms["full_sync"]["final_eval"]
     at = reach(arm["eval"], goal)
     ratio = None if at is None else at * times["skip_every50_int8"] / (args.steps
                                                                         * times["full_sync"])
-    data["time_check"] = {"steps": steps, "arm": arm, "goal": goal, "reached_at_step": at,
-                          "time_ratio": ratio}
+    found = {"steps": steps, "arm": arm, "goal": goal, "reached_at_step": at,
+             "time_ratio": ratio}
+    if outer is None:
+        data["time_check"] = found
+    else:
+        data.setdefault("time_check_variants", []).append(found | {"outer": outer})
     ran = steps * times["skip_every50_int8"] / (args.steps * times["full_sync"])
     data["verdicts"].append(
-        f"- skip + every 50 + int8 trained for {steps} steps ({ran:.3f}x the no-skip "
+        f"- skip + every 50 + int8{'' if outer is None else ', outer ' + outer}, trained for "
+        f"{steps} steps ({ran:.3f}x the no-skip "
         f"synchronous run's predicted time; {arm['tokens']:,} tokens, own cosine schedule): "
         + (f"reaches {goal:.4f} at step {at:.0f}, **{ratio:.3f}x** the time (target <= "
            f"{TARGET_TIME}x: {'holds' if ratio <= TARGET_TIME else 'MISSED'})"
@@ -415,7 +423,7 @@ def main() -> int:
     ap.add_argument("--compress", default="int8", choices=["none", "bf16", "int8"],
                     help="with --outer: the compression")
     args = ap.parse_args()
-    if args.outer is not None:
+    if args.outer is not None and not args.time_check:
         long = args.long is not None
         if long and args.long != data_steps():
             ap.error(f"--long {args.long} with --outer: the recorded longer run has "
@@ -437,9 +445,10 @@ def main() -> int:
         recorded = argparse.Namespace(**data["args"])
         with tempfile.TemporaryDirectory() as tmp:
             corpus(Path(tmp))
-            time_check(data, Path(tmp), recorded)
+            time_check(data, Path(tmp), recorded, args.outer)
         data["machine_after_time_check"] = machine()
-        data["command"] += "; then the same with --time-check"
+        data["command"] += "; then the same with --time-check" + (
+            f" --outer '{args.outer}'" if args.outer else "")
         plot(*extra_arms(data), RESULTS / "convergence.png")
         write_results("convergence", data, markdown(data))
         return 0
