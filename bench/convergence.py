@@ -347,7 +347,8 @@ def long_markdown(data: dict[str, Any]) -> list[str]:
                f"on {data['args']['eval_batches']} batches. CPU s: synchronous "
                f"{arms['sync']['cpu_s']:.0f}, every 50 + int8 {arms['every50_int8']['cpu_s']:.0f}"
                f"; load average after {lg['machine_after']['load_average']}.", "",
-               "| step | tokens | synchronous | every 50 + int8 | gap |"
+               "| step | tokens | synchronous | every 50, int8, nesterov(lr = 0.7, momentum = 0.9) "
+               "| gap |"
                + "".join(f" {v['sync']} | gap |" for v in variants),
                "|---|---|---|---|---|" + "---|---|" * len(variants)]
         for r in lg["rows"]:
