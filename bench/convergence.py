@@ -179,18 +179,24 @@ def plot(arms: dict[str, dict[str, Any]], times: dict[str, float], path: Path) -
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     colours = {"sync": "tab:blue", "every10": "tab:orange", "every50_int8": "tab:green"}
+    others = ["tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
     for name, a in arms.items():
         xs = [s * times[name] / 3600 for s, _ in a["eval"]]
-        ax.plot(xs, [v for _, v in a["eval"]], marker="o", color=colours[a["mode"]],
+        if "sync" in a:  # a variant: coloured by its sync setting
+            colour = others[sorted({b["sync"] for b in arms.values() if "sync" in b}
+                                   ).index(a["sync"]) % len(others)]
+        ax.plot(xs, [v for _, v in a["eval"]], marker="o",
+                color=colour if "sync" in a else colours[a["mode"]],
                 linestyle=(":" if a["skip"] == "skip" else "-.") if name.endswith("_long")
                 else "-" if a["skip"] == "skip" else "--",
-                label=f"{a['skip']}, {a['mode'].replace('_', ' + ')} "
+                label=f"{a['skip']}, {a.get('sync') or a['mode'].replace('_', ' + ')} "
                       f"({times[name]:.1f} s/step on geo-20"
                       + (f", {a['eval'][-1][0]} steps)" if name.endswith("_long") else ")"))
     ax.set_xscale("log")
     ax.set_xlabel("predicted time on geo-20 (hours): steps x planner's amortised iteration")
     ax.set_ylabel("held-out loss (bytes, nats)")
-    ax.set_title("stdlib bytes, 8-worker ring, equal tokens per arm")
+    ax.set_title("stdlib bytes, 8-worker ring, equal tokens per arm; outer steps: "
+                 "nesterov(lr = 0.7, momentum = 0.9) unless named", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -381,6 +387,13 @@ def extra_arms(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     for mode, arm in data.get("long", {}).get("arms", {}).items():
         arms[f"full_{mode}_long"] = arm
         times[f"full_{mode}_long"] = times[f"full_{mode}"]
+    for k, arm in enumerate(data.get("long_variants", [])):
+        arms[f"full_variant{k}_long"] = arm
+        times[f"full_variant{k}_long"] = times["full_every50_int8"]
+    for k, check in enumerate(data.get("time_check_variants", [])):
+        arms[f"skip_variant{k}_long"] = check["arm"] | {"sync": f"every 50, int8, "
+                                                                 f"{check['outer']}"}
+        times[f"skip_variant{k}_long"] = times["skip_every50_int8"]
     return arms, times
 
 
