@@ -34,8 +34,9 @@ def stage_code(program: Program) -> dict[str, SegmentCode]:
     for a spec that does not fit the model (unknown, overlapping, missing, out-of-order
     modules; a non-tensor value crossing a boundary). Run it after `partitioned`, so every
     segment has selectors."""
-    from pgc.capture.codegen import emit_segment
+    from pgc.capture.codegen import emit_segment, imports_located
     from pgc.capture.split import split_program
 
     cut, source = split_program(program)
-    return {seg.name: emit_segment(cut, seg, source.module) for seg in cut.segments}
+    with imports_located(program.model):
+        return {seg.name: emit_segment(cut, seg, source.module) for seg in cut.segments}

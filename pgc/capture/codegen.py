@@ -11,11 +11,13 @@ user's model module; never pgc.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import keyword
 import re
 import sys
 import textwrap
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,8 @@ import torch.fx as fx
 
 from pgc.capture.cut import Cut, SegmentCut
 from pgc.capture.graph import Captured, TensorInfo
+from pgc.diagnostics import error
+from pgc.ir.types import ModelRef
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,27 @@ def _buffer_names(model: torch.nn.Module, seg: SegmentCut) -> list[str]:
 _STDLIB = set(getattr(sys, "stdlib_module_names", ()))
 
 
+class StageImportError(ValueError):
+    """A function the stage code calls cannot be imported by name in the generated script."""
+
+
+@contextlib.contextmanager
+def imports_located(model: ModelRef) -> Iterator[None]:
+    """A `StageImportError` inside becomes a diagnostic at the spec's model line."""
+    try:
+        yield
+    except StageImportError as exc:
+        raise error(model.span, f"cannot compile model `{model.name}`: {exc}") from None
+
+
+def _importable(module: str, qual: str, obj: object) -> bool:
+    """Whether `from module import qual` gives `obj` (already imported: no code runs here)."""
+    found: object = sys.modules.get(module)
+    for part in qual.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
 def _imports(globals_: dict[str, Any], source: str, user_module: str) -> tuple[str, ...]:
     """Import lines for the globals the generated source refers to."""
     lines = {"import torch", STAGE_BASE}
@@ -257,10 +282,11 @@ def _imports(globals_: dict[str, Any], source: str, user_module: str) -> tuple[s
         else:
             mod = getattr(obj, "__module__", None) or ""
             qual = getattr(obj, "__qualname__", getattr(obj, "__name__", name))
-            root = mod.split(".")[0]
-            if not (root == "torch" or root in _STDLIB or mod == user_module):
-                raise ValueError(f"stage code needs `{mod}.{qual}`, outside torch, the standard "
-                                 f"library and the model module `{user_module}`")
+            if not mod or mod == "__main__" or "<" in qual or not _importable(mod, qual, obj):
+                raise StageImportError(
+                    f"the stage code calls `{qual}` (from `{mod or '?'}`, used by the model "
+                    f"module `{user_module}`), which a script cannot import by name: define it "
+                    "at the top level of an importable module")
             lines.add(f"from {mod} import {qual} as {name}" if qual != name else
                       f"from {mod} import {name}")
     return tuple(sorted(lines, key=lambda s: (not s.startswith("import"), s)))

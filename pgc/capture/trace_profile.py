@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pgc.capture.codegen import TensorSig
+from pgc.capture.codegen import TensorSig, imports_located
 from pgc.capture.cut import SegmentSpec, analyse
 from pgc.capture.model import resolve_factory
 from pgc.capture.profile import SegmentProfile, profile_cut
@@ -72,7 +72,8 @@ def fill_from_model(program: Program) -> Program:
     cap = captured_model(program.model, program.file, program.microbatch_size, program.seq_len)
     modules = dict(cap.model.named_modules())
     cut = analyse(cap, expand_specs(program, modules))
-    profiles = {p.name: p for p in profile_cut(cut, source.module)}
+    with imports_located(program.model):
+        profiles = {p.name: p for p in profile_cut(cut, source.module)}
     segments = tuple(
         _fill_segment(s, profiles[s.name]) if s.name in profiles else s for s in program.segments
     )

@@ -19,6 +19,7 @@ nothing outside this package. Layout:
     optim        optimizer and learning-rate schedule
     checkpoint   per-worker files, manifests, resume
     report       the run log and traces
+    memory       peak memory, `--memory-report` against the plan, glibc's mapping threshold
     worker       the action interpreter
     evaluate     held-out loss with stages removed
     main         flags, start-up, the training loop, exit codes

@@ -61,12 +61,3 @@ def placement(device: str | None, backend: str | None) -> Placement:
                   int(os.environ.get("LOCAL_WORLD_SIZE", 1)), cuda,
                   torch.cuda.device_count() if cuda else 0)
 
-
-def peak_memory(device: torch.device) -> int:
-    """This worker's peak memory so far: `torch.cuda.max_memory_allocated` on a GPU, else the
-    process's peak resident set (torch itself included)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

@@ -34,11 +34,18 @@ import torch.distributed as dist
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Source
-from .device import Placement, peak_memory, placement
+from .device import Placement, placement
 from .evaluate import evaluate, perplexity
 from .groups import make_groups
 from .hostfiles import agree, prune
 from .liveness import STOP, Watchdog, liveness_store
+from .memory import (
+    GLIBC_MMAP_THRESHOLD_MIN,
+    MemoryMeter,
+    memory_lines,
+    peak_memory,
+    set_mmap_threshold,
+)
 from .model import IMPORT_ROOT_ENV, ModelBuilder, StageClass, import_root, init_description
 from .optim import make_optimizer, make_schedule
 from .plan import Plan, PlanError, load_plan
@@ -97,6 +104,13 @@ def parse_args(plan: Plan, argv: list[str] | None = None) -> argparse.Namespace:
                    help="override the spec's `train { precision }`")
     p.add_argument("--loss-scale", type=float, default=INIT_SCALE,
                    help="fp16: the initial dynamic loss scale")
+    p.add_argument("--memory-report", action="store_true",
+                   help="log each worker's peak memory above its baseline (taken once the "
+                   "process group is up, before the model is built) next to the plan's")
+    p.add_argument("--return-freed", action="store_true",
+                   help="give memory a freed tensor held back to the system at once (glibc "
+                   "maps every block of 128 KiB or more): a peak resident set close to the live "
+                   "tensors, for more CPU time")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.timeout is None:
@@ -220,6 +234,7 @@ class Run:
     args: argparse.Namespace
     worker: Worker
     log: RunLog
+    meter: MemoryMeter | None = None
 
 
 def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespace) -> Run:
@@ -239,8 +254,11 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     log.say("workers: " + ", ".join(f"{n}=rank{r}@{labels[r][0]}" for r, n in enumerate(names)))
     log.say(init_description(plan, args.init_from))
     log.say(f"{where.describe()}; precision {plan.train.precision}")
+    meter = MemoryMeter.start(device) if args.memory_report else None
     builder = ModelBuilder(plan, classes, args.import_root)
     segments = builder.segments(list(plan.stage_of(me).segments), args.init_from, device)
+    if args.return_freed and set_mmap_threshold(GLIBC_MMAP_THRESHOLD_MIN):
+        log.say("freed memory goes back to the system at once (blocks of 128 KiB or more mapped)")
     warm_up = max(args.timeout, WARM_UP)
     groups = make_groups(plan, me, rank_of, warm_up)
     dist.barrier()
@@ -253,7 +271,7 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
                     device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
                     if args.trace else None,
                     source, Precision(plan.train.precision, device.type))
-    return Run(plan, args, worker, log)
+    return Run(plan, args, worker, log, meter)
 
 
 # ----------------------------------------------------------------------------- training
@@ -347,6 +365,26 @@ def train(run: Run) -> None:
         w.tracer.write(args.trace)
     if args.emulate_compute or args.emulate_network:
         rehearsal_report(run, times, start)
+    if run.meter is not None:
+        memory_report(run, run.meter)
+
+
+def memory_report(run: Run, meter: MemoryMeter) -> None:
+    """Every worker's peak above its baseline, with the plan's prediction, in one record."""
+    mine = meter.measure()
+    predicted = run.plan.predicted_memory.get(run.worker.me)
+    if predicted:
+        mine |= {"predicted": predicted, "ratio": mine["above_baseline"] / predicted}
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, (run.worker.me, mine))
+    by_worker = dict(gathered)
+    report = {w: by_worker[w] for w in run.plan.workers}
+    lines = memory_lines(report)
+    run.log.record({"memory_report": report, "device": meter.device.type,
+                    "return_freed": run.args.return_freed},
+                   "pgc: memory " + lines[0], always=True)
+    for line in lines[1:]:
+        run.log.say("memory " + line, always=True)
 
 
 def set_timeout(w: Worker, seconds: float) -> None:

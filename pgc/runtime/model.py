@@ -9,7 +9,6 @@ ever used, so a compiled folder can be copied to other hosts.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import os
 import sys
@@ -28,6 +27,7 @@ from .init_replay import (
     registration_indices,
     replay_build,
 )
+from .memory import GLIBC_MMAP_THRESHOLD_MAX, set_mmap_threshold
 from .plan import Plan, PlanError
 
 StageClass = Callable[[torch.nn.Module], torch.nn.Module]
@@ -65,27 +65,21 @@ def import_factory(plan: Plan, given_root: str | None = None) -> Callable[..., t
     return factory  # type: ignore[no-any-return]
 
 
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-GLIBC_MMAP_THRESHOLD_MAX = 32 << 20  # where glibc's dynamic threshold ends up (64-bit)
-
-
 @contextlib.contextmanager
 def _freed_memory_returns() -> Any:
     """While building, large blocks are mapped (so a freed transient parameter or scratch
     tensor goes back to the system at once): with glibc's dynamic threshold, they land on the
     heap once a large block has been freed, and the replay's alternation of freed transients
     and kept parameters then fragments it (measured: peak RSS 5x higher). Afterwards the
-    threshold is fixed at glibc's dynamic maximum, the value training reaches anyway."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
+    threshold is fixed at glibc's dynamic maximum, the value training reaches anyway
+    (`--return-freed` then lowers it: `pgc.runtime.memory`)."""
+    if not set_mmap_threshold(1 << 20):  # not glibc: nothing to tune
         yield
         return
-    mallopt(M_MMAP_THRESHOLD, 1 << 20)
     try:
         yield
     finally:
-        mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD_MAX)
+        set_mmap_threshold(GLIBC_MMAP_THRESHOLD_MAX)
 
 
 class ModelBuilder:

@@ -143,6 +143,7 @@ class Plan:
     # simulated seconds of a step without sync and of one that syncs (the same when every
     # step syncs)
     predicted_steps: tuple[float, float] | None = None
+    predicted_memory: dict[str, float] = field(default_factory=dict)  # worker -> peak bytes
 
     def segment(self, name: str) -> Segment:
         return next(s for s in self.segments if s.name == name)
@@ -247,4 +248,6 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         predicted_steps=((float(obj["prediction"]["step_time"]),
                           float(obj["prediction"]["iteration_time"]))
                          if obj["prediction"] else None),
+        predicted_memory={w: float(m["total"]) for w, m in
+                          (obj["prediction"] or {}).get("memory", {}).items()},
     )

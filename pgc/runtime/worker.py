@@ -344,7 +344,7 @@ class Worker:
                 p.grad.mul_(self.plan.microbatches / self.visits)  # type: ignore[union-attr]
 
     def own_norm_sq(self) -> float:
-        return sum(float(p.grad.detach().double().pow(2).sum())
+        return sum(float(squared_sum(p.grad))
                    for p in self.params.values() if p.grad is not None)
 
     def outer_sync(self) -> None:
@@ -381,5 +381,19 @@ class Worker:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for p in self.counted:
             if p.grad is not None:
-                total = total + p.grad.detach().double().pow(2).sum()
+                total = total + squared_sum(p.grad)
         return total
+
+
+NORM_CHUNK = 1 << 20  # elements converted to float64 at a time
+
+
+def squared_sum(t: torch.Tensor) -> torch.Tensor:
+    """The sum of `t`'s squared elements in float64, converting a chunk at a time: a float64
+    copy of a whole large gradient (and of its square) would double its memory for a moment
+    (measured: 96 MiB on top for a 24 MiB embedding gradient)."""
+    flat = t.detach().reshape(-1)
+    total = torch.zeros((), dtype=torch.float64, device=t.device)
+    for chunk in flat.split(NORM_CHUNK):
+        total = total + chunk.double().pow(2).sum()
+    return total

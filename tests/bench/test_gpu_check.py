@@ -32,6 +32,10 @@ def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:
     four = report["four_workers"]
     assert len(four["losses_device"]) == report["sizes"]["steps"]
     assert four["max_rel_diff"] == 0.0  # on the CPU both runs are CPU processes
-    assert set(report["memory"]["predicted_bytes"]) == {"n0", "n1", "n2", "n3"}
-    assert report["memory"]["measured_peak_bytes_rank0"] > 0
-    assert "| fp32 |" in (tmp_path / "gpu_check.md").read_text()
+    memory = report["memory"]["workers"]
+    assert list(memory) == ["n0", "n1", "n2", "n3"]
+    for m in memory.values():  # the shrunk model is a few MiB: only the report's shape holds
+        assert m["predicted_bytes"] > 0 and m["measured_bytes"] > 0
+        assert m["ratio"] == m["measured_bytes"] / m["predicted_bytes"]
+    text = (tmp_path / "gpu_check.md").read_text()
+    assert "| fp32 |" in text and "| n3 |" in text

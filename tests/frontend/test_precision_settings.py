@@ -112,3 +112,20 @@ def test_plan_shows_recomputation_and_precision(tmp_path: Path) -> None:
     text = run_pgc("plan", str(spec)).stdout
     assert "training: precision fp32; recompute s1 stage" in text
     assert "without recompute); a step that syncs" in text
+
+
+def test_plan_memory_follows_the_optimizer(tmp_path: Path) -> None:
+    """Optimizer state per worker: two moments for AdamW, one momentum for SGD with momentum,
+    none for plain SGD (fp32, the size of the weights)."""
+    def optimizer_bytes(train: str) -> dict[str, tuple[float, float]]:
+        spec = tmp_path / "spec.pgc"
+        spec.write_text(SPEC.format(train=train), encoding="utf-8")
+        done = run_pgc("plan", str(spec), "--json")
+        assert done.returncode == 0, done.stderr
+        workers = json.loads(done.stdout)["per_worker"]
+        return {w: (m["optimizer"], m["weights"]) for w, m in workers.items()}
+
+    for train, factor in (("steps = 1", 2.0), ("optimizer = sgd(lr = 0.1)", 0.0),
+                          ("optimizer = sgd(lr = 0.1, momentum = 0.9)", 1.0)):
+        got = optimizer_bytes(train)
+        assert all(w > 0 and opt == factor * w for opt, w in got.values()), (train, got)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pgc.runtime.schema import validate_plan
 from tests.conftest import ROOT, pgc_env, run_pgc
 
@@ -81,3 +83,76 @@ def test_spare_nodes_cost_the_compiled_plan_nothing(tmp_path: Path) -> None:
         [f"n{k}" for k in range(4)]
     links = plan["runtime"]["links"]
     assert sorted(links) == sorted(f"n{a}->n{b}" for a in range(4) for b in range(4) if a != b)
+
+
+HELPER_OPS = '''import torch
+import torch.fx
+
+
+def scale(x):
+    return x * 1.0
+
+
+halve = lambda x: x * 0.5  # noqa: E731
+
+
+torch.fx.wrap("scale")
+'''
+
+HELPER_MODEL = '''import torch
+import torch.fx
+from torch import nn
+
+from mypkg.ops import {name}
+
+torch.fx.wrap("{name}")
+
+
+class Model(nn.Module):
+    def __init__(self, vocab=64, dim=16, layers=4):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.layers = nn.ModuleList(nn.Linear(dim, dim) for _ in range(layers))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        for layer in self.layers:
+            x = {name}(layer(x))
+        return self.head(x)
+
+
+def build(**kw):
+    return Model(**kw)
+'''
+
+
+@pytest.mark.parametrize("name", ["scale", "halve"])
+def test_a_helper_from_another_module_is_imported_by_the_script(tmp_path: Path,
+                                                                name: str) -> None:
+    """A model whose forward calls a (torch.fx.wrap-ed) function of another module compiles:
+    train.py imports it by name; a function no script can import by name (a lambda) is a
+    located error at the model, not an internal error."""
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "ops.py").write_text(HELPER_OPS)
+    (pkg / "model.py").write_text(HELPER_MODEL.format(name=name))
+    spec = tmp_path / "spec.pgc"
+    spec.write_text(
+        'model m = "mypkg.model:build" { vocab = 64; dim = 16; layers = 4 }\n'
+        'node n[0..1] { rate = 50 GFLOPS; memory = 4 GiB }\n'
+        "link default { latency = 50 us; bandwidth = 1 GiB/s }\n"
+        "pipeline p {\n  model = m\n  layout = chain\n"
+        "  stages s[0..1] = [[embed, layers[0:2]], [layers[2:4], head]]\n"
+        "  place s0 on n0\n  place s1 on n1\n"
+        "  microbatch { size = 2; seq = 8; count = 2 }\n}\n")
+    r = run_pgc("compile", str(spec), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    if name == "scale":
+        assert r.returncode == 0, r.stderr
+        script = (tmp_path / "out" / "train.py").read_text()
+        assert "from mypkg.ops import scale as mypkg_ops_scale" in script
+    else:
+        assert r.returncode == 2, r.stderr
+        assert "spec.pgc:1:1: error: cannot compile model `m`: the stage code calls `<lambda>`" \
+            in r.stderr and "internal error" not in r.stderr
