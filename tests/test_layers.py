@@ -17,6 +17,7 @@ layers, lowest first:
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -52,9 +53,11 @@ def _same(unit: str) -> str:
     return "ir" if unit == "diagnostics" else unit  # spans and diagnostics belong with the IR
 
 
-def _imports() -> list[tuple[str, str, str]]:
-    """(importing unit, imported unit, file:line) for every import of a pgc module."""
-    out = []
+@cache
+def _imports() -> tuple[tuple[str, str, str], ...]:
+    """(importing unit, imported unit, file:line) for every import of a pgc module (parsed
+    once for all the tests here)."""
+    out: list[tuple[str, str, str]] = []
     for path in sorted(PGC.rglob("*.py")):
         src = _unit_of_file(path)
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -66,7 +69,7 @@ def _imports() -> list[tuple[str, str, str]]:
                 continue
             out += [(src, _unit(name), f"{path.relative_to(ROOT)}:{node.lineno}")
                     for name in names if name.startswith("pgc.") and _unit(name) in RANK]
-    return out
+    return tuple(out)
 
 
 def test_every_package_has_a_layer() -> None:
