@@ -405,8 +405,17 @@ def update_recorded(what: str, run_it: Any) -> int:
         run_it(data, Path(tmp))
     data["command"] += f"; then the same with {what}"
     plot(*extra_arms(data), RESULTS / "convergence.png")
-    write_results("convergence", data, markdown(data))
+    write_results("convergence", data, markdown(data) + reading())
     return 0
+
+
+def reading() -> list[str]:
+    """The recorded results' sections written by hand after the runs (from the first
+    `## Reading` heading on), kept when a further experiment is added."""
+    path = RESULTS / "convergence.md"
+    text = path.read_text() if path.exists() else ""
+    at = text.find("\n## Reading")
+    return [] if at < 0 else text[at:].rstrip("\n").split("\n")
 
 
 def data_steps() -> int | None:
@@ -464,7 +473,7 @@ def main() -> int:
         data["command"] += "; then the same with --time-check" + (
             f" --outer '{args.outer}'" if args.outer else "")
         plot(*extra_arms(data), RESULTS / "convergence.png")
-        write_results("convergence", data, markdown(data))
+        write_results("convergence", data, markdown(data) + reading())
         return 0
     if args.eval_every % 50 or args.steps % args.eval_every:
         ap.error("--eval-every must be a multiple of 50 that divides --steps")
