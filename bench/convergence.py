@@ -20,6 +20,13 @@ workers in 12 regions, 1.5B profile, 1/3 skip), placed and routed for that objec
 
     nice -n 10 python bench/convergence.py [--steps 300] [--eval-every 50]
 
+Further experiments add to the recorded results (and keep their hand-written reading):
+`--time-check` (skip + every 50 + int8 for the steps 0.5x the no-skip synchronous run's
+predicted time allows), `--long STEPS` (the no-skip synchronous and every 50 + int8 arms side by
+side for STEPS steps), `--outer OPTIMIZER [--every H] [--compress C] [--inner-lr LR]` (a no-skip
+variant at the recorded size; with `--long STEPS`, at the longer run's size; with
+`--time-check`, the time check with that outer optimizer).
+
 Writes bench/results/convergence.json, convergence.md and convergence.png (matplotlib, the
 `bench` extra).
 """
