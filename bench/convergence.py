@@ -184,7 +184,7 @@ def plot(arms: dict[str, dict[str, Any]], times: dict[str, float], path: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(13, 5.5), dpi=110)
     colours = {"sync": "tab:blue", "every10": "tab:orange", "every50_int8": "tab:green"}
     others = ["tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
     for name, a in arms.items():
@@ -202,10 +202,10 @@ def plot(arms: dict[str, dict[str, Any]], times: dict[str, float], path: Path) -
     ax.set_xscale("log")
     ax.set_xlabel("predicted time on geo-20 (hours): steps x planner's amortised iteration")
     ax.set_ylabel("held-out loss (bytes, nats)")
-    ax.set_title("stdlib bytes, 8-worker ring, equal tokens per arm; outer steps: "
+    ax.set_title("stdlib bytes, 8-worker ring, equal tokens per arm\nouter steps: "
                  "nesterov(lr = 0.7, momentum = 0.9) unless named", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
 
