@@ -51,7 +51,9 @@ def test_return_freed_gives_a_freed_tensor_back_at_once() -> None:
         grown = resident() - before
         del pieces
         assert grown >= 30 * MIB
-        assert resident() - before < 4 * MIB  # mapped, so unmapped on free
+        # mapped, so unmapped on free (glibc's default keeps all ~32 MiB in the heap); the
+        # margin allows for other allocations of this process meanwhile (a test worker's)
+        assert resident() - before < grown / 3
         del pin
     finally:
         set_mmap_threshold(GLIBC_MMAP_THRESHOLD_MAX)
