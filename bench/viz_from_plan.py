@@ -100,7 +100,8 @@ def main() -> None:
           "The two commands as a user runs them (new processes, Python start-up and imports "
           "included):\n\n| command | CPU s |\n|---|---|\n"
           f"| pgc viz {payload['spec']} --what all -o DIR | {med['command_spec_s']:.3f} |\n"
-          f"| pgc viz BUILD/plan.json --what all -o DIR | {med['command_plan_s']:.3f} |\n\n"
+          f"| pgc viz BUILD/plan.json --spec {payload['spec']} --what all -o DIR | "
+          f"{med['command_plan_s']:.3f} |\n\n"
           f"ratio **{payload['command_spec_over_command_plan']}x**.\n")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "viz_from_plan.json").write_text(json.dumps(payload, indent=2) + "\n")
