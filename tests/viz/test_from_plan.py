@@ -199,8 +199,9 @@ def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None
 
 
 @needs_chromium
-def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
-    """128 workers, 16 per stage over 8 regions: stage columns show region boxes."""
+def test_view_of_256_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
+    """256 workers, 32 per stage over 8 regions: stage columns show region boxes, timeline rows
+    are named by stage band."""
     from dataclasses import replace
 
     from viz_programs import wide_ring
@@ -209,7 +210,7 @@ def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
     from pgc.pipeline import load_pass
     from pgc.viz.view import view_html
 
-    program = wide_ring(microbatches=64)
+    program = wide_ring(workers=256, microbatches=64)
     program = replace(program, cost=CostModel(sec_per_sample_per_layer=0.01),
                       segments=tuple(replace(s, layers=2) for s in program.segments))
     for name in ("ordered", "verified", "simulated"):
@@ -218,6 +219,7 @@ def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
     page.write_text(view_html(program), encoding="utf-8")
     text = page.read_text()
     assert text.count('class="region"') == 9 * 8 and 'class="worker"' not in text
+    assert text.count('class="band"') == 8
     assert text.count('class="cell"') == sum(len(p.hops) - 1 for p in program.paths)
     _check_in_browser(page, tmp_path)
 
