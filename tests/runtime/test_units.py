@@ -41,6 +41,7 @@ from pgc.runtime.main import map_workers
 from pgc.runtime.model import named_params
 from pgc.runtime.optim import lr_factor, make_optimizer, make_schedule
 from pgc.runtime.plan import Plan, PlanError, load_plan
+from pgc.runtime.precision import FP32, Precision
 from pgc.runtime.report import Clock
 from pgc.runtime.transport import Transport
 from pgc.runtime.worker import ActionError, Worker
@@ -411,12 +412,13 @@ def test_watchdogs_publish_heartbeats_and_name_the_silent_worker(
 
 
 # ----------------------------------------------------------------------------- the interpreter
-def run_workers(script: ModuleType, steps: int, fail: str = "",
-                timeout: float = 30.0) -> dict[str, Any]:
-    """Every worker of the plan as a thread over LocalComm; returns worker -> the run_step
-    results, or the error it stopped with. Stages are built one after the other first: a
-    build seeds the process's one global generator (each worker is its own process in a run)."""
-    plan: Plan = script.PLAN
+def run_workers(script: ModuleType, steps: int, fail: str = "", timeout: float = 30.0,
+                plan: Plan | None = None, precision: Precision = FP32) -> dict[str, Any]:
+    """Every worker of the plan (the script's, or `plan`) as a thread over LocalComm; returns
+    worker -> the run_step results, or the error it stopped with. Stages are built one after
+    the other first: a build seeds the process's one global generator (each worker is its own
+    process in a run)."""
+    plan = plan or script.PLAN
     comm, results = LocalComm(), {}
     ts = transports(plan, comm, timeout)
     workers = []
@@ -430,7 +432,7 @@ def run_workers(script: ModuleType, steps: int, fail: str = "",
             segs[names[0]].forward = boom  # type: ignore[method-assign]
         groups = {b.name: (b, None) for b in plan.buckets if w in b.workers}
         workers.append(Worker(plan, w, plan.workers.index(w), segs, ts[w], groups,
-                              Watchdog(w, 30.0), CPU))
+                              Watchdog(w, 30.0), CPU, precision=precision))
 
     def one(worker: Worker) -> None:
         try:
