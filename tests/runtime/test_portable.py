@@ -46,6 +46,9 @@ def test_train_py_golden_and_size(tmp_path: Path) -> None:
     text = (out / "train.py").read_text()
     check_golden(ROOT / "tests" / "golden" / "runtime" / "chain4_train.py", text)
     assert len(text.splitlines()) <= TEMPLATE_LINES // 2
+    # the README gives the generated script's length
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"`tests/golden/runtime/chain4_train.py`, {len(text.splitlines())} lines" in readme
     assert_no_machine_path(out, ROOT, tmp_path)
 
 
