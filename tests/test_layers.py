@@ -113,3 +113,12 @@ def test_the_runtime_imports_nothing_of_pgc() -> None:
     for path in (PGC / "runtime").rglob("*.py"):
         text = path.read_text()
         assert "import pgc" not in text and "from pgc" not in text, path
+
+
+def test_the_readme_layout_names_every_runtime_module() -> None:
+    """The README's architecture section shows the compiled folder's runtime, module by module."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("DIR/pgc_runtime/\n"):]
+    layout = layout[: layout.index("```")]
+    modules = {p.name for p in (PGC / "runtime").glob("*.py")} - {"__init__.py"}
+    assert sorted(m for m in modules if f"{m} (" not in layout) == []

@@ -5,15 +5,18 @@
     side by side in one run;
 (b) the bf16 one-worker run's model-FLOPs utilisation against a measured bf16 matmul peak;
 (c) 4 workers sharing the device (on a GPU: gloo, messages staged through pinned host memory)
-    against the same plan on CPU processes: losses;
-(d) each worker's peak memory above its baseline (`train.py --memory-report`; GPU:
-    torch.cuda.max_memory_allocated above the tensors allocated when the process group is up;
-    CPU: the peak resident set above its baseline, with the shrunk sizes dominated by fixed
-    costs, so only a check that the report works; bench/memory.py is the CPU measurement)
-    against the plan's per-worker prediction, with their ratio;
+    against the same plan on CPU processes: losses, at the shrunk sizes (CPU processes could
+    not run the full model's steps in the time the check has);
+(d) each worker's peak memory above its baseline (`train.py --memory-report`; GPU: the
+    4-worker plan at the full sizes, torch.cuda.max_memory_allocated above the tensors
+    allocated when the process group is up; CPU: the run of (c), its peak resident set above
+    its baseline, with the shrunk sizes dominated by fixed costs, so only a check that the
+    report works; bench/memory.py is the CPU measurement) against the plan's per-worker
+    prediction, with their ratio;
 (e) pgc 1f1b against torch's Schedule1F1B on nccl where two or more GPUs exist: not part of
     this script yet, reported as not run.
-Figures go to OUT/gpu_check.json and OUT/gpu_check.md.
+Figures go to OUT/gpu_check.json and OUT/gpu_check.md, with the wall seconds of each part
+(the whole check should take under 8 minutes on one GPU).
 """
 
 from __future__ import annotations
@@ -175,6 +178,14 @@ def main() -> int:
     report: dict[str, Any] = {"device": "cpu" if cpu else torch.cuda.get_device_name(0),
                               "torch": torch.__version__, "sizes": size, "measured": True}
     runs = [("fp32", False), ("bf16", False)] + ([] if cpu else [("bf16", True)])
+    seconds: dict[str, float] = {}
+    began = part = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal part
+        seconds[name] = time.perf_counter() - part
+        part = time.perf_counter()
+
     one = {}
     for precision, compiled in runs:
         build = compile_plan(work / f"one-{precision}-{compiled}", 1, precision, compiled, size)
@@ -184,14 +195,25 @@ def main() -> int:
         one[f"{precision}{' + compile' if compiled else ''}"] = {
             "pgc_tokens_per_s": pgc_tps, "plain_tokens_per_s": plain, "ratio": pgc_tps / plain}
     report["one_worker"] = one
+    lap("a_one_worker")
     peak = matmul_peak(device, 512 if cpu else 8192)
     per_token = model_flops_per_token(size)
     report["mfu"] = {k: v["pgc_tokens_per_s"] * per_token / peak for k, v in one.items()
                      if k.startswith("bf16")} | {"matmul_peak_flops": peak}
-    shared = compile_plan(work / "four", 4, "fp32", False, size)
-    on_device = torchrun(shared, 4, *dev_flags, "--backend", "gloo", "--memory-report")
+    lap("b_mfu")
+    # (c) at sizes CPU processes run in seconds; on the CPU that run also gives (d)
+    shared = compile_plan(work / "four", 4, "fp32", False, sizes(True))
+    on_device = torchrun(shared, 4, *dev_flags, "--backend", "gloo",
+                         *(("--memory-report",) if cpu else ()))
     on_cpu = torchrun(shared, 4, "--device", "cpu")
-    memory = next(r for r in on_device if "memory_report" in r)
+    lap("c_four_workers")
+    if not cpu:  # (d) the full sizes, 4 workers on the device
+        full = compile_plan(work / "four-full", 4, "fp32", False, size)
+        memory = next(r for r in torchrun(full, 4, *dev_flags, "--backend", "gloo",
+                                          "--memory-report") if "memory_report" in r)
+    else:
+        memory = next(r for r in on_device if "memory_report" in r)
+    lap("d_memory")
     on_device = [r for r in on_device if "step" in r]
     torch_losses = [r["loss"] for r in on_device]
     report["four_workers"] = {
@@ -206,6 +228,7 @@ def main() -> int:
     report["schedule1f1b"] = ("not run: fewer than two GPUs" if cpu or
                               torch.cuda.device_count() < 2 else
                               "not run: the Schedule1F1B comparison is not in this script yet")
+    report["seconds"] = seconds | {"total": time.perf_counter() - began}
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     lines = [f"# GPU check on {report['device']} (torch {report['torch']})", "",
              "| one worker | pgc tokens/s | plain loop tokens/s | ratio |", "|---|---|---|---|"]
@@ -220,7 +243,9 @@ def main() -> int:
               "|---|---|---|---|"]
     lines += [f"| {w} | {m['predicted_bytes'] / 2**20:.1f} | {m['measured_bytes'] / 2**20:.1f} | "
               f"{m['ratio']:.2f} |" for w, m in report["memory"]["workers"].items()]
-    lines += ["", f"pgc 1f1b vs Schedule1F1B: {report['schedule1f1b']}", ""]
+    lines += ["", f"pgc 1f1b vs Schedule1F1B: {report['schedule1f1b']}", "",
+              "Wall seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report["seconds"].items()),
+              ""]
     (out / "gpu_check.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -4,6 +4,7 @@ then peak memory per stage under the inflight cap, then shared parameter groups.
 from __future__ import annotations
 
 from pgc.capture.memory import peak_memory
+from pgc.ir.text import text_table
 from pgc.ir.types import Program, Segment
 
 MIB = 1024.0**2
@@ -27,9 +28,7 @@ def _row(seg: Segment, loss: bool) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(text_table([header, *rows])) + "\n"
 
 
 def format_stage_table(program: Program, times: dict[str, tuple[float, float]] | None = None) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pgc.capture.codegen import STAGE_BASE
 from pgc.codegen.emit import RUNTIME_PACKAGE, StageCode
+from pgc.ir.text import text_table
 from pgc.ir.types import Program
 
 FLAGS = (
@@ -43,15 +44,13 @@ def summary(program: Program, plan: dict[str, Any], code: dict[str, StageCode]) 
             rows.append((str(rank) if first else "", w.name if first else "",
                          (w.host or "-") if first else "", stage.name if first else "", seg,
                          ", ".join(code[seg].selectors) or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    table = "\n".join("    " + "  ".join(c.ljust(wd) for c, wd in zip(r, widths)) + "  " + r[-1]
-                      for r in rows)
+    table = "\n".join("    " + line for line in text_table(rows))
     t, mb = plan["train"], plan["microbatch"]
     pred = plan["prediction"]
     predicted = ("" if pred is None else
                  f"; predicted step {pred['iteration_time']:.4g} s "
                  f"(lower bound {pred['lower_bound']:.4g} s)")
-    flags = "\n".join(f"    {f:<50} {d}" for f, d in FLAGS)
+    flags = "\n".join("    " + line for line in text_table(FLAGS))
     launch = plan["runtime"]["launch"].replace("\n", "\n    ")
     return f'''"""pgc: the training script of pipeline `{program.name}` ({Path(program.file).name}).
 

@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+from pgc.ir.text import text_table
 from pgc.ir.types import Path, Program
 
 HELP = "predict iteration time: the spec's schedule, gpipe and 1f1b baselines, bound, memory"
@@ -197,10 +198,8 @@ def _percent(x: float) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
-    return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [
-        fmt.format(*r) for r in rows]
+    """Names left, figures right, a rule under the header."""
+    return text_table([header, *rows], right=range(1, len(header)), rule=True)
 
 
 def render(report: dict[str, Any], explain: bool = False) -> str:

@@ -4,8 +4,10 @@ first second, and the notes that `pgc plan --explain` prints.
 The budget is counted in *predicted* seconds: every evaluation is charged what a cost formula
 of the instance's size says it takes on a reference machine (`charge`), not what the clock
 says, so a search stops at the same point on every run and machine and the plan is
-deterministic for a seed. A wall-clock cap of `CAP` x the budget guards against a machine far
-slower than the reference; when it cuts a search the notes say so (the plan may then vary)."""
+deterministic for a seed. A cap of `CAP` x the budget in the search thread's own CPU time guards
+against a machine far slower than the reference; when it cuts a search the notes say so (the
+plan may then vary). CPU time rather than the wall clock, so that other programs loading the
+machine never change the plan."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Search:
     out: TextIO = field(default_factory=lambda: sys.stderr)
     notes: list[str] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
+    cpu_start: float = field(default_factory=time.thread_time)
     capped: bool = False
     _last: float = 0.0
     _printed: bool = False
@@ -39,17 +42,21 @@ class Search:
     def charge(self, seconds: float) -> None:
         self.spent += seconds
 
+    def cpu(self) -> float:
+        """CPU seconds this thread has spent on the search."""
+        return time.thread_time() - self.cpu_start
+
     def out_of_time(self) -> bool:
-        if self.elapsed() > CAP * self.budget_s and not self.capped:
+        if self.cpu() > CAP * self.budget_s and not self.capped:
             self.capped = True
-            self.note(f"wall-clock cap hit ({CAP:g} x budget): this machine is slower than the "
+            self.note(f"CPU-time cap hit ({CAP:g} x budget): this machine is slower than the "
                       "reference; the result may differ between runs")
         return self.spent >= self.budget_s or self.capped
 
     def extend(self, seconds: float) -> None:
         """Give the search `seconds` more predicted work from now on."""
         self.budget_s = self.spent + seconds
-        self.start = time.perf_counter() - self.spent
+        self.cpu_start = time.thread_time() - self.spent
 
     def tick(self, message: str) -> None:
         now = self.elapsed()

@@ -25,10 +25,13 @@ backward, CP(m) the whole forward-backward chain. Components, each a max:
 - origin (sequencing): a worker's first forwards run one at a time; with all released at 0,
   Jackson's rule (longest delivery time first) is optimal for that one-machine relaxation, so
   T >= max_k ((k-1) f + CP_(k)) with CP sorted decreasing.
-- step (a step without sync): each worker steps after its last backward: head + work + step.
-- allreduce (a step that syncs): a group all-reduces after each member's last backward (at
-  least head + work), then the member steps: per worker head + work + its all-reduces + step,
-  and per group the latest member's head + work + the group's all-reduce + the least step.
+- step (a step without sync): each worker steps after its last backward and once its NIC has
+  sent everything: ready = max(head + work, the NIC's last send), then + step. The last send
+  ends no earlier than the sends run in release order without a gap (the one-machine
+  relaxation above without delivery times).
+- allreduce (a step that syncs): a group all-reduces once each member is ready (its collectives
+  wait for its NIC), then the member steps: per worker ready + its all-reduces + step, and per
+  group the latest member's ready + the group's all-reduce + the least step.
   With outer steps the sync follows every worker's step: the step bound plus the outer sync's
   own (exact) time.
 
@@ -140,7 +143,9 @@ def lower_bound(program: Program, costs: CostTable | None = None) -> Bound:
         ("origin", *_argmax(origin)),
     ]
     pipeline = max(v for _, v, _ in comps)
-    no_sync, sync = _sync_terms(program, c, head, work)
+    sent = {w: preemptive_jackson([(r, busy, 0.0) for r, busy, _ in js]) for w, js in sends.items()}
+    ready = {w: max(head[w] + work[w], sent.get(w, 0.0)) for w in work}
+    no_sync, sync = _sync_terms(program, c, ready)
     comps.append(("step", *_argmax(no_sync)))
     comps.append(("allreduce", *_argmax(sync)))
     step = max(pipeline, comps[-2][1])
@@ -205,13 +210,13 @@ def _jackson(items: list[tuple[float, float]]) -> float:
     return best
 
 
-def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: dict[str, float]
+def _sync_terms(program: Program, c: CostTable, ready: dict[str, float]
                 ) -> tuple[dict[str, float], dict[str, float]]:
-    """(per worker: a step without sync; per worker and per group: a step that syncs)."""
+    """(per worker: a step without sync; per worker and per group: a step that syncs), from
+    the earliest moment each worker has computed and sent everything."""
     from pgc.ir.queries import collective_groups
 
-    ready = {w: head[w] + work[w] for w in work}
-    no_sync = {w: ready[w] + c.step.get(w, 0.0) for w in work}
+    no_sync = {w: ready[w] + c.step.get(w, 0.0) for w in ready}
     extra: dict[str, float] = {}
     sync: dict[str, float] = {}
     for name, members in collective_groups(program):
@@ -220,5 +225,5 @@ def _sync_terms(program: Program, c: CostTable, head: dict[str, float], work: di
             extra[w] = extra.get(w, 0.0) + t
         sync[name] = (max(ready.get(w, 0.0) for w in members) + t
                       + min(c.step.get(w, 0.0) for w in members))
-    sync.update({w: no_sync[w] + extra.get(w, 0.0) for w in work})
+    sync.update({w: no_sync[w] + extra.get(w, 0.0) for w in ready})
     return no_sync, sync

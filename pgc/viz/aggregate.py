@@ -2,12 +2,12 @@
 
 Above `AGGREGATE_WORKERS` workers the pipeline graph draws one box per (stage, region) group,
 or, when that still leaves more than `MAX_GROUPS` boxes or does not at least halve the count,
-one box per stage listing its regions; edges join groups and carry the number of microbatches
-that step between them (the range of the links' latency and bandwidth in their tooltips), so
-their number grows with stages and regions, not with workers or paths. The paths picture becomes a
-microbatch x stage grid (each cell the visit's order on the path and its worker, coloured by
-origin), which holds at any number of workers and stays one row per microbatch. Tooltips keep
-the worker-level details. O(total hops + workers).
+one box per stage listing its regions, stages top to bottom; edges join groups and carry the
+number of microbatches that step between them (the range of the links' latency and bandwidth in
+their tooltips), so their number grows with stages and regions, not with workers or paths. The
+paths picture becomes a microbatch x stage grid (each cell the visit's order on the path and its
+worker, coloured by origin), which holds at any number of workers and stays one row per
+microbatch. Tooltips keep the worker-level details. O(total hops + workers).
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ def _hop_groups(program: Program, cols: list[tuple[Column, list[Group]]]) -> dic
 def aggregate_graph(program: Program, title: str) -> graphviz.Digraph:
     """The pipeline graph of a big plan: groups and the microbatch steps between them."""
     g = graphviz.Digraph(program.name or "pipeline")
-    g.attr(rankdir="LR", fontname="Helvetica", newrank="true", nodesep="0.3", ranksep="1.0")
+    # stages top to bottom: a page's width then holds the picture at a readable size (left to
+    # right, 20 workers in 6 stages drew 2768 px wide, a third of its size in a README)
+    g.attr(rankdir="TB", fontname="Helvetica", newrank="true", nodesep="0.3", ranksep="0.6")
     g.attr(label=title + "\\n(workers grouped; hover for details)", labelloc="t", fontsize="16")
     g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
     g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")

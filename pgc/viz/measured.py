@@ -18,13 +18,14 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pgc.diagnostics import Diagnostic, UserError
 from pgc.ir.types import NO_SPAN
+from pgc.runtime.actions import ActionKind
 from pgc.viz.timeline import Bar
 
-ACTION_KINDS = ("F", "B", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "ALLREDUCE", "STEP")
+ACTION_KINDS = get_args(ActionKind)  # a slice is an action when its text starts with a kind
 _MB = re.compile(r"\bm(\d+)\b")
 _ID_KEYS = ("action", "action_id", "id", "aid")
 _STEP_KEYS = ("step", "iteration", "iter")

@@ -9,8 +9,9 @@ origin, path; action, start, end). Drawn to hold at hundreds of workers:
   join stages, not workers, with the number of microbatches on each (skips dashed, swaps
   magenta), so their count grows with stages, not workers;
 - paths: a microbatch x stage grid, each cell the visit's order on the path and its worker;
-- timeline: one row per worker in stage order (rows shrink with the worker count), forward,
-  backward, all-reduce and step bars, the critical path outlined, pipeline end and bound marked.
+- timeline: one row per worker in stage order (rows shrink with the worker count; rows too thin
+  for a worker's name are labelled by stage band), forward, backward, all-reduce and step bars,
+  the critical path outlined, pipeline end and bound marked.
 Script errors are written into the page (`#errors`) so a headless browser can check for them.
 O(actions + microbatches x stages) to build.
 """
@@ -43,6 +44,7 @@ WORKER_BOXES = 12  # above this many workers in a stage, its column shows region
 MAX_COLUMNS = 10  # above this many stage columns, stages are drawn as rows
 COL_W, BOX_W, BOX_H = 190.0, 150.0, 34.0
 LEFT_V, ROW_V = 250.0, 80.0  # rows: room for the stage's name, pitch
+TL_LEFT, TL_WIDTH = 110.0, 1300.0  # timeline: room for row labels, width of the time axis
 
 
 def _attr(text: str) -> str:
@@ -125,8 +127,8 @@ def graph_svg(program: Program) -> str:
     width = max(a[2] for a in anchors) + 40
     bows = program.skip.ratio[0] > 0 or program.swap.max_swaps > 0  # room for skip arcs
     height = max(a[3] for a in anchors) + (40 if vertical or not bows else 140)
-    edges = _stage_edges(program, cols, anchors, vertical, width if vertical else height)
-    return _svg(width + (160 if vertical else 0), height, edges + body)
+    curves, counts = _stage_edges(program, cols, anchors, vertical, width if vertical else height)
+    return _svg(width + (160 if vertical else 0), height, curves + body + counts)
 
 
 def _name(col: Column) -> str:
@@ -145,9 +147,10 @@ def _column_of_hops(program: Program, cols: list[Column]) -> dict[str, int]:
 
 def _stage_edges(program: Program, cols: list[Column],
                  anchors: list[tuple[float, float, float, float]], vertical: bool,
-                 extent: float) -> list[str]:
-    """One curve per (column, column, step kind) with its microbatch count; next steps join
-    neighbours directly, skips and swaps bow out (below the columns, or right of the rows)."""
+                 extent: float) -> tuple[list[str], list[str]]:
+    """One curve per (column, column, step kind) and its microbatch count (drawn last, over
+    the boxes); next steps join neighbours directly, skips and swaps bow out (below the
+    columns, or right of the rows)."""
     col_of = _column_of_hops(program, cols)
     positions = segment_positions(program)
     steps: Counter[tuple[int, int, str]] = Counter()
@@ -156,7 +159,7 @@ def _stage_edges(program: Program, cols: list[Column],
         for (h1, h2), step in zip(zip(path.hops, path.hops[1:]), kinds):
             steps[(col_of[h1.segment], col_of[h2.segment], step)] += 1
     total = max(len(program.paths), 1)
-    out = []
+    out, counts = [], []
     for (a, b, kind), n in sorted(steps.items()):
         (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = anchors[a], anchors[b]
         bow = 0.0 if kind == "next" and abs(b - a) == 1 else min(abs(b - a), 6) / 6
@@ -180,10 +183,14 @@ def _stage_edges(program: Program, cols: list[Column],
         out.append(f'<path d="{d}" fill="none" stroke="{colour}" '
                    f'stroke-width="{1.5 + 7.0 * n / total:.1f}"{dash} opacity="0.75" '
                    f'data-tip="{_attr(tip)}"/>')
-        mid_x = (x1 + 3 * cx1 + x2) / 5 if vertical else (x1 + x2) / 2
-        mid_y = (y1 + y2) / 2 if vertical else (y1 + y2 + 2 * cy1) / 4 - 4
-        out.append(_text(mid_x, mid_y, f"{n}", 11, extra=f' fill="{colour}"'))
-    return out
+        mid_x = (x1 + 3 * cx1 + 3 * cx2 + x2) / 8  # the curve's own midpoint
+        mid_y = (y1 + 3 * cy1 + 3 * cy2 + y2) / 8
+        # beside the curve, not on it, with a white halo where other curves cross it
+        counts.append(_text(mid_x + 5 if vertical else mid_x, mid_y + 4 if vertical else mid_y - 4,
+                            f"{n}", 11, "start" if vertical else "middle",
+                            f' fill="{colour}" stroke="#fff" stroke-width="3" '
+                            'paint-order="stroke"'))
+    return out, counts
 
 
 def paths_svg(program: Program) -> str:
@@ -224,7 +231,7 @@ def timeline_svg(program: Program, tl: Timeline) -> str:
     rows = sorted(tl.workers, key=lambda w: (order.get(stage_of.get(w, ""), len(order)),
                                               tl.workers.index(w)))
     row_h = max(4.0, min(18.0, 1100.0 / max(len(rows), 1)))
-    left, width = 110.0, 1300.0
+    left, width = TL_LEFT, TL_WIDTH
     end = max(tl.iteration_time, 1e-12)
 
     def x(t: float) -> float:
@@ -232,11 +239,8 @@ def timeline_svg(program: Program, tl: Timeline) -> str:
 
     colour = {o: i for i, o in enumerate(tl.origins)}
     y_of = {w: 30 + i * row_h for i, w in enumerate(rows)}
-    body = []
-    for w in rows:
-        if row_h >= 8:
-            body.append(_text(left - 6, y_of[w] + row_h * 0.75, f"{w} {stage_of.get(w, '')}",
-                              min(11.0, row_h - 1), "end"))
+    body = _row_labels(rows, stage_of, y_of, row_h) if row_h >= 8 else \
+        _stage_bands(rows, stage_of, y_of, row_h)
     for b in tl.bars:
         if b.kind not in ("F", "B", "ALLREDUCE", "STEP") or b.worker not in y_of:
             continue
@@ -252,15 +256,48 @@ def timeline_svg(program: Program, tl: Timeline) -> str:
         body.append(_rect(x(b.start), y_of[b.worker] + 1, x(b.end) - x(b.start), row_h - 2,
                           fill, tip, stroke + ' class="bar"'))
     bottom = 30 + len(rows) * row_h
-    for t, name, ink in ((tl.pipeline_time, "pipeline end", "#333"),
-                         (tl.lower_bound, "lower bound", CRITICAL)):
+    # the two marks' labels on two lines above the rows: a bound close to the pipeline's end
+    # (a good plan) must not write over it
+    for t, name, ink, y in ((tl.pipeline_time, "pipeline end", "#333", 12),
+                            (tl.lower_bound, "lower bound", CRITICAL, 25)):
         if t is not None and t <= end:
-            body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="20" y2="{bottom:.1f}" '
+            body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="28" y2="{bottom:.1f}" '
                         f'stroke="{ink}" stroke-dasharray="4 3"/>')
-            body.append(_text(x(t), 16, f"{name} {fmt_seconds(t)}", 11, extra=f' fill="{ink}"'))
+            body.append(_text(x(t), y, f"{name} {fmt_seconds(t)}", 11, extra=f' fill="{ink}"'))
     body.append(_text(left + width, bottom + 16, f"iteration {fmt_seconds(tl.iteration_time)}",
                       11, "end"))
     return _svg(left + width + 20, bottom + 24, body)
+
+
+def _row_labels(rows: list[str], stage_of: dict[str, str], y_of: dict[str, float],
+                row_h: float) -> list[str]:
+    """One label per worker row: its name and stage."""
+    return [_text(TL_LEFT - 6, y_of[w] + row_h * 0.75, f"{w} {stage_of.get(w, '')}",
+                  min(11.0, row_h - 1), "end") for w in rows]
+
+
+def _stage_bands(rows: list[str], stage_of: dict[str, str], y_of: dict[str, float],
+                 row_h: float) -> list[str]:
+    """Rows too thin to name each worker: one label per stage's band of rows (stage and worker
+    count, the workers on hover) and a rule between bands."""
+    bands: list[list[str]] = []
+    for w in rows:
+        if bands and stage_of.get(bands[-1][0]) == stage_of.get(w):
+            bands[-1].append(w)
+        else:
+            bands.append([w])
+    out = []
+    for band in bands:
+        top, stage = y_of[band[0]], stage_of.get(band[0], "-")
+        mid = top + len(band) * row_h / 2
+        tip = f"stage {stage}: {len(band)} workers: " + ", ".join(band)
+        out.append(_rect(4, top, TL_LEFT - 8, len(band) * row_h, "#fff", tip,
+                         ' fill-opacity="0" class="band"'))
+        out.append(_text(TL_LEFT - 6, mid + 4, f"{stage} · {len(band)} workers",
+                         min(11.0, len(band) * row_h), "end", ' pointer-events="none"'))
+        out.append(f'<line x1="4" x2="{TL_LEFT + TL_WIDTH:.1f}" y1="{top:.1f}" y2="{top:.1f}" '
+                   'stroke="#bbb" stroke-width="0.5"/>')
+    return out
 
 
 def view_html(program: Program) -> str:

@@ -37,5 +37,8 @@ def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:
     for m in memory.values():  # the shrunk model is a few MiB: only the report's shape holds
         assert m["predicted_bytes"] > 0 and m["measured_bytes"] > 0
         assert m["ratio"] == m["measured_bytes"] / m["predicted_bytes"]
+    seconds = report["seconds"]
+    assert list(seconds) == ["a_one_worker", "b_mfu", "c_four_workers", "d_memory", "total"]
+    assert 0 < sum(v for k, v in seconds.items() if k != "total") <= seconds["total"] < 480
     text = (tmp_path / "gpu_check.md").read_text()
-    assert "| fp32 |" in text and "| n3 |" in text
+    assert "| fp32 |" in text and "| n3 |" in text and "Wall seconds: a_one_worker" in text

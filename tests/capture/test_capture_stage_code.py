@@ -81,6 +81,27 @@ def test_loss_segment_returns_token_mean_cross_entropy() -> None:
     torch.testing.assert_close(loss, want, rtol=0, atol=0)
 
 
+def test_a_cut_inside_a_block_inlines_only_that_blocks_own_ops() -> None:
+    """A boundary between `layers[1].attn` and `layers[1].mlp`: both stages call the block's
+    submodules and every whole block; only the residual additions of the cut block's own
+    `forward` are inlined, and the chain still computes the model's logits exactly."""
+    stages = [("s0", ("embed", "layers[0]", "layers[1].attn_norm", "layers[1].attn")),
+              ("s1", ("layers[1].mlp_norm", "layers[1].mlp", "layers[2:4]")),
+              ("s2", ("norm", "head"))]
+    codes = stage_code(program("examples.models.llama:build", LLAMA, stages))
+    s0, s1 = codes["s0"].source, codes["s1"].source
+    assert 'getattr(self.layers, "0")(embed)' in s0 and 'getattr(self.layers, "2")(' in s1
+    assert 'getattr(self.layers, "1").attn(' in s0 and 'getattr(self.layers, "1").mlp(' in s1
+    assert 'getattr(self.layers, "1")(' not in s0 + s1  # the cut block is not called whole
+    bodies = (src.split("def forward")[1].splitlines()[1:] for src in (s0, s1))
+    inline = [line.strip() for body in bodies for line in body
+              if line.strip() and "self." not in line and "return" not in line]
+    assert [line.split(";")[0] for line in inline] == ["add = layers_0 + layers_1_attn",
+                                                       "add_1 = add + layers_1_mlp"]
+    torch.manual_seed(0)
+    _check_exact(build_llama(**LLAMA), codes, 64)
+
+
 GPT2 = dict(vocab=64, dim=32, layers=4, heads=4, max_seq=64)
 
 

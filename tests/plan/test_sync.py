@@ -175,3 +175,16 @@ def test_sync_bounds_hold_on_chains(program: Program, n: int, c: str, every: int
     assert bound.step <= p.step_time + EPS <= p.iteration_time + 2 * EPS
     assert bound.total <= p.iteration_time + EPS
     assert bound.amortised <= p.amortised_time + EPS
+
+
+def test_the_sync_bound_waits_for_each_members_nic() -> None:
+    """Collectives and the step start once a worker's NIC has sent everything: with messages
+    far slower than compute, each group's bound is at least its busiest member's send time
+    plus its all-reduce, and still below the simulated iteration."""
+    done = planned(with_params(chain(3, 4, replicas=2, nbytes=10**6, bandwidth=2e5), 10**5))
+    res, c, bound = simulate(done), cost_table(done), lower_bound(done)
+    assert max(res.nic_busy.values()) > 2 * max(res.busy.values())  # the NIC dominates
+    for name, members in collective_groups(done):
+        sending = max(res.nic_busy[w] for w in members)
+        assert bound.component("allreduce") >= sending + c.sync_seconds(name, members) - EPS
+    assert bound.total <= res.iteration_time + EPS

@@ -88,3 +88,16 @@ def test_all_reduce_times_agree(priced: tuple[Program, Costs, CostTable]) -> Non
         ring = [dense.index[w] for w in members]
         assert dense.ring_allreduce(ring, table.sync_bytes[name]) == table.sync_seconds(name, members)
         assert table.sync_seconds(name, members) > 0
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_boundary_bytes_follow_the_precision(example: str) -> None:
+    """A boundary message weighs 2 bytes a value under bf16 and fp16, 4 under fp32 (measured
+    boundaries; a spec without a model sizes them at `activation_dtype` in fp32)."""
+    program = _everywhere(_partitioned(example), False)
+    sizes = {p: cost_table(replace(program, train=replace(program.train, precision=p))).seg_bytes
+             for p in ("fp32", "bf16", "fp16")}
+    measured = [s.name for s in program.segments if s.boundary_bytes]
+    for seg in measured:
+        assert sizes["bf16"][seg] == sizes["fp16"][seg] == sizes["fp32"][seg] / 2 > 0, seg
+    assert measured and all(sizes["bf16"][s] == sizes["fp16"][s] for s in sizes["fp32"])

@@ -59,6 +59,11 @@ def test_main_job_trains(main_job: Path) -> None:
     log = read_log(main_job / "train_log.jsonl")
     assert [rec["step"] for rec in log] == list(range(1, STEPS + 1))
     assert log[-1]["loss"] <= 0.7 * log[0]["loss"], (log[0]["loss"], log[-1]["loss"])
+    # the figures the README gives for this job are what it prints (training is deterministic)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = re.search(r"the loss goes from ([\d.]+) to about ([\d.]+) in (\d+) steps", readme)
+    assert said is not None, "the README no longer gives the main job's loss"
+    assert (f"{log[0]['loss']:.1f}", f"{log[-1]['loss']:.1f}", str(len(log))) == said.groups()
 
 
 def test_main_job_shows_eta_on_a_terminal_and_clean_lines_in_a_file(main_job: Path,

@@ -5,6 +5,7 @@ happened. Real `pgc compile`, real torchrun over gloo."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -45,7 +46,20 @@ def test_train_py_golden_and_size(tmp_path: Path) -> None:
     text = (out / "train.py").read_text()
     check_golden(ROOT / "tests" / "golden" / "runtime" / "chain4_train.py", text)
     assert len(text.splitlines()) <= TEMPLATE_LINES // 2
-    assert str(ROOT) not in text and str(ROOT) not in (out / "plan.json").read_text()
+    # the README gives the generated script's length
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"`tests/golden/runtime/chain4_train.py`, {len(text.splitlines())} lines" in readme
+    assert_no_machine_path(out, ROOT, tmp_path)
+
+
+def assert_no_machine_path(out: Path, *paths: Path) -> None:
+    """No file of the compiled folder (train.py, plan.json, the runtime's copy) names a
+    folder of the compiling machine."""
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {"train.py", "plan.json"} <= {f.name for f in files} and len(files) > 10
+    for f in files:
+        body = f.read_text()
+        assert not [str(p) for p in paths if str(p) in body], f
 
 
 def test_moved_folder_trains(tmp_path: Path) -> None:
@@ -58,6 +72,9 @@ def test_moved_folder_trains(tmp_path: Path) -> None:
     (project / "chain4.pgc").write_text(spec.replace("examples.models.llama", "mymodels.llama"))
     r = run_pgc("compile", str(project / "chain4.pgc"), "-o", str(project / "build" / "c4"))
     assert r.returncode == 0, r.stderr
+    assert_no_machine_path(project / "build" / "c4", project, ROOT)
+    plan = json.loads((project / "build" / "c4" / "plan.json").read_text())
+    assert plan["runtime"]["import_root"] == "../.."  # the project, from the folder
     moved = tmp_path / "elsewhere" / "copy"
     shutil.move(str(project), str(moved))
     script = moved / "build" / "c4" / "train.py"

@@ -41,6 +41,7 @@ from pgc.runtime.main import map_workers
 from pgc.runtime.model import named_params
 from pgc.runtime.optim import lr_factor, make_optimizer, make_schedule
 from pgc.runtime.plan import Plan, PlanError, load_plan
+from pgc.runtime.precision import FP32, Precision
 from pgc.runtime.report import Clock
 from pgc.runtime.transport import Transport
 from pgc.runtime.worker import ActionError, Worker
@@ -242,6 +243,47 @@ def test_workers_map_to_ranks_by_host_label(chain4: ModuleType) -> None:
         map_workers(plan, [("a", i) for i in range(4)])
 
 
+def test_the_import_root_is_the_flag_else_the_environment_else_the_plans(
+        chain4: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`prepare` puts the model's import root on sys.path before the stage code imports the
+    model: `--import-root`, else PGC_IMPORT_ROOT, else the plan's (relative to plan.json); a
+    module found under none of them ends the process with one line naming both ways to give it."""
+    from pgc.runtime.main import parse_args, prepare
+    from pgc.runtime.model import import_root
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("PGC_IMPORT_ROOT", raising=False)
+    folder, flag_root, env_root = tmp_path / "build", tmp_path / "flag", tmp_path / "env"
+    folder.mkdir()
+    for root in (flag_root, env_root):
+        (root / "zoo_model_x").mkdir(parents=True)
+        (root / "zoo_model_x" / "__init__.py").write_text("def build(**kw): pass\n")
+    obj = json.loads((chain4.PLAN.folder / "plan.json").read_text())
+    obj["model"]["target"] = "zoo_model_x:build"
+    obj["runtime"]["import_root"] = "../env"
+    (folder / "plan.json").write_text(json.dumps(obj))
+    plan = load_plan(folder / "plan.json")
+    assert import_root(plan, None) == env_root.resolve()  # the plan's, from its own folder
+    monkeypatch.setenv("PGC_IMPORT_ROOT", str(flag_root))
+    assert import_root(plan, None) == flag_root.resolve()
+    assert import_root(plan, str(env_root)) == env_root.resolve()  # the flag wins
+    prepare(folder / "plan.json", ["--steps", "3", "--import-root", str(flag_root)])
+    assert sys.path[0] == str(flag_root.resolve())
+    assert parse_args(plan, ["--import-root", str(flag_root)]).import_root == str(flag_root)
+    monkeypatch.delenv("PGC_IMPORT_ROOT")
+    sys.path.remove(str(flag_root.resolve()))
+    obj["runtime"]["import_root"] = None
+    (folder / "plan.json").write_text(json.dumps(obj))
+    with pytest.raises(SystemExit) as info:
+        prepare(folder / "plan.json", ["--import-root", str(tmp_path / "nowhere")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (f"cannot find the model module `zoo_model_x` under {tmp_path / 'nowhere'}; give "
+            "the folder it imports from with --import-root DIR or PGC_IMPORT_ROOT=DIR") in err
+
+
 # ----------------------------------------------------------------------------- transport
 class Work:
     def __init__(self, action: Any) -> None:
@@ -370,12 +412,13 @@ def test_watchdogs_publish_heartbeats_and_name_the_silent_worker(
 
 
 # ----------------------------------------------------------------------------- the interpreter
-def run_workers(script: ModuleType, steps: int, fail: str = "",
-                timeout: float = 30.0) -> dict[str, Any]:
-    """Every worker of the plan as a thread over LocalComm; returns worker -> the run_step
-    results, or the error it stopped with. Stages are built one after the other first: a
-    build seeds the process's one global generator (each worker is its own process in a run)."""
-    plan: Plan = script.PLAN
+def run_workers(script: ModuleType, steps: int, fail: str = "", timeout: float = 30.0,
+                plan: Plan | None = None, precision: Precision = FP32) -> dict[str, Any]:
+    """Every worker of the plan (the script's, or `plan`) as a thread over LocalComm; returns
+    worker -> the run_step results, or the error it stopped with. Stages are built one after
+    the other first: a build seeds the process's one global generator (each worker is its own
+    process in a run)."""
+    plan = plan or script.PLAN
     comm, results = LocalComm(), {}
     ts = transports(plan, comm, timeout)
     workers = []
@@ -389,7 +432,7 @@ def run_workers(script: ModuleType, steps: int, fail: str = "",
             segs[names[0]].forward = boom  # type: ignore[method-assign]
         groups = {b.name: (b, None) for b in plan.buckets if w in b.workers}
         workers.append(Worker(plan, w, plan.workers.index(w), segs, ts[w], groups,
-                              Watchdog(w, 30.0), CPU))
+                              Watchdog(w, 30.0), CPU, precision=precision))
 
     def one(worker: Worker) -> None:
         try:
@@ -435,6 +478,43 @@ def test_an_error_inside_an_action_names_where(chain4: ModuleType) -> None:
     assert isinstance(err, ActionError) and isinstance(err.__cause__, ValueError)
     assert str(err) == ("worker n2 (rank 2), step 0, action 2 `F s2 m0` (microbatch 0, "
                         "segment s2 of stage s2)")
+
+
+def test_an_action_that_never_ends_is_named_by_the_watchdog(
+        chain4: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    """A forward that hangs (no error, no wait gloo could time out): the watchdog ends the
+    process after 1.5 x the timeout + 2 s with one line naming the worker, the action's text
+    in backticks, its index and step."""
+    plan: Plan = chain4.PLAN
+    names = list(plan.stage_of("n0").segments)
+    segs = builder(chain4).segments(names, None, CPU)
+    released = threading.Event()
+
+    def hang(*args: Any) -> Any:
+        released.wait(30)
+        raise ValueError("released")
+
+    segs[names[0]].forward = hang  # type: ignore[method-assign]
+    dog = Watchdog("n0", 0.2)
+    ended: list[int] = []
+
+    def exit_(code: int) -> None:  # os._exit in a run
+        ended.append(code)
+        released.set()
+
+    dog.exit = exit_  # type: ignore[method-assign,assignment]
+    groups = {b.name: (b, None) for b in plan.buckets if "n0" in b.workers}
+    worker = Worker(plan, "n0", 0, segs, transports(plan, LocalComm())["n0"], groups, dog, CPU)
+    try:
+        with pytest.raises(ActionError):
+            worker.run_step(0)
+    finally:
+        dog.close()
+    assert ended == [3]
+    first = plan.actions["n0"][0]
+    assert str(first) == "F s0 m0"
+    assert capsys.readouterr().err == ("pgc: error: worker n0 timed out after 0.2 s in action "
+                                       "`F s0 m0` (action 0 of step 0)\n")
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -147,6 +147,33 @@ def test_a_plan_never_runs_the_model_of_a_spec_it_was_not_given(tmp_path: Path) 
     assert marker.read_text() == "called" and (tmp_path / "g.dot").exists()
 
 
+def test_a_plan_whose_spec_times_the_model_without_it_draws_without_spec(tmp_path: Path) -> None:
+    """The same downloaded folder with a cost block that times the model (seconds per sample
+    per layer): drawing needs none of the model's code, so the spec found beside the plan is
+    used without `--spec`, and the planted module is never imported."""
+    download, marker = tmp_path / "download", tmp_path / "MARKER"
+    download.mkdir()
+    (download / "planted.py").write_text(PLANTED.format(marker=str(marker)))
+    spec = (ROOT / "tests" / "runtime" / "specs" / "fault_chain.pgc").read_text()
+    spec = spec.replace("tests.runtime.fault_model:build", "planted:build").replace(
+        "  schedule 1f1b\n", "  schedule 1f1b\n  cost { seconds_per_sample_per_layer = 1 ms }\n")
+    (download / "spec.pgc").write_text(spec)
+    done = run_pgc("compile", str(download / "spec.pgc"), "-o", str(download))
+    assert done.returncode == 0, done.stderr
+    marker.unlink(missing_ok=True)  # the compile may build the model for train.py's stages
+    out = tmp_path / "pictures"
+    done = run_pgc("viz", str(download / "plan.json"), "--what", "all", "-o", str(out),
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("wrote ") == 6 and (out / "view.html").is_file()
+    assert not marker.exists()
+    # the spec changed after compiling: found, but not the plan's
+    (download / "spec.pgc").write_text(spec.replace("steps = 5", "steps = 6"))
+    done = run_pgc("viz", str(download / "plan.json"), "--what", "graph", "-o",
+                   str(tmp_path / "g.dot"), cwd=tmp_path)
+    assert done.returncode == 2 and "has changed since" in done.stderr, done.stderr
+
+
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     """Width, height and unfiltered rows of an 8-bit RGB or RGBA PNG (what Chromium writes)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -199,8 +226,9 @@ def test_view_opens_in_headless_chromium(compiled: Path, tmp_path: Path) -> None
 
 
 @needs_chromium
-def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
-    """128 workers, 16 per stage over 8 regions: stage columns show region boxes."""
+def test_view_of_256_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
+    """256 workers, 32 per stage over 8 regions: stage columns show region boxes, timeline rows
+    are named by stage band."""
     from dataclasses import replace
 
     from viz_programs import wide_ring
@@ -209,7 +237,7 @@ def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
     from pgc.pipeline import load_pass
     from pgc.viz.view import view_html
 
-    program = wide_ring(microbatches=64)
+    program = wide_ring(workers=256, microbatches=64)
     program = replace(program, cost=CostModel(sec_per_sample_per_layer=0.01),
                       segments=tuple(replace(s, layers=2) for s in program.segments))
     for name in ("ordered", "verified", "simulated"):
@@ -218,6 +246,7 @@ def test_view_of_128_workers_opens_in_headless_chromium(tmp_path: Path) -> None:
     page.write_text(view_html(program), encoding="utf-8")
     text = page.read_text()
     assert text.count('class="region"') == 9 * 8 and 'class="worker"' not in text
+    assert text.count('class="band"') == 8
     assert text.count('class="cell"') == sum(len(p.hops) - 1 for p in program.paths)
     _check_in_browser(page, tmp_path)
 
@@ -260,3 +289,39 @@ def test_the_256_worker_picture_spec_lowers() -> None:
                                 "geo256.pgc"))
     assert len(program.workers) == 256 and len(program.stages) == 16
     assert len({w.region for w in program.workers}) == 16
+
+
+def test_view_timeline_names_stage_bands_when_rows_are_too_thin_for_workers() -> None:
+    """At 256 workers a timeline row is too thin for a worker's name: each stage's band of rows
+    is named once (stage, worker count; its workers on hover); at 16 every row is named. The
+    labels of the pipeline's end and of the bound never overlap."""
+    import re
+    from dataclasses import replace
+
+    from viz_programs import wide_ring
+
+    from pgc.ir.types import CostModel
+    from pgc.pipeline import load_pass
+    from pgc.viz.predicted import predicted_timeline
+    from pgc.viz.view import timeline_svg
+
+    for workers in (256, 16):
+        program = wide_ring(workers=workers, microbatches=16)
+        program = replace(program, cost=CostModel(sec_per_sample_per_layer=0.01),
+                          segments=tuple(replace(s, layers=2) for s in program.segments))
+        for name in ("ordered", "verified", "simulated"):
+            program = load_pass(name)(program)
+        svg = timeline_svg(program, predicted_timeline(program))
+        # right-aligned texts: the row or band labels, then the iteration time at the axis' end
+        labels = re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', svg)[:-1]
+        per = workers // 8
+        if workers == 256:
+            assert labels == [f"{s} · {per} workers" for s in
+                              ["origin", *(f"s{i}" for i in range(1, 8))]]
+            assert svg.count('class="band"') == 8
+            assert f'data-tip="stage s3: {per} workers: n{3 * per}, n{3 * per + 1},' in svg
+            # the pipeline's end and the bound lie close here: their labels take two lines
+            marks = re.findall(r'y="([\d.]+)"[^>]*>(pipeline end|lower bound) ', svg)
+            assert len(marks) == 2 and marks[0][0] != marks[1][0], marks
+        else:
+            assert len(labels) == workers and "n0 origin" in labels and 'class="band"' not in svg

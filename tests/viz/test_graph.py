@@ -155,7 +155,10 @@ def test_big_plans_draw_groups_not_workers() -> None:
     assert sum(counts) == sum(len(p.hops) - 1 for p in program.paths)
     assert len(counts) <= 9 * 9
     svg = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
-    ET.fromstring(svg.stdout)
+    root = ET.fromstring(svg.stdout)
+    # stages run down the page, so a page's width holds the picture at its own size
+    width, height = (float(root.attrib[k].removesuffix("pt")) for k in ("width", "height"))
+    assert width < 800 < height, (width, height)
 
 
 @needs_dot

@@ -18,16 +18,16 @@ Beside this file: plan.json (the plan, validated at start-up; docs/plan_schema.m
 pgc_runtime/ (pgc's runtime, copied verbatim; needs only torch and the standard library).
 
 Flags (`python train.py --help` lists every one):
-    --steps N                                          total steps of the run (default: the spec's)
-    --resume                                           continue from the newest complete checkpoint in --ckpt-dir
-    --init-from FILE                                   start from a state_dict (`pgc init-model`, `pgc export-model`)
-    --import-root DIR                                  folder the model's module imports from (or PGC_IMPORT_ROOT)
-    --ckpt-dir D --ckpt-every N --keep K               checkpoints (default: the spec's)
-    --optimizer --lr --clip                            override the spec's optimizer settings
-    --eval [--skip-ratio K | --skip-stages a,b]        held-out loss with stages removed
-    --emulate-network --emulate-compute --time-scale X rehearse the predicted times
-    --trace DIR                                        per-worker Chrome traces on one clock
-    --timeout S                                        seconds a wait may take before the run fails, naming the worker (default: 20 predicted steps, at least 60 s)
+    --steps N                                           total steps of the run (default: the spec's)
+    --resume                                            continue from the newest complete checkpoint in --ckpt-dir
+    --init-from FILE                                    start from a state_dict (`pgc init-model`, `pgc export-model`)
+    --import-root DIR                                   folder the model's module imports from (or PGC_IMPORT_ROOT)
+    --ckpt-dir D --ckpt-every N --keep K                checkpoints (default: the spec's)
+    --optimizer --lr --clip                             override the spec's optimizer settings
+    --eval [--skip-ratio K | --skip-stages a,b]         held-out loss with stages removed
+    --emulate-network --emulate-compute --time-scale X  rehearse the predicted times
+    --trace DIR                                         per-worker Chrome traces on one clock
+    --timeout S                                         seconds a wait may take before the run fails, naming the worker (default: 20 predicted steps, at least 60 s)
 """
 
 import sys
