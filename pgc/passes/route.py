@@ -19,7 +19,6 @@ from pgc.ir.passes import Pass
 from pgc.ir.policy import path_problem, stages_visited
 from pgc.ir.queries import stage_of_worker
 from pgc.ir.types import Hop, Path, Program, Span
-from pgc.passes.route_skippipe import route as route_skippipe
 
 
 def weighted_round_robin(weights: list[float], count: int) -> list[int]:
@@ -148,8 +147,11 @@ def _explicit(program: Program) -> tuple[Path, ...]:
 
 
 def _skippipe(program: Program) -> Program:
-    """SkipPipe routing by the planner."""
-    return route_skippipe(program)
+    """SkipPipe routing by the planner (imported here: the planner's search and numpy are
+    needed only by this schedule, not by the full pipelines or by checking a path)."""
+    from pgc.passes.route_skippipe import route
+
+    return route(program)
 
 
 def run(program: Program) -> Program:
