@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pgc.diagnostics import Diagnostic, UserError
 from pgc.ir.types import NO_SPAN, Program
+
+if TYPE_CHECKING:  # imported when a view needs them, not by `pgc viz --help`
+    from pgc.sim import Bound
+    from pgc.viz.timeline import Timeline
 
 WHATS = ("graph", "paths", "timeline", "report", "view")
 PICTURE_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".html")
@@ -40,6 +46,45 @@ def check_output(what: str, out: Path, measured: Path | None = None) -> None:
         raise _bad_output(out, allowed, what)
 
 
+class Drawing:
+    """What the views of one program share, each made once on first use: the simulated
+    timeline with its lower bound, and the DOT text of the graph, paths and timeline pictures
+    (`--what all` shows each of them twice: as its own file and inside the report)."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+
+    @cached_property
+    def bound(self) -> Bound:
+        from pgc.sim import lower_bound
+
+        return lower_bound(self.program)
+
+    @cached_property
+    def timeline(self) -> Timeline:
+        from pgc.viz.predicted import predicted_timeline
+
+        return predicted_timeline(self.program, self.bound)
+
+    @cached_property
+    def graph_dot(self) -> str:
+        from pgc.viz.graph import pipeline_graph
+
+        return pipeline_graph(self.program).source
+
+    @cached_property
+    def paths_dot(self) -> str:
+        from pgc.viz.paths import paths_graph
+
+        return paths_graph(self.program).source
+
+    @cached_property
+    def timeline_dot(self) -> str:
+        from pgc.viz.timeline import timeline_dot
+
+        return timeline_dot(self.timeline)
+
+
 def render(
     program: Program,
     what: str,
@@ -52,22 +97,25 @@ def render(
     seconds)) and, given `measured` (a directory of traces), compares them with the prediction.
     Raises UserError for an unknown view or suffix, or DotMissing (a UserError) after writing
     the .dot when graphviz is needed but absent."""
-    from pgc.viz.graph import pipeline_graph
+    return _render(Drawing(program), what, out, measured, baselines)
+
+
+def _render(drawing: Drawing, what: str, out: Path, measured: Path | None = None,
+            baselines: Sequence[tuple[str, float]] = ()) -> list[Path]:
     from pgc.viz.output import write_picture
-    from pgc.viz.paths import paths_graph
 
     check_output(what, out, measured)
     if what == "report":
-        return [_write_report(program, out, measured, baselines)]
+        return [_write_report(drawing, out, measured, baselines)]
     if what == "timeline":
-        return _write_timeline(program, out)
+        return _write_timeline(drawing, out)
     if what == "view":
         from pgc.viz.view import view_html
 
-        out.write_text(view_html(program), encoding="utf-8")
+        out.write_text(view_html(drawing.program, drawing.timeline), encoding="utf-8")
         return [out]
-    dot = pipeline_graph(program).source if what == "graph" else paths_graph(program).source
-    return [write_picture(dot, out, f"{program.name}: {what}")]
+    dot = drawing.graph_dot if what == "graph" else drawing.paths_dot
+    return [write_picture(dot, out, f"{drawing.program.name}: {what}")]
 
 
 def render_all(program: Program, folder: Path, fmt: str = "svg",
@@ -75,55 +123,51 @@ def render_all(program: Program, folder: Path, fmt: str = "svg",
                measured: Path | None = None) -> list[Path]:
     """Every view of one simulated program into `folder`: graph, paths and timeline as `fmt`
     (+ the timeline's Chrome trace), report.html (with `measured` traces when given) and the
-    interactive view.html. Without
+    interactive view.html, sharing one `Drawing`. Without
     graphviz the pictures fall back to .dot and the first DotMissing is raised at the end,
     after every other view is written."""
     from pgc.viz.output import DotMissing
 
     folder.mkdir(parents=True, exist_ok=True)
+    drawing = Drawing(program)
     written: list[Path] = []
     missing: DotMissing | None = None
     for what in ("graph", "paths", "timeline"):
         try:
-            written += render(program, what, folder / f"{what}.{fmt}")
+            written += _render(drawing, what, folder / f"{what}.{fmt}")
         except DotMissing as exc:
             missing = missing or exc
-    written += render(program, "report", folder / "report.html", measured, baselines)
-    written += render(program, "view", folder / "view.html")
+    written += _render(drawing, "report", folder / "report.html", measured, baselines)
+    written += _render(drawing, "view", folder / "view.html")
     if missing is not None:
         raise missing
     return written
 
 
-def _write_timeline(program: Program, out: Path) -> list[Path]:
+def _write_timeline(drawing: Drawing, out: Path) -> list[Path]:
     from pgc.viz.output import write_picture
-    from pgc.viz.predicted import predicted_timeline
-    from pgc.viz.timeline import timeline_dot
     from pgc.viz.trace import write_trace
 
-    tl = predicted_timeline(program)
+    tl = drawing.timeline
     if out.suffix.lower() == ".json":
         return [write_trace(tl, out)]
     # The trace goes first, so it exists even when graphviz is missing for the picture.
     trace = write_trace(tl, out.with_suffix(".trace.json"))
-    return [write_picture(timeline_dot(tl), out, tl.title), trace]
+    return [write_picture(drawing.timeline_dot, out, tl.title), trace]
 
 
 def _write_report(
-    program: Program, out: Path, measured: Path | None, baselines: Sequence[tuple[str, float]]
+    drawing: Drawing, out: Path, measured: Path | None, baselines: Sequence[tuple[str, float]]
 ) -> Path:
-    from pgc.viz.graph import pipeline_graph
     from pgc.viz.measured import read_measured
-    from pgc.viz.paths import paths_graph
-    from pgc.viz.predicted import predicted_timeline
     from pgc.viz.report import Picture, report_html
     from pgc.viz.timeline import Timeline, timeline_dot
 
-    tl = predicted_timeline(program)
+    program, tl = drawing.program, drawing.timeline
     pictures = [
-        Picture("pipeline graph", pipeline_graph(program).source),
-        Picture("microbatch paths", paths_graph(program).source),
-        Picture("predicted timeline", timeline_dot(tl)),
+        Picture("pipeline graph", drawing.graph_dot),
+        Picture("microbatch paths", drawing.paths_dot),
+        Picture("predicted timeline", drawing.timeline_dot),
     ]
     bars = read_measured(measured) if measured is not None else None
     measured_pic = None
@@ -135,10 +179,7 @@ def _write_report(
         mtl = Timeline(f"{program.name}: measured", tl.workers, tuple(bars), end,
                        origins=tl.origins)
         measured_pic = Picture("measured timeline", timeline_dot(mtl))
-    from pgc.sim import lower_bound
-
-    bound = lower_bound(program).components
-    text = report_html(program, pictures, baselines=baselines, bound=bound, predicted=tl,
-                       measured=bars, measured_pic=measured_pic)
+    text = report_html(program, pictures, baselines=baselines, bound=drawing.bound.components,
+                       predicted=tl, measured=bars, measured_pic=measured_pic)
     out.write_text(text, encoding="utf-8")
     return out

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pgc.ir.queries import origins, stages_held
 from pgc.ir.types import Program
 from pgc.runtime.actions import format_action
 from pgc.viz.timeline import Bar, Timeline
+
+if TYPE_CHECKING:  # pgc.sim is imported only when a timeline is simulated
+    from pgc.sim import Bound
 
 
 def timeline_of(program: Program, sim: object, lower_bound: float | None) -> Timeline:
@@ -38,9 +43,10 @@ def timeline_of(program: Program, sim: object, lower_bound: float | None) -> Tim
     )
 
 
-def predicted_timeline(program: Program) -> Timeline:
-    """Simulate `program` (action lists ordered and verified) and bound it."""
+def predicted_timeline(program: Program, bound: Bound | None = None) -> Timeline:
+    """Simulate `program` (action lists ordered and verified) and bound it; `bound`: its
+    lower bound when the caller has it already."""
     from pgc.sim import cost_table, lower_bound, simulate
 
     costs = cost_table(program)
-    return timeline_of(program, simulate(program, costs), lower_bound(program, costs).total)
+    return timeline_of(program, simulate(program, costs), (bound or lower_bound(program, costs)).total)

@@ -300,11 +300,12 @@ def _stage_bands(rows: list[str], stage_of: dict[str, str], y_of: dict[str, floa
     return out
 
 
-def view_html(program: Program) -> str:
-    """The whole page (module docstring) for a simulated program."""
+def view_html(program: Program, tl: Timeline | None = None) -> str:
+    """The whole page (module docstring) for a simulated program; `tl`: its predicted
+    timeline when the caller has it already."""
     from pgc.viz.predicted import predicted_timeline
 
-    tl = predicted_timeline(program)
+    tl = tl or predicted_timeline(program)
     p = program.prediction
     summary = (f"{len(program.workers)} workers, {len(program.stages)} stages, "
                f"{program.microbatches} microbatches, schedule {program.schedule}")
