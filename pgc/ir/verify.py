@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from pgc.ir.types import Path, Program
+from pgc.ir.types import Action, Path, Program
 from pgc.runtime.rules import skip_ratio_problem, skipped_stage_count
 
 
@@ -153,12 +153,21 @@ def _actions(p: Program) -> None:
     for worker, actions in p.actions:
         _require(worker in workers, f"actions for unknown worker `{worker}`")
         for a in actions:
-            if a.kind in ("F", "B", "ALLREDUCE"):
-                _require(a.segment in segments, f"`{worker}`: action {a} names unknown segment")
-            if a.kind in ("F", "B", "SEND_F", "RECV_F", "SEND_B", "RECV_B"):
-                _require(0 <= a.mb < p.microbatches, f"`{worker}`: action {a} names microbatch out of range")
-            if a.kind.startswith(("SEND", "RECV")):
-                _require(a.peer in workers and a.peer != worker, f"`{worker}`: action {a} has a bad peer")
+            problem = _action_problem(a, worker, workers, segments, p.microbatches)
+            if problem:  # the message is formatted only for a broken action: lists are long
+                raise VerifyError(f"`{worker}`: action {a} {problem}")
+
+
+def _action_problem(a: Action, worker: str, workers: set[str], segments: set[str],
+                    microbatches: int) -> str:
+    """What is wrong with action `a` of `worker`; empty when nothing is."""
+    if a.kind in ("F", "B", "ALLREDUCE") and a.segment not in segments:
+        return "names unknown segment"
+    if a.kind in ("F", "B", "SEND_F", "RECV_F", "SEND_B", "RECV_B") and not 0 <= a.mb < microbatches:
+        return "names microbatch out of range"
+    if a.kind.startswith(("SEND", "RECV")) and (a.peer not in workers or a.peer == worker):
+        return "has a bad peer"
+    return ""
 
 
 def _prediction(p: Program) -> None:

@@ -46,6 +46,7 @@ BREAKS = [
     ("does not hold `s1`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=(Hop("s0", "n0"), Hop("s1", "n2"), Hop("s2", "n2"), Hop("s3", "n3"))) for m in range(8)))),
     ("must run from `s0` to `s3`", lambda p: replace(p, paths=tuple(replace(_path(m), hops=_path(m).hops[:3]) for m in range(8)))),
     ("actions for unknown worker", lambda p: replace(p, actions=(("n9", (Action("STEP"),)),))),
+    ("action F nowhere m0 names unknown segment", lambda p: replace(p, actions=(("n0", (Action("F", "nowhere", 0),)),))),
     ("microbatch out of range", lambda p: replace(p, actions=(("n0", (Action("F", "s0", 99),)),))),
     ("has a bad peer", lambda p: replace(p, actions=(("n0", (Action("SEND_F", mb=0, peer="n0"),)),))),
     ("lower bound exceeds", lambda p: replace(p, prediction=Prediction(1.0, 2.0, 3.0, 0.5))),
