@@ -7,11 +7,12 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_pgc
+from conftest import ROOT, pgc_env, run_pgc
 
 SPEC = Path(__file__).resolve().parent / "specs" / "ring_explicit.pgc"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
@@ -58,6 +59,20 @@ def test_viz_all_from_a_plan_writes_every_view(compiled: Path, tmp_path: Path) -
     assert names == ["graph.svg", "paths.svg", "report.html", "timeline.svg",
                      "timeline.trace.json", "view.html"]
     assert done.stdout.count("wrote ") == 6
+
+
+def test_drawing_a_plan_loads_no_planner(compiled: Path, tmp_path: Path) -> None:
+    """`pgc viz PLAN --what all` draws without the placement and routing searches, so it never
+    imports them or numpy (the report's gpipe/1f1b rows use the plain full-pipeline router)."""
+    code = ("import sys; from pgc.cli import main; "
+            f"code = main(['viz', {str(compiled)!r}, '--spec', {str(SPEC)!r}, '--what', 'all', "
+            f"'-o', {str(tmp_path / 'out')!r}]); "
+            "loaded = sorted(m for m in sys.modules if m == 'numpy' or m.startswith('pgc.planner'))"
+            "; print(code, loaded)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=pgc_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout
 
 
 def test_plan_errors_are_located_and_plain(compiled: Path, tmp_path: Path) -> None:
