@@ -96,7 +96,7 @@ pipeline conv_{name} {{
     steps = {steps}
     optimizer = adamw(lr = {lr}, weight_decay = 0.0)
     lr_schedule = cosine(warmup = 10)
-    clip = 1.0
+    {clip}
     data = tokens(path = "train.bin", dtype = uint16, val = "val.bin")
     seed = 0
   }}
@@ -145,7 +145,7 @@ def train_arm(name: str, skip: str, mode: str, work: Path, args: argparse.Namesp
     spec = work / f"{name}.pgc"
     spec.write_text(SPEC.format(name=name, dim=args.dim, size=args.size, skip=SKIP[skip],
                                 sync=SYNC[mode] if sync is None else sync, steps=args.steps,
-                                lr=args.lr,
+                                lr=args.lr, clip=clip_line(getattr(args, "clip", 1.0)),
                                 eval_every=args.eval_every, batches=args.eval_batches))
     out = work / name
     run([sys.executable, "-m", "pgc", "compile", str(spec), "-o", str(out)])
@@ -157,11 +157,20 @@ def train_arm(name: str, skip: str, mode: str, work: Path, args: argparse.Namesp
     evals = [(r["step"], r["eval_loss"]) for r in log if "eval_loss" in r
              and r.get("skip_ratio", "0") == "0"]
     plan = json.loads((out / "plan.json").read_text())
+    norms = [r["grad_norm"] for r in steps]
     return {"skip": skip, "mode": mode, "tokens": len(steps) * len(plan["paths"]) * args.size * 64,
             "train_loss": [round(r["loss"], 4) for r in steps],
             "eval": [[s, round(v, 4)] for s, v in evals], "final_eval": evals[-1][1],
             "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
-            "local_prediction_s": plan["prediction"]["amortised_time"]}
+            "local_prediction_s": plan["prediction"]["amortised_time"],
+            "grad_norm_median": round(float(np.median(norms)), 4),
+            "clipped_share": round(sum(n > getattr(args, "clip", 1.0) for n in norms)
+                                   / len(norms), 4) if getattr(args, "clip", 1.0) else 0.0}
+
+
+def clip_line(clip: float) -> str:
+    """The spec's clip setting: `clip = C`, or none at all (no clipping) for 0."""
+    return f"clip = {clip}" if clip else "// no clip"
 
 
 def reach(evals: list[list[float]], target: float) -> float | None:
@@ -238,6 +247,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
         f"{n} {r['eval']}" for n, r in arms.items()) + ".", ""]
     md += data["verdicts"]
     md += long_markdown(data)
+    md += study_markdown(data)
     md += ["", "![loss against predicted geo-20 time](convergence.png)", "",
            f"Command: `{data['command']}`. {LOAD_NOTE} Load average before "
            f"{data['machine_before']['load_average']}, after "
@@ -385,6 +395,55 @@ def long_markdown(data: dict[str, Any]) -> list[str]:
     return md
 
 
+def study_arm(data: dict[str, Any], work: Path, args: argparse.Namespace) -> None:
+    """One no-skip arm at the command line's steps, microbatch size, inner lr and clip:
+    synchronous, or with `--outer` the outer steps of `--every` and `--compress`; added to the
+    recorded study, where it is compared with the synchronous arm of the same settings."""
+    sync = None if args.outer is None else (f"sync {{ every = {args.every}; compress = "
+                                            f"{args.compress}; outer = {args.outer} }}")
+    label = "synchronous" if sync is None else f"every {args.every}, {args.compress}, {args.outer}"
+    config = {k: getattr(args, k) for k in ("steps", "size", "lr", "clip", "eval_every")}
+    name = "study_" + "".join(c if c.isalnum() else "_" for c in
+                              f"{label}_{args.steps}_{args.size}_{args.lr}_{args.clip}")
+    before = machine()
+    arm = train_arm(name, "full", "sync", work, argparse.Namespace(**{**data["args"], **config}),
+                    sync)
+    arm |= {"sync": label, "config": config, "load_before": before["load_average"],
+            "load_after": machine()["load_average"]}
+    data.setdefault("study", []).append(arm)
+
+
+def study_markdown(data: dict[str, Any]) -> list[str]:
+    """The study's arms, each against the synchronous arm of the same settings (when run)."""
+    if not data.get("study"):
+        return []
+    md = ["", "## Where the gap comes from: clipping, batch noise, outer steps every step", "",
+          "No skip; each row one run (one torchrun, alone), `--study`. The gap is against the "
+          "synchronous row of the same steps, microbatch size, inner lr and clip (training is "
+          "deterministic on CPU: the same settings give the same losses under any load). "
+          "Training loss: the mean of the last 50 steps' (each step's microbatches). Gradient "
+          "norm: the one the first worker logs (synchronous: the global norm; outer steps: the "
+          "norm over its own parameters, the origin's, which is what it clips by); clipped: "
+          "the share of steps where that norm exceeds the clip.", "",
+          "| steps x microbatch | tokens | inner lr | clip | sync | held-out loss | gap | "
+          "training loss | grad norm (median) | clipped | CPU s | load before / after |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for arm in data["study"]:
+        c = arm["config"]
+        ref = next((r for r in data["study"] if r["sync"] == "synchronous" and all(
+            r["config"][k] == c[k] for k in ("steps", "size", "lr", "clip"))), None)
+        gap = "" if ref is None else f"{100 * (arm['final_eval'] / ref['final_eval'] - 1):+.2f}%"
+        md.append(f"| {c['steps']} x 6 x {c['size']} x 64 | {arm['tokens']:,} | {c['lr']} | "
+                  f"{c['clip'] or 'off'} | {arm['sync']} | {arm['final_eval']:.4f} | {gap} | "
+                  f"{np.mean(arm['train_loss'][-50:]):.4f} | {arm['grad_norm_median']:.3f} | "
+                  f"{100 * arm['clipped_share']:.0f}% | {arm['cpu_s']:.0f} | "
+                  f"{arm['load_before'][0]:.1f} / {arm['load_after'][0]:.1f} |")
+    md += ["", "Held-out loss by step: " + "; ".join(
+        f"{a['sync']} ({a['config']['steps']} x {a['config']['size']}, lr {a['config']['lr']}, "
+        f"clip {a['config']['clip'] or 'off'}) {a['eval']}" for a in data["study"]) + "."]
+    return md
+
+
 def extra_arms(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """The recorded longer arms, for the plot, with their geo-20 times."""
     arms, times = dict(data["arms"]), dict(data["geo20_amortised_s"])
@@ -439,6 +498,11 @@ def main() -> int:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--size", type=int, default=4, help="samples per microbatch")
     ap.add_argument("--lr", default="3e-3")
+    ap.add_argument("--clip", type=float, default=1.0, help="global-norm clip (0: off)")
+    ap.add_argument("--study", action="store_true",
+                    help="only add one no-skip arm at --steps, --size, --lr, --clip and "
+                         "--eval-every (synchronous; with --outer, outer steps of --every and "
+                         "--compress) to the recorded study")
     ap.add_argument("--time-check", action="store_true",
                     help="only add the long skip + every 50 + int8 arm to the recorded results")
     ap.add_argument("--long", type=int, metavar="STEPS",
@@ -453,6 +517,17 @@ def main() -> int:
     ap.add_argument("--compress", default="int8", choices=["none", "bf16", "int8"],
                     help="with --outer: the compression")
     args = ap.parse_args()
+    if args.clip < 0:
+        ap.error("--clip must be 0 (off) or positive")
+    if args.study:
+        if args.eval_every % 50 or args.steps % args.eval_every:
+            ap.error("--eval-every must be a multiple of 50 that divides --steps")
+        return update_recorded(
+            f"--study --steps {args.steps} --size {args.size} --lr {args.lr} --clip {args.clip} "
+            f"--eval-every {args.eval_every}" + (
+                f" --outer '{args.outer}' --every {args.every} --compress {args.compress}"
+                if args.outer else ""),
+            lambda data, work: study_arm(data, work, args))
     if args.outer is not None and not args.time_check:
         long = args.long is not None
         if long and args.long != data_steps():

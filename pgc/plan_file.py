@@ -9,7 +9,9 @@ the spec again would choose differently (auto placement is a budgeted search).
 
 Capture imports and calls the spec's model factory, so the spec must be one the user names: a
 plan never chooses code. Without `spec`, the spec the plan names is looked for (beside the plan,
-in the working folder) only to say where it is and how to name it.
+in the working folder): when its cost block times the model without building it (a profile, or
+seconds per sample per layer) no model code runs and the plan is drawn from it; otherwise pgc
+only says where it is and how to name it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def spec_candidates(file: Path, obj: dict[str, Any], spec: Path | None) -> list[
 
 def _matching_spec(file: Path, obj: dict[str, Any], spec: Path | None) -> Program:
     """The lowered spec whose hash is the plan's; a UserError says what was found instead."""
+    from pgc.capture.pass_capture import builds_model
     from pgc.frontend import load_program
 
     candidates = spec_candidates(file, obj, spec)
@@ -90,7 +93,7 @@ def _matching_spec(file: Path, obj: dict[str, Any], spec: Path | None) -> Progra
                 raise
             continue
         if program.spec_hash == obj["spec_hash"]:
-            if spec is None:  # found, not named: a downloaded plan must not choose code
+            if spec is None and builds_model(program):  # found, not named: no code it chose
                 raise _fail(f"`{file}` was compiled from `{candidate}`; drawing it imports and "
                             f"runs that spec's model `{program.model.target}`, and pgc runs "
                             "model code only from a spec you name",

@@ -15,11 +15,17 @@ from pgc.ir.passes import Pass
 from pgc.ir.types import Program
 
 
+def builds_model(program: Program) -> bool:
+    """Whether this pass imports and calls the spec's model factory (no timing from the cost
+    block: neither a profile file nor seconds per sample per layer)."""
+    return not (program.cost.profile or program.cost.sec_per_sample_per_layer is not None)
+
+
 def run(program: Program) -> Program:
     from pgc.capture import synthetic
     from pgc.capture.legality import check_policies
 
-    if program.cost.profile or program.cost.sec_per_sample_per_layer is not None:
+    if not builds_model(program):
         filled = synthetic.fill(program)
     else:
         from pgc.capture.trace_profile import fill_from_model

@@ -44,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measured", type=Path, default=None, metavar="DIR",
                    help="report (and all): Chrome traces written by train.py --trace DIR")
     p.add_argument("--spec", type=Path, default=None,
-                   help="with a plan: the spec it was compiled from (required: drawing imports "
-                   "the spec's model, and a plan never chooses code)")
+                   help="with a plan: the spec it was compiled from (required when drawing "
+                   "imports the spec's model: a plan never chooses code)")
 
 
 def run(args: argparse.Namespace) -> int:

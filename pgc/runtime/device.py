@@ -26,6 +26,12 @@ class Placement:
     backend: str  # gloo | nccl
     staged: bool  # a GPU worker on gloo: messages go through pinned host memory
 
+    @property
+    def stream_ordered(self) -> bool:
+        """nccl on a GPU: a wait for a transfer orders the current CUDA stream after it and
+        returns; the host goes on queueing work (see `transport.Transport.stream_ordered`)."""
+        return self.device.type == "cuda" and self.backend == "nccl"
+
     def describe(self) -> str:
         how = " (messages staged through pinned host memory)" if self.staged else ""
         return f"device {self.device}, backend {self.backend}{how}"

@@ -266,7 +266,8 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
     emulation = Emulation(args.emulate_network, args.emulate_compute, args.time_scale)
     watchdog = Watchdog(me, warm_up, liveness_store(), plan.workers)
     transport = Transport(plan, me, rank_of, device, warm_up, clock, emulation.network,
-                          emulation.scale, staged=where.staged, watchdog=watchdog)
+                          emulation.scale, staged=where.staged, watchdog=watchdog,
+                          stream_ordered=where.stream_ordered)
     worker = Worker(plan, me, rank, segments, transport, groups, watchdog,
                     device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
                     if args.trace else None,

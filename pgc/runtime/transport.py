@@ -3,7 +3,9 @@
 Semantics (docs/CONTRACTS.md "Transport"): a send completes only when the matching receive is
 posted; messages between an ordered pair of workers match in FIFO order, no tags. Sends are
 posted and drained later (at the next ALLREDUCE or STEP, or when 64 are outstanding). A wait
-that fails names the worker that stopped answering (`liveness`).
+that fails names the worker that stopped answering (`liveness`). On nccl the transfers run on
+the process group's streams, ordered after the computation that produced them by CUDA events,
+and a wait only orders the current stream after its transfer (`stream_ordered`).
 """
 
 from __future__ import annotations
@@ -48,11 +50,19 @@ class Transport:
     scale: float = 1.0
     comm: Any = field(default_factory=DistComm)
     staged: bool = False  # a GPU worker on gloo: messages go through pinned host memory
+    # nccl on a GPU: waits make the current CUDA stream wait for the transfer and return at
+    # once. With a timeout, torch's nccl Work.wait also blocks the host until the transfer is
+    # done, so the host could not queue the next computation meanwhile; a transfer that never
+    # completes then fails through the process group's own timeout (set with the run's).
+    stream_ordered: bool = False
     nic_free: float = 0.0
     pending: list[tuple[Any, torch.Tensor, str, str]] = field(default_factory=list)
     watchdog: Watchdog | None = None  # heartbeat and diagnosis (None: the error only)
 
     def _wait(self, work: Any, what: str, peer: str) -> None:
+        if self.stream_ordered:
+            work.wait()
+            return
         waited = f" after waiting up to {self.timeout:g} s"
         if self.watchdog is not None:
             with self.watchdog.blocking((peer,), what, waited):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -60,6 +61,47 @@ def test_placement_reads_torch_and_torchrun(monkeypatch: pytest.MonkeyPatch) -> 
         placement(None, "nccl")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert placement(None, None).backend == "gloo"
+
+
+def test_waits_block_the_host_except_on_nccl(chain4: ModuleType) -> None:  # noqa: F811
+    """gloo: every wait takes the run's timeout (a dead peer becomes an error naming it); nccl
+    on a GPU: `Work.wait()` without one, which only orders the current CUDA stream after the
+    transfer (with a timeout torch's nccl wait blocks the host until the transfer is done)."""
+    assert choose(None, None, 0, 1, cuda=True, gpus=1).stream_ordered
+    assert not choose(None, "gloo", 0, 1, cuda=True, gpus=1).stream_ordered
+    assert not choose(None, None, 0, 1, cuda=False, gpus=0).stream_ordered
+    for ordered, want in ((False, [30.0, 30.0]), (True, [None, None])):
+        comm, timeouts = LocalComm(), []
+        t = transports(chain4.PLAN, comm, 30.0)
+        for tr in t.values():
+            tr.stream_ordered = ordered
+            tr.comm = Recording(tr.comm, timeouts)
+        t["n0"].send((torch.ones(4, 3),), "n1", "SEND")
+        got = t["n1"].recv(((("B", 3), "float32"),), "n0", "RECV")
+        t["n0"].flush()
+        assert torch.equal(got[0], torch.ones(4, 3)) and timeouts == want, timeouts
+
+
+class Recording:
+    """A transport's comm whose works note the timeout each wait is given."""
+
+    def __init__(self, comm: Any, timeouts: list[float | None]) -> None:
+        self.comm, self.timeouts = comm, timeouts
+
+    def isend(self, tensor: torch.Tensor, dst: int) -> Any:
+        return self.note(self.comm.isend(tensor, dst))
+
+    def irecv(self, tensor: torch.Tensor, src: int) -> Any:
+        return self.note(self.comm.irecv(tensor, src))
+
+    def note(self, work: Any) -> Any:
+        wait = work.wait
+
+        def noted(timeout: Any = None) -> bool:
+            self.timeouts.append(None if timeout is None else timeout.total_seconds())
+            return bool(wait(timeout))
+        work.wait = noted
+        return work
 
 
 def test_staged_messages_arrive_intact(chain4: ModuleType) -> None:  # noqa: F811

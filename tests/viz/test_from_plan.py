@@ -147,6 +147,33 @@ def test_a_plan_never_runs_the_model_of_a_spec_it_was_not_given(tmp_path: Path) 
     assert marker.read_text() == "called" and (tmp_path / "g.dot").exists()
 
 
+def test_a_plan_whose_spec_times_the_model_without_it_draws_without_spec(tmp_path: Path) -> None:
+    """The same downloaded folder with a cost block that times the model (seconds per sample
+    per layer): drawing needs none of the model's code, so the spec found beside the plan is
+    used without `--spec`, and the planted module is never imported."""
+    download, marker = tmp_path / "download", tmp_path / "MARKER"
+    download.mkdir()
+    (download / "planted.py").write_text(PLANTED.format(marker=str(marker)))
+    spec = (ROOT / "tests" / "runtime" / "specs" / "fault_chain.pgc").read_text()
+    spec = spec.replace("tests.runtime.fault_model:build", "planted:build").replace(
+        "  schedule 1f1b\n", "  schedule 1f1b\n  cost { seconds_per_sample_per_layer = 1 ms }\n")
+    (download / "spec.pgc").write_text(spec)
+    done = run_pgc("compile", str(download / "spec.pgc"), "-o", str(download))
+    assert done.returncode == 0, done.stderr
+    marker.unlink(missing_ok=True)  # the compile may build the model for train.py's stages
+    out = tmp_path / "pictures"
+    done = run_pgc("viz", str(download / "plan.json"), "--what", "all", "-o", str(out),
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("wrote ") == 6 and (out / "view.html").is_file()
+    assert not marker.exists()
+    # the spec changed after compiling: found, but not the plan's
+    (download / "spec.pgc").write_text(spec.replace("steps = 5", "steps = 6"))
+    done = run_pgc("viz", str(download / "plan.json"), "--what", "graph", "-o",
+                   str(tmp_path / "g.dot"), cwd=tmp_path)
+    assert done.returncode == 2 and "has changed since" in done.stderr, done.stderr
+
+
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     """Width, height and unfiltered rows of an 8-bit RGB or RGBA PNG (what Chromium writes)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
