@@ -146,7 +146,7 @@ def main() -> None:
         dist.barrier()
         times.append(time.perf_counter() - t0)
         if last:
-            losses.append(sum(float(x) for x in mb_losses) / len(mb_losses))
+            losses.append(sum(float(x.detach()) for x in mb_losses) / len(mb_losses))
     if last:
         print(json.dumps({"times": times, "losses": losses}), flush=True)
     dist.destroy_process_group()

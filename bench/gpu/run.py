@@ -18,7 +18,9 @@
     same model split, microbatches, AdamW, steps, initial weights and data, fp32: tokens/s of
     both, their ratio, and the largest relative difference of their step losses. With fewer
     GPUs it is skipped and the report says why; `--cpu` runs it at the shrunk sizes on 2 CPU
-    processes over gloo. It has never run on a GPU: only its `--cpu` form has been run.
+    processes over gloo. On GPUs it uses the sizes of (a), one run per side, which should
+    take well under a minute and a half of the 8; that is an estimate: part (e) has never run
+    on a GPU, only its `--cpu` form has been run.
 Figures go to OUT/gpu_check.json and OUT/gpu_check.md, with the wall seconds of each part
 (the whole check should take under 8 minutes on one GPU).
 """
@@ -299,7 +301,8 @@ def main() -> int:
         lines += ["", f"pgc 1f1b vs Schedule1F1B: skipped: {e['skipped']}"]
     else:
         lines += ["", f"pgc 1f1b vs Schedule1F1B ({e['workers']} workers, {e['backend']}, "
-                  f"{e['precision']}, blocks per stage {e['cuts']}):", "",
+                  f"{e['precision']}, blocks per stage "
+                  f"{', '.join(f'{lo}:{hi}' for lo, hi in e['cuts'])}):", "",
                   "| side | tokens/s |", "|---|---|",
                   f"| pgc 1f1b | {e['pgc_tokens_per_s']:,.0f} |",
                   f"| Schedule1F1B | {e['schedule1f1b_tokens_per_s']:,.0f} |", "",
