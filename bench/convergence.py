@@ -25,7 +25,10 @@ Further experiments add to the recorded results (and keep their hand-written rea
 predicted time allows), `--long STEPS` (the no-skip synchronous and every 50 + int8 arms side by
 side for STEPS steps), `--outer OPTIMIZER [--every H] [--compress C] [--inner-lr LR]` (a no-skip
 variant at the recorded size; with `--long STEPS`, at the longer run's size; with
-`--time-check`, the time check with that outer optimizer).
+`--time-check`, the time check with that outer optimizer), `--study [--steps N] [--size S]
+[--lr LR] [--clip C] [--outer OPTIMIZER --every H --compress C]` (one no-skip arm at those
+settings, synchronous unless `--outer` is given, tabled against the synchronous study arm of
+the same steps, microbatch size, inner lr and clip; `--clip 0` trains without clipping).
 
 Writes bench/results/convergence.json, convergence.md and convergence.png (matplotlib, the
 `bench` extra).

@@ -13,8 +13,14 @@
     its baseline, with the shrunk sizes dominated by fixed costs, so only a check that the
     report works; bench/memory.py is the CPU measurement) against the plan's per-worker
     prediction, with their ratio;
-(e) pgc 1f1b against torch's Schedule1F1B on nccl where two or more GPUs exist: not part of
-    this script yet, reported as not run.
+(e) where two or more GPUs exist, pgc's 1f1b plan on N = min(4, GPUs) workers (one GPU each,
+    nccl) against torch.distributed.pipelining's Schedule1F1B (bench/pipelining_1f1b.py) with the
+    same model split, microbatches, AdamW, steps, initial weights and data, fp32: tokens/s of
+    both, their ratio, and the largest relative difference of their step losses. With fewer
+    GPUs it is skipped and the report says why; `--cpu` runs it at the shrunk sizes on 2 CPU
+    processes over gloo. On GPUs it uses the sizes of (a), one run per side, which should
+    take well under a minute and a half of the 8; that is an estimate: part (e) has never run
+    on a GPU, only its `--cpu` form has been run.
 Figures go to OUT/gpu_check.json and OUT/gpu_check.md, with the wall seconds of each part
 (the whole check should take under 8 minutes on one GPU).
 """
@@ -80,25 +86,73 @@ def compile_plan(out: Path, workers: int, precision: str, compiled: bool,
     return out / "build"
 
 
-def _stages(workers: int, layers: int) -> str:
+def cuts(workers: int, layers: int) -> list[tuple[int, int]]:
+    """The blocks of each stage: equal runs, the last stage taking the remainder."""
     per = layers // workers
+    return [(k * per, layers if k == workers - 1 else (k + 1) * per) for k in range(workers)]
+
+
+def _stages(workers: int, layers: int) -> str:
     parts = []
-    for k in range(workers):
-        lo, hi = k * per, layers if k == workers - 1 else (k + 1) * per
+    for k, (lo, hi) in enumerate(cuts(workers, layers)):
         items = (["embed"] if k == 0 else []) + [f"layers[{lo}:{hi}]"] + (
             ["norm", "head"] if k == workers - 1 else [])
         parts.append("[" + ", ".join(items) + "]")
     return f"stages s[0..{workers - 1}] = [" + ", ".join(parts) + "]"
 
 
-def torchrun(build: Path, workers: int, *flags: str) -> list[dict[str, Any]]:
-    log = build / f"log-{time.monotonic_ns()}.jsonl"
+def launch(script: Path, workers: int, *args: str) -> str:
+    """`torchrun --standalone --nproc-per-node WORKERS SCRIPT ARGS` in the script's folder;
+    its stdout."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           str(workers), str(build / "train.py"), "--quiet", "--log-file", str(log), *flags]
-    r = subprocess.run(cmd, cwd=build, capture_output=True, text=True, timeout=600)
+           str(workers), str(script), *args]
+    r = subprocess.run(cmd, cwd=script.parent, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    return r.stdout
+
+
+def torchrun(build: Path, workers: int, *flags: str) -> list[dict[str, Any]]:
+    log = build / f"log-{time.monotonic_ns()}.jsonl"
+    launch(build / "train.py", workers, "--quiet", "--log-file", str(log), *flags)
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def schedule1f1b(work: Path, size: dict[str, int], cpu: bool) -> dict[str, Any]:
+    """(e): pgc's 1f1b plan against torch's Schedule1F1B, same split, microbatches, AdamW,
+    steps, initial weights (`torch.manual_seed(0)` and the model's own init on both sides) and
+    synthetic data (pgc's data order, reproduced by the torch side), fp32. One run per side:
+    tokens/s from the median step time after the first third of the steps."""
+    gpus = 0 if cpu else torch.cuda.device_count()
+    if not cpu and gpus < 2:
+        return {"skipped": f"this machine has {gpus} GPU{'' if gpus == 1 else 's'}; the "
+                           "comparison needs two or more (one worker per GPU, nccl)"}
+    workers = 2 if cpu else min(4, gpus)
+    layers = max(size["layers"], workers)
+    build = compile_plan(work / "e-pgc", workers, "fp32", False, size)
+    flags = ("--device", "cpu", "--backend", "gloo") if cpu else ("--device", "cuda",
+                                                                  "--backend", "nccl")
+    pgc = [r for r in torchrun(build, workers, *flags) if "step" in r]
+    model = {"vocab": size["vocab"], "dim": size["dim"], "layers": layers,
+             "heads": size["heads"], "kv_heads": size["heads"], "max_seq": size["seq"]}
+    out = launch(ROOT / "bench" / "pipelining_1f1b.py", workers, str(size["steps"]),
+                 "--model-args", json.dumps(model),
+                 "--cuts", ",".join(f"{lo}:{hi}" for lo, hi in cuts(workers, layers)),
+                 "--batch", str(size["mb"]), "--seq", str(size["seq"]),
+                 "--microbatches", str(size["count"]), "--optimizer", "adamw", "--lr", "1e-4",
+                 "--data", "synthetic", "--seed", "0", "--device", "cpu" if cpu else "cuda")
+    ref = json.loads(out.strip().splitlines()[-1])
+    tokens = size["count"] * size["mb"] * size["seq"]
+    keep = len(pgc) // 3
+    pgc_tps = tokens / statistics.median(r["time"] for r in pgc[keep:])
+    ref_tps = tokens / statistics.median(ref["times"][keep:])
+    pgc_losses = [r["loss"] for r in pgc]
+    return {"workers": workers, "backend": "gloo" if cpu else "nccl", "precision": "fp32",
+            "cuts": cuts(workers, layers), "pgc_tokens_per_s": pgc_tps,
+            "schedule1f1b_tokens_per_s": ref_tps, "ratio": pgc_tps / ref_tps,
+            "losses_pgc": pgc_losses, "losses_schedule1f1b": ref["losses"],
+            "max_rel_loss_diff": max(abs(a - b) / abs(b) for a, b in zip(pgc_losses,
+                                                                         ref["losses"]))}
 
 
 def plain_loop(size: dict[str, int], precision: str, compiled: bool, device: torch.device,
@@ -225,9 +279,8 @@ def main() -> int:
                         "ratio": m["ratio"]} for w, m in memory["memory_report"].items()},
         "note": "each worker's peak above its baseline (train.py --memory-report): on a GPU "
                 "torch.cuda.max_memory_allocated, on the CPU the peak resident set"}
-    report["schedule1f1b"] = ("not run: fewer than two GPUs" if cpu or
-                              torch.cuda.device_count() < 2 else
-                              "not run: the Schedule1F1B comparison is not in this script yet")
+    report["schedule1f1b"] = schedule1f1b(work, size, cpu)
+    lap("e_schedule1f1b")
     report["seconds"] = seconds | {"total": time.perf_counter() - began}
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     lines = [f"# GPU check on {report['device']} (torch {report['torch']})", "",
@@ -243,7 +296,19 @@ def main() -> int:
               "|---|---|---|---|"]
     lines += [f"| {w} | {m['predicted_bytes'] / 2**20:.1f} | {m['measured_bytes'] / 2**20:.1f} | "
               f"{m['ratio']:.2f} |" for w, m in report["memory"]["workers"].items()]
-    lines += ["", f"pgc 1f1b vs Schedule1F1B: {report['schedule1f1b']}", "",
+    e = report["schedule1f1b"]
+    if "skipped" in e:
+        lines += ["", f"pgc 1f1b vs Schedule1F1B: skipped: {e['skipped']}"]
+    else:
+        lines += ["", f"pgc 1f1b vs Schedule1F1B ({e['workers']} workers, {e['backend']}, "
+                  f"{e['precision']}, blocks per stage "
+                  f"{', '.join(f'{lo}:{hi}' for lo, hi in e['cuts'])}):", "",
+                  "| side | tokens/s |", "|---|---|",
+                  f"| pgc 1f1b | {e['pgc_tokens_per_s']:,.0f} |",
+                  f"| Schedule1F1B | {e['schedule1f1b_tokens_per_s']:,.0f} |", "",
+                  f"Ratio pgc / Schedule1F1B: {e['ratio']:.3f}; largest relative difference of "
+                  f"the step losses: {e['max_rel_loss_diff']:.2e}"]
+    lines += ["",
               "Wall seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in report["seconds"].items()),
               ""]
     (out / "gpu_check.md").write_text("\n".join(lines), encoding="utf-8")
