@@ -54,7 +54,15 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     one per stage over its replicas with the parameters no other stage reads, and one per shared
     parameter (tied embedding and head) over every worker holding an owning segment. Every
     parameter is thus summed exactly once over exactly its holders (docs/design.md §4). A bucket
-    lists alias groups: the names one tensor has in different segments (a worker holds one)."""
+    lists alias groups: the names one tensor has in different segments (a worker holds one).
+    A bucket whose sum the cost model sends as a direct exchange (`pgc.sim.cost.group_exchange`)
+    carries `shares`: worker -> its share of the flat tensor."""
+    from pgc.ir.queries import collective_groups
+    from pgc.sim.cost import cost_table
+
+    costs = cost_table(program)
+    exchanges = {name: costs.sync_exchange(name, members)
+                 for name, members in collective_groups(program)}
     aliases: dict[str, set[str]] = {}
     for c in code.values():
         for local, group in c.shared:
@@ -78,6 +86,11 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
                 "params": [sorted(aliases.get(group, {group}))],
             }
         )
+    for b in out:
+        ex = exchanges.get(b["name"])
+        if ex is not None and ex.kind == "direct":
+            members = dict(collective_groups(program))[b["name"]]
+            b["shares"] = dict(zip(members, ex.shares))
     return out
 
 

@@ -109,15 +109,23 @@ def _sync(program: Program) -> dict[str, Any]:
     """The spec's sync mode and what it costs (docs/design.md §4b): a step without sync, one that
     syncs, their mean over `every` steps next to its bound, and the bytes each group member
     puts on the wire per sync."""
+    from pgc.sim.cost import cost_table
+
     p, s = program.prediction, program.sync
     assert p is not None
     members = dict(_groups(program))
+    costs = cost_table(program)
+    exchanges = {g: costs.sync_exchange(g, ws) for g, ws in members.items()}
     return {
         "compress": s.compress, "every": s.every, "outer": s.outer, "outer_lr": s.outer_lr,
-        "outer_momentum": s.outer_momentum,
+        "outer_momentum": s.outer_momentum, "exchange": s.exchange,
         "step_time": p.step_time, "sync_step_time": p.iteration_time,
         "amortised_time": p.amortised_time, "amortised_lower_bound": p.amortised_lower_bound,
-        "bytes_per_sync": {g: {"per_member": b, "members": len(members[g])}
+        "bytes_per_sync": {g: {"per_member": b, "members": len(members[g]),
+                               "exchange": exchanges[g].kind,
+                               "seconds": exchanges[g].seconds,
+                               **({"shares": dict(zip(members[g], exchanges[g].shares))}
+                                  if exchanges[g].kind == "direct" else {})}
                            for g, b in p.sync_bytes},
     }
 
@@ -169,8 +177,9 @@ def _sync_lines(sync: dict[str, Any]) -> list[str]:
              + (f", momentum = {sync['outer_momentum']:g}" if sync["outer"] == "nesterov" else "")
              + ")")
     head = (f"sync: every {sync['every']} step{'s' if sync['every'] > 1 else ''}, "
-            f"compress {sync['compress']}, {outer}")
+            f"compress {sync['compress']}, {outer}, exchange {sync['exchange']}")
     groups = ", ".join(f"{g} {_bytes(v['per_member'])} x {v['members']}"
+                       + (" direct" if v["exchange"] == "direct" else "")
                        for g, v in sync["bytes_per_sync"].items() if v["members"] > 1)
     total = sum(v["per_member"] * v["members"] for v in sync["bytes_per_sync"].values()
                 if v["members"] > 1)

@@ -154,13 +154,15 @@ OUTER: dict[str, tuple[tuple[str, float], ...]] = {
 
 def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
     """`sync { compress = none | bf16 | int8; every = H; outer = nesterov(lr, momentum) |
-    sgd(lr) }` (docs/design.md §4b); absent: synchronous, uncompressed."""
+    sgd(lr); exchange = auto | ring | direct }` (docs/design.md §4b); absent: synchronous,
+    uncompressed, exchange chosen per group."""
     if b is None:
         return SyncConfig()
     readers: dict[str, Callable[[ast.Value], dict[str, object]]] = {
         "compress": lambda v: {"compress": _compress(v)},
         "every": lambda v: {"every": V.integer(v, "every", 1)},
         "outer": _outer,
+        "exchange": lambda v: {"exchange": _choice(v, "exchange", EXCHANGES)},
     }
     found = settings(b.items, "`sync`", tuple(readers), errors=errors)
     kw: dict[str, object] = {"span": b.span}
@@ -168,7 +170,26 @@ def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
         v = value(found, key)
         if v is not None:
             kw.update(errors.run(read, v) or {})
+    exchange = value(found, "exchange")
+    if exchange is not None and kw.get("exchange", "auto") != "auto" \
+            and kw.get("compress", "none") != "none":
+        errors.add(error(exchange.span, "`exchange` chooses how an uncompressed sum travels; "
+                         f"with `compress = {kw['compress']}` values always travel in a direct "
+                         "exchange of equal shares",
+                         hint="remove `exchange`, or use `compress = none`"))
     return SyncConfig(**kw)  # type: ignore[arg-type]
+
+
+EXCHANGES = ("auto", "ring", "direct")
+
+
+def _choice(v: ast.Value, key: str, known: tuple[str, ...]) -> str:
+    if not isinstance(v, ast.Ref) or v.accessors:
+        raise error(v.span, f"`{key}` must be one of {', '.join(known)}, not {V.describe(v)}")
+    if v.name not in known:
+        raise error(v.span, f"unknown `{key}` `{v.name}`",
+                    hint=did_you_mean(v.name, known) or f"known: {', '.join(known)}")
+    return v.name
 
 
 def _compress(v: ast.Value) -> str:

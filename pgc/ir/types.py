@@ -261,6 +261,7 @@ class EvalConfig:
 
 SyncCompression = Literal["none", "bf16", "int8"]
 OuterKind = Literal["sgd", "nesterov"]
+ExchangeKind = Literal["auto", "ring", "direct"]
 # int8 sync: one fp32 scale per chunk of this many values (the wire carries the scales too)
 INT8_CHUNK = 4096
 # bytes a value of a synced tensor takes on the wire, per compression
@@ -279,6 +280,7 @@ class SyncConfig:
     outer: OuterKind = "sgd"
     outer_lr: float = 1.0
     outer_momentum: float = 0.0
+    exchange: ExchangeKind = "auto"  # how an uncompressed group sum travels (pgc.sim.cost)
     span: Span = span_field()
 
     @property

@@ -1,7 +1,7 @@
 """Dense cost arrays of a Program for the planner's searches, built from the one cost model
 (`pgc.sim.cost`): the compute seconds of every (segment, worker) by `compute_seconds`, message
 seconds by `message_seconds` and `nic_seconds` over pairwise latency and bandwidth arrays,
-all-reduce seconds by `ring_allreduce_seconds`, boundary bytes by `boundary_bytes`; a test keeps
+group sums by `group_exchange`, boundary bytes by `boundary_bytes`; a test keeps
 every entry equal to the simulator's `CostTable`. Building a `Costs` is O(W^2 + segments * W)
 over the workers it covers (`planned_workers`); every lookup afterwards is O(1).
 """
@@ -21,8 +21,9 @@ from pgc.sim.cost import (
     compute_seconds,
     fastest_rate,
     message_seconds,
+    group_exchange,
     nic_seconds,
-    ring_allreduce_seconds,
+    sync_exchange_mode,
 )
 
 MAX_DENSE_WORKERS = 4096  # pairwise float64 tables of 4096 workers: 128 MiB each
@@ -60,6 +61,7 @@ class Costs:
     overhead: float
     boundary: dict[str, float]  # segment -> bytes of its output (and of its input gradient)
     speed: np.ndarray  # relative compute speed per worker (fastest = 1)
+    exchange: str = "ring"  # how group sums are priced (`pgc.sim.cost.sync_exchange_mode`)
 
     @staticmethod
     def of(program: Program) -> Costs:
@@ -94,6 +96,7 @@ class Costs:
             overhead=program.cost.message_overhead,
             boundary={s.name: boundary_bytes(program, s) for s in program.segments},
             speed=rates / fastest if fastest > 0 else np.ones(n),
+            exchange=sync_exchange_mode(program.sync),
         )
 
     @property
@@ -122,16 +125,13 @@ class Costs:
         return nic, float(self.latency[a, b])
 
     def ring_allreduce(self, ring: list[int], nbytes: float) -> float:
-        """Ring all-reduce of `nbytes` over `ring` in the order given, as the simulator prices
-        it (`pgc.sim.cost.CostTable.allreduce`)."""
-        n = len(ring)
-        if n <= 1:
+        """One sum of `nbytes` over `ring` in the order given, as the simulator prices it
+        (`pgc.sim.cost.CostTable.sync_seconds`: the spec's exchange, `group_exchange`)."""
+        if len(ring) <= 1:
             return 0.0
-        chunk = nbytes / n
-        edges = (message_seconds(chunk, float(self.latency[a, b]), float(self.bandwidth[a, b]),
-                                 self.overhead)
-                 for a, b in zip(ring, ring[1:] + ring[:1]))
-        return ring_allreduce_seconds(edges, n)
+        lat = tuple(tuple(float(self.latency[a, b]) for b in ring) for a in ring)
+        bw = tuple(tuple(float(self.bandwidth[a, b]) for b in ring) for a in ring)
+        return group_exchange(lat, bw, self.overhead, nbytes, self.exchange).seconds
 
     def ring_order(self, members: list[int], nbytes: float) -> list[int]:
         """The ring order place_auto writes groups in (and so the ring the simulator prices):

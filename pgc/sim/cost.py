@@ -26,6 +26,7 @@ The optimizer step (`step_seconds`) costs AdamW's flops per parameter.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,123 @@ def ring_allreduce_seconds(edges: Iterable[float], members: int) -> float:
     return float(2 * (members - 1) * max(edges))
 
 
+# -- how a group's sum travels: the backend's ring, or a direct exchange in weighted shares ----
+DIRECT_MARGIN = 0.05  # `exchange = auto` takes the direct exchange when 5% faster than the ring
+DIRECT_SEARCH = 12  # larger groups: `auto` keeps the ring, `direct` uses equal shares
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """How one group's uncompressed sum travels and what it costs: `ring` (the backend's
+    all-reduce, `ring_allreduce_seconds`) or `direct` (`direct_exchange_seconds`) with member i
+    (in the order the group was priced in) owning share `shares[i]` of the flat tensor."""
+
+    kind: str
+    seconds: float
+    shares: tuple[float, ...] = ()
+
+
+def direct_exchange_seconds(shares: tuple[float, ...], latency: tuple[tuple[float, ...], ...],
+                            bandwidth: tuple[tuple[float, ...], ...], overhead: float,
+                            nbytes: float) -> float:
+    """Seconds of a direct exchange of `nbytes` over n members (`latency[i][j]`,
+    `bandwidth[i][j]`: the link i -> j): member j owns share `shares[j]`. Phase 1: each member
+    i sends its slice j (shares[j] * nbytes) to every other member j, one message at a time
+    on its NIC (`nic_seconds`), in the order i+1, i+2, ... (mod n). Phase 2: once member j has
+    sent its phase-1 slices and received every slice of its own, it sends its summed share
+    to every other member, in the same order. Empty slices are not sent. The exchange ends
+    with the last arrival. O(n^2)."""
+    n = len(shares)
+    if n < 2:
+        return 0.0
+    order = [[(i + k) % n for k in range(1, n)] for i in range(n)]
+    ready = [0.0] * n  # member j: its last phase-1 slice has arrived
+    free = [0.0] * n  # member i's NIC
+    for i in range(n):
+        t = 0.0
+        for j in order[i]:
+            size = shares[j] * nbytes
+            if size > 0:
+                t += size / bandwidth[i][j] + overhead
+                ready[j] = max(ready[j], t + latency[i][j])
+        free[i] = t
+    end = 0.0
+    for j in range(n):
+        size = shares[j] * nbytes
+        if size <= 0:
+            continue
+        t = max(free[j], ready[j])
+        for k in order[j]:
+            t += size / bandwidth[j][k] + overhead
+            end = max(end, t + latency[j][k])
+    return end
+
+
+def direct_shares(latency: tuple[tuple[float, ...], ...], bandwidth: tuple[tuple[float, ...], ...],
+                  overhead: float, nbytes: float) -> tuple[tuple[float, ...], float]:
+    """(shares, seconds): the shares of a direct exchange that make it fastest as
+    `direct_exchange_seconds` prices it, by a pattern search from equal shares: move share
+    from one member to another in halving steps (1/2n down to 1/1000) while some move shortens
+    the exchange. Deterministic; a local optimum, never slower than equal shares. O(n^4) a
+    pass (each pass prices every move), a few dozen passes."""
+    n = len(latency)
+    shares = [1.0 / n] * n
+    best = direct_exchange_seconds(tuple(shares), latency, bandwidth, overhead, nbytes)
+    step = 0.5 / n
+    while step >= 1e-3:
+        move = None
+        for a in range(n):
+            if shares[a] <= 0:
+                continue
+            d = min(step, shares[a])
+            for b in range(n):
+                if b == a:
+                    continue
+                trial = list(shares)
+                trial[a] -= d
+                trial[b] += d
+                t = direct_exchange_seconds(tuple(trial), latency, bandwidth, overhead, nbytes)
+                if t < best - 1e-9:
+                    best, move = t, trial
+        if move is None:
+            step /= 2
+        else:
+            shares = move
+    return tuple(shares), best
+
+
+@functools.lru_cache(maxsize=4096)
+def group_exchange(latency: tuple[tuple[float, ...], ...], bandwidth: tuple[tuple[float, ...], ...],
+                   overhead: float, nbytes: float, mode: str) -> Exchange:
+    """The exchange of one group of members in the given order (its ring order), under the
+    spec's `sync { exchange = auto | ring | direct }`: `ring` prices the backend's ring
+    all-reduce over the order (`ring_allreduce_seconds`); `direct` the direct exchange in the
+    shares of `direct_shares`; `auto` takes the direct exchange when it is at
+    least DIRECT_MARGIN faster than the ring, else the ring. Groups of more than DIRECT_SEARCH
+    members (n^2 messages, each with its overhead) keep the ring under `auto` and take equal
+    shares under `direct`. Cached: the planner prices the same
+    groups many times."""
+    n = len(latency)
+    if n < 2:
+        return Exchange("ring", 0.0)
+    edges = (message_seconds(nbytes / n, latency[i][(i + 1) % n], bandwidth[i][(i + 1) % n],
+                             overhead) for i in range(n))
+    ring = Exchange("ring", ring_allreduce_seconds(edges, n))
+    if mode == "ring" or nbytes <= 0:  # nothing priced to move: nothing to weigh
+        return ring
+    if n > DIRECT_SEARCH:
+        if mode == "auto":
+            return ring
+        shares = tuple([1.0 / n] * n)
+        seconds = direct_exchange_seconds(shares, latency, bandwidth, overhead, nbytes)
+    else:
+        shares, seconds = direct_shares(latency, bandwidth, overhead, nbytes)
+    direct = Exchange("direct", seconds, shares)
+    if mode == "direct" or direct.seconds <= (1 - DIRECT_MARGIN) * ring.seconds:
+        return direct
+    return ring
+
+
 def sync_wire_bytes(sync: SyncConfig, params: float) -> float:
     """Bytes one worker's copy of `params` values takes on the wire under `sync`'s compression:
     4, 2 or 1 per value, plus one fp32 scale per `INT8_CHUNK` values for int8."""
@@ -172,6 +290,8 @@ class CostTable:
     grad_bytes: dict[str, float]  # stage -> bytes of its gradients
     # collective group -> bytes each member puts on the wire per sync (compression applied)
     sync_bytes: dict[str, float] = field(default_factory=dict)
+    # `sync { exchange }` for uncompressed sums; compressed ones are priced as a ring
+    exchange: str = "ring"
 
     def message(self, src: str, dst: str, nbytes: float) -> tuple[float, float]:
         """(seconds the sender's NIC is busy, latency in flight) of one message."""
@@ -182,16 +302,24 @@ class CostTable:
 
     def allreduce(self, workers: tuple[str, ...], nbytes: float) -> float:
         """Ring all-reduce of `nbytes` over `workers` in the given ring order."""
-        n = len(workers)
-        if n < 2:
-            return 0.0
-        edges = (message_seconds(nbytes / n, *self.links[(a, b)], self.overhead)
-                 for a, b in zip(workers, workers[1:] + workers[:1]))
-        return ring_allreduce_seconds(edges, n)
+        return self.exchange_of(workers, nbytes, "ring").seconds
+
+    def exchange_of(self, workers: tuple[str, ...], nbytes: float, mode: str) -> Exchange:
+        """How a sum of `nbytes` over `workers` (in ring order) travels under `mode`
+        (`group_exchange`)."""
+        lat = tuple(tuple(0.0 if a == b else self.links[(a, b)][0] for b in workers)
+                    for a in workers)
+        bw = tuple(tuple(float("inf") if a == b else self.links[(a, b)][1] for b in workers)
+                   for a in workers)
+        return group_exchange(lat, bw, self.overhead, nbytes, mode)
+
+    def sync_exchange(self, group: str, workers: tuple[str, ...]) -> Exchange:
+        """How one sync of collective group `group` over `workers` (its ring order) travels."""
+        return self.exchange_of(workers, self.sync_bytes.get(group, 0.0), self.exchange)
 
     def sync_seconds(self, group: str, workers: tuple[str, ...]) -> float:
         """Seconds of one sync of collective group `group` over `workers` (its ring order)."""
-        return self.allreduce(workers, self.sync_bytes.get(group, 0.0))
+        return self.sync_exchange(group, workers).seconds
 
 
 def cost_table(program: Program) -> CostTable:
@@ -218,7 +346,14 @@ def cost_table(program: Program) -> CostTable:
         grad_bytes={st.name: stage_grad_bytes(program, st.name) for st in program.stages},
         sync_bytes={name: group_sync_bytes(program, name)
                     for name, _ in collective_groups(program)},
+        exchange=sync_exchange_mode(program.sync),
     )
+
+
+def sync_exchange_mode(sync: SyncConfig) -> str:
+    """The exchange the cost model prices a group sum with: the spec's `exchange` for
+    uncompressed sums; compressed sums (their own direct exchange in equal shares) as a ring."""
+    return sync.exchange if sync.compress == "none" else "ring"
 
 
 def stage_grad_bytes(program: Program, stage: str) -> float:

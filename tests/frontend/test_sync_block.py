@@ -48,6 +48,10 @@ def test_values_and_defaults(tmp_path: Path) -> None:
     assert not _load(tmp_path, "  sync { outer = sgd(lr = 0.5) }\n").synchronous
     assert sync.amortised(10.0, 30.0) == 30.0
     assert _load(tmp_path, "  sync { every = 4 }\n").amortised(10.0, 30.0) == 15.0
+    assert _load(tmp_path, "").exchange == "auto"
+    assert _load(tmp_path, "  sync { exchange = direct }\n").exchange == "direct"
+    assert _load(tmp_path, "  sync { exchange = ring; every = 5 }\n").exchange == "ring"
+    assert _load(tmp_path, "  sync { compress = bf16; exchange = auto }\n").compress == "bf16"
 
 
 @pytest.mark.parametrize(("sync", "col", "message"), [
@@ -60,6 +64,11 @@ def test_values_and_defaults(tmp_path: Path) -> None:
     ("outer = nesterov(momentum = 1)", 38, "`momentum` of `nesterov` must be in [0, 1)"),
     ("outer = sgd(momentum = 0.9)", 22, "`sgd` has no argument `momentum`"),
     ("evry = 3", 10, "unknown setting `evry` in `sync`"),
+    ("exchange = tree", 21, "unknown `exchange` `tree`"),
+    ("exchange = 2", 21, "`exchange` must be one of auto, ring, direct, not a number"),
+    ("compress = int8; exchange = direct", 38, "`exchange` chooses how an uncompressed sum "
+     "travels; with `compress = int8` values always travel in a direct exchange of equal "
+     "shares"),
 ])
 def test_bad_values_are_located(tmp_path: Path, sync: str, col: int, message: str) -> None:
     with pytest.raises(UserError) as err:
