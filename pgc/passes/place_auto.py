@@ -28,7 +28,8 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
         return program
     objective = objective or program.objective
     search = Search("place", budget_s)
-    found = plan_placements(program, search, seed=program.train.seed, objective=objective)
+    found = plan_placements(program, search, seed=program.train.seed, objective=objective,
+                            routed=program.schedule == "skippipe")
     workers = [w.name for w in program.workers]
 
     def placed(assign: Assignment) -> Program:
@@ -36,7 +37,7 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
                       for s in program.stages if s.name in assign)
         return replace(program, placement=table)
 
-    if len(found) == 1 or program.schedule != "skippipe":
+    if len(found) == 1:
         return replace(placed(found[0]), notes=program.notes + search.finish())
     # the iteration hangs on how the routes load each group's members, which only routing
     # shows: route every candidate as the routing pass will (same budgets: deterministic,

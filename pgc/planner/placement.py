@@ -210,38 +210,33 @@ def fastest_group(costs: Costs, candidates: list[int], size: int, nbytes: float
 
 
 def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str, int],
-                fixed: Assignment) -> list[list[list[int]]]:
-    """Replica groups formed for fast all-reduces, before deciding which stage holds which:
-    the first auto stage (its group's members finish the iteration's last backward, so its
-    all-reduce cannot overlap anything) as the fastest group of its size, then the rest of
-    the pool either split into tight clusters by all-reduce seconds or taken greedily as the
-    fastest group of each size in turn. Returns [first group, other groups...] per variant."""
+                ) -> list[list[list[int]]]:
+    """Replica groups for the auto stages formed for fast all-reduces, before deciding which
+    stage holds which: the first stage's group, when it is placed on auto, as the fastest
+    group of its size (its members run the iteration's last backward, so its all-reduce
+    overlaps nothing), then the rest of the pool split into tight clusters by all-reduce
+    seconds and balanced (`balanced`), or taken greedily as the fastest group of each size
+    in turn. One list of groups per variant, in `program.auto_place` order."""
     auto = [s for s in program.auto_place if sizes.get(s)]
-    first = auto[0]
     nbytes = {s: group_sync_bytes(program, s) for s in auto}
-    head = fastest_group(costs, pool, sizes[first], nbytes[first])
-    rest = [i for i in pool if i not in head]
-    others = auto[1:]
-    variants: list[list[list[int]]] = []
-    if others:
-        spare = len(rest) - sum(sizes[s] for s in others)
-        mean = float(np.mean([nbytes[s] / sizes[s] for s in others]))
-        link = symmetric(costs.msg_matrix(mean))
-        clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
-                                        + ([spare] if spare else []))
-        variants.append([head, *balanced(costs, clusters[:len(others)],
-                                         [nbytes[s] for s in others])])
-        left, greedy = list(rest), []
-        for s in sorted(others, key=lambda s: -sizes[s]):
-            g = fastest_group(costs, left, sizes[s], nbytes[s])
-            greedy.append(g)
-            left = [i for i in left if i not in g]
-        by_size = sorted(others, key=lambda s: -sizes[s])
-        ordered = [greedy[by_size.index(s)] for s in others]
-        if sorted(map(sorted, ordered)) != sorted(map(sorted, variants[0][1:])):
-            variants.append([head, *ordered])
-    else:
-        variants.append([head])
+    head: list[list[int]] = []
+    if auto[0] == program.stages[0].name:
+        head = [fastest_group(costs, pool, sizes[auto[0]], nbytes[auto[0]])]
+    rest = [i for i in pool if i not in (head[0] if head else [])]
+    others = auto[len(head):]
+    spare = len(rest) - sum(sizes[s] for s in others)
+    mean = float(np.mean([nbytes[s] / sizes[s] for s in others]))
+    link = symmetric(costs.msg_matrix(mean))
+    clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
+                                    + ([spare] if spare else []))
+    variants = [head + balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])]
+    left, greedy = list(rest), {}
+    for s in sorted(others, key=lambda s: -sizes[s]):
+        greedy[s] = fastest_group(costs, left, sizes[s], nbytes[s])
+        left = [i for i in left if i not in greedy[s]]
+    ordered = [greedy[s] for s in others]
+    if sorted(map(sorted, ordered)) != sorted(map(sorted, variants[0][len(head):])):
+        variants.append(head + ordered)
     return variants
 
 
@@ -283,13 +278,13 @@ def sync_starts(ev: Evaluator, program: Program, pool: list[int], sizes: dict[st
     weight of the given order). The `keep` best by that score, best first."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     out: list[tuple[float, Assignment]] = []
-    for groups in sync_groups(program, ev.costs, pool, sizes, fixed):
+    for groups in sync_groups(program, ev.costs, pool, sizes):
         base = dict(fixed) | {s: list(g) for s, g in zip(auto, groups)}
         lambdas = ev.lambdas
         value, _, _, lam = ev.score(base)
         out.append((value, base))
         ev.lambdas = (lam,)
-        others = auto[1:]
+        others = auto[1:] if auto[0] == program.stages[0].name else auto
         if 1 < math.factorial(len(others)) <= ORDER_LIMIT:
             for perm in itertools.permutations(range(len(others))):
                 if list(perm) == sorted(perm):
@@ -316,11 +311,11 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
 
 
 def plan_placements(program: Program, search: Search, seed: int = 0,
-                    objective: str = "iteration") -> list[Assignment]:
-    """Placements of every stage (explicit ones kept), the best by the simulator first: the
-    search's pick, then, under the iteration objective with replica groups to sync, the best
-    placements built from fast all-reduce groups (`sync_starts`), for a judge that routes
-    them in full to choose among."""
+                    objective: str = "iteration", routed: bool = False) -> list[Assignment]:
+    """Placements of every stage (explicit ones kept), the search's pick first; with
+    `routed` (the caller routes each and keeps the fastest), under the iteration objective
+    with replica groups to sync, then the best placements built from fast all-reduce groups
+    (`sync_starts`)."""
     costs = Costs.of(program)
     fixed: Assignment = {s: [costs.index[w] for w in ws] for s, ws in program.placement
                          if s not in program.auto_place}
@@ -361,11 +356,11 @@ def plan_placements(program: Program, search: Search, seed: int = 0,
     search.note(f"simulator on {len(finalists)} finalists (incl. the best start at "
                 f"{judged[-1][0]:.2f} s): kept #{pick + 1} at {sim_value:.2f} s")
     out = [best]
-    if objective == "iteration" and len(auto) > 1 and max(sizes[s] for s in auto) > 1:
+    if routed and objective == "iteration" and len(auto) > 1 and max(sizes[s] for s in auto) > 1:
         ev.lambdas = (0.0, 0.2, 1.0)
         synced = sync_starts(ev, program, pool, sizes, fixed, search)
         out += [a for _, a in synced]
-        search.note("placements from fast all-reduce groups (the first stage's the fastest "
-                    "of its size): " + ", ".join(f"{v:.2f} s" for v, _ in synced)
+        search.note("placements from fast all-reduce groups, for routing to judge: "
+                    + ", ".join(f"{v:.2f} s" for v, _ in synced)
                     + f" (fast simulator, best of {ev.evaluations} scored in all)")
     return [{s: ev.ring(s, ws) if s in sizes else ws for s, ws in a.items()} for a in out]
