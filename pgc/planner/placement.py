@@ -215,8 +215,8 @@ def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str
     stage holds which: the first stage's group, when it is placed on auto, as the fastest
     group of its size (its members run the iteration's last backward, so its all-reduce
     overlaps nothing), then the rest of the pool split into tight clusters by all-reduce
-    seconds and balanced (`balanced`), or taken greedily as the fastest group of each size
-    in turn. One list of groups per variant, in `program.auto_place` order."""
+    seconds and balanced (`balanced`). One list of groups per variant (one today), in
+    `program.auto_place` order."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     nbytes = {s: group_sync_bytes(program, s) for s in auto}
     head: list[list[int]] = []
@@ -229,15 +229,7 @@ def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str
     link = symmetric(costs.msg_matrix(mean))
     clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
                                     + ([spare] if spare else []))
-    variants = [head + balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])]
-    left, greedy = list(rest), {}
-    for s in sorted(others, key=lambda s: -sizes[s]):
-        greedy[s] = fastest_group(costs, left, sizes[s], nbytes[s])
-        left = [i for i in left if i not in greedy[s]]
-    ordered = [greedy[s] for s in others]
-    if sorted(map(sorted, ordered)) != sorted(map(sorted, variants[0][len(head):])):
-        variants.append(head + ordered)
-    return variants
+    return [head + balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])]
 
 
 def balanced(costs: Costs, groups: list[list[int]], nbytes: list[float]) -> list[list[int]]:
