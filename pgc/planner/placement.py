@@ -11,6 +11,12 @@ Each start is scored by routing it (the greedy constructor of `routing`), the fa
 and a ring all-reduce per group; the best is refined by local search over swaps of two
 workers between groups (first improvement, seeded order) until no swap helps or the budget
 ends. Never returns a placement worse than its best start by that score.
+
+Under the iteration objective, when the caller routes candidates in full (`place_auto` for
+SkipPipe schedules), `plan_placements` adds placements built from fast all-reduce groups
+(`sync_starts`): the greedy routing construction inside the placement score misjudges how
+well such groups route (routing's local search is what brings their iteration down), so they
+are handed on for routing to judge rather than entered in the swap search's comparison.
 """
 
 from __future__ import annotations
