@@ -17,10 +17,10 @@ appear only for replica groups of two or more workers.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .actions import ActionSyntaxError, parse_action
+from .rules import shares_problem
 
 SCHEMA_VERSION = 2
 
@@ -394,32 +394,15 @@ def _check_runtime(obj: dict[str, Any], known_w: set[str]) -> None:
             _check_shares(b, obj["sync"]["compress"], f"runtime.buckets[{i}].shares")
 
 
-SHARE_SUM_TOLERANCE = 1e-6
-
-
 def _check_shares(bucket: dict[str, Any], compress: str, where: str) -> None:
-    """A bucket's direct-exchange shares: one per worker of the bucket, each finite and >= 0,
-    summing to 1; only for an uncompressed sum (a compressed one cuts even shards)."""
-    shares, workers = bucket["shares"], bucket["workers"]
+    """A bucket's direct-exchange shares (`rules.shares_problem`); only for an uncompressed
+    sum (a compressed one cuts even shards)."""
     if compress != "none":
         raise PlanSchemaError(f"plan.json: {where}: shares need `sync.compress` none, got "
                               f"{compress!r} (a compressed sum cuts even shards)")
-    missing = [w for w in workers if w not in shares]
-    extra = [w for w in shares if w not in workers]
-    if missing or extra:
-        raise PlanSchemaError(
-            f"plan.json: {where}: expected one share per worker of the bucket "
-            f"({', '.join(workers)})"
-            + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; not in the bucket {', '.join(extra)}" if extra else ""))
-    for w, s in shares.items():
-        if not math.isfinite(s) or s < 0:
-            raise PlanSchemaError(f"plan.json: {where}.{w}: expected a finite number >= 0, "
-                                  f"got {s!r}")
-    total = math.fsum(shares.values())
-    if abs(total - 1.0) > SHARE_SUM_TOLERANCE:
-        raise PlanSchemaError(f"plan.json: {where}: shares sum to {total!r}, expected 1 "
-                              f"(within {SHARE_SUM_TOLERANCE})")
+    problem = shares_problem(bucket["shares"], bucket["workers"])
+    if problem is not None:
+        raise PlanSchemaError(f"plan.json: {where}: {problem}")
 
 
 def _names_in(names: list[str], known: set[str], where: str) -> None:

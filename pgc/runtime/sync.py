@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .rules import slice_bounds
+
 Parts = list[torch.Tensor]
 
 
@@ -96,19 +98,6 @@ def compressed_sum(x: torch.Tensor, group: Any, codec: Codec, state: dict[str, t
     for k, c in enumerate(reply):
         dist.all_gather(gathered[k], c, group=group)
     return torch.cat([codec.decode([g[j] for g in gathered], shard) for j in range(n)])[:size]
-
-
-def slice_bounds(size: int, shares: Sequence[float]) -> list[tuple[int, int]]:
-    """The [start, end) slice of a `size`-element tensor each member owns, in group-rank order:
-    boundaries at round(size x cumulative share / total share), so the last ends at `size`
-    exactly; a zero share owns an empty slice. A pure function of its arguments, so every
-    member cuts alike."""
-    total, run, cuts = float(sum(shares)), 0.0, [0]
-    for s in shares:
-        run += s
-        cuts.append(min(size, max(cuts[-1], round(size * run / total))))
-    cuts[-1] = size
-    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def direct_sum(x: torch.Tensor, group: Any, shares: Sequence[float]) -> torch.Tensor:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pgc.runtime.sync import dequantize, quantize, slice_bounds
+from pgc.runtime.rules import slice_bounds
+from pgc.runtime.sync import dequantize, quantize
 from tests.conftest import pgc_env
 
 pytestmark = [pytest.mark.torchrun, pytest.mark.xdist_group("torchrun")]

@@ -117,9 +117,9 @@ def test_bucket_shares_load_in_worker_order_and_hostile_ones_are_refused(
         ({"n0": 1.0, "n1": 0.0}, "none", f"{where}: expected one share per worker of the "
          "bucket (n0); not in the bucket n1"),
         ({}, "none", f"{where}: expected one share per worker of the bucket (n0); missing n0"),
-        ({"n0": -1.0}, "none", f"{where}.n0: expected a finite number >= 0, got -1.0"),
-        ({"n0": math.nan}, "none", f"{where}.n0: expected a finite number >= 0, got nan"),
-        ({"n0": math.inf}, "none", f"{where}.n0: expected a finite number >= 0, got inf"),
+        ({"n0": -1.0}, "none", f"{where}: share of n0: expected a finite number >= 0, got -1.0"),
+        ({"n0": math.nan}, "none", f"{where}: share of n0: expected a finite number >= 0, got nan"),
+        ({"n0": math.inf}, "none", f"{where}: share of n0: expected a finite number >= 0, got inf"),
         ({"n0": 0.99}, "none", f"{where}: shares sum to 0.99, expected 1 (within 1e-06)"),
         ({"n0": "1"}, "none", f"{where}.n0: expected a number, got '1'"),
         ({"n0": True}, "none", f"{where}.n0: expected a number, got True"),
