@@ -143,7 +143,10 @@ class Worker:
         self.visits = self.visits_of.get(self.me, 0)
         self.params = named_params(self.segments)
         sync = self.plan.sync
-        self.total = summer(sync.compress, sync.chunk, self.sync_state)
+        shares = {name: b.shares_by_rank(self.transport.rank_of)
+                  for name, (b, group) in self.groups.items() if group is not None}
+        self.total = summer(sync.compress, sync.chunk, self.sync_state,
+                            {name: s for name, s in shares.items() if s is not None})
         self.counted = norm_owners(self.plan, self.me, self.params)
         lost = orphans(self.plan, self.me, self.params)
         if lost:  # its gradient would never be summed: refuse rather than train wrong
