@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from pgc.ir.types import Program
+from pgc.ir.types import Path, Program
 from pgc.planner.judge import Verdict, judge
 from pgc.planner.routing import (
     JUDGED,
@@ -34,6 +34,12 @@ ROUTE_BUDGET_S = 2.0  # fast-simulator search
 POLISH_BUDGET_S = 1.5  # simulator-judged search afterwards
 
 
+# the last few routings: placement routes its candidates as this pass will, and the search
+# is deterministic, so the pass reuses the paths of an equal program with equal budgets
+_RECENT: list[tuple[tuple[Program, float, float, str], tuple[Path, ...], tuple[str, ...]]] = []
+RECENT = 8
+
+
 def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
           polish_s: float = POLISH_BUDGET_S, objective: str | None = None) -> Program:
     """Route every microbatch of a placed program. The searches minimise the pipeline phase,
@@ -41,6 +47,17 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     amortised over `sync { every = H }` steps (each group's all-reduce starts when its members
     are done)."""
     objective = objective or program.objective
+    key = (replace(program, notes=(), paths=()), budget_s, polish_s, objective)
+    for seen, paths, notes in _RECENT:
+        if seen == key:
+            return replace(program, paths=paths, notes=program.notes + notes)
+    routed = _route(program, budget_s, polish_s, objective)
+    _RECENT.insert(0, (key, routed.paths, routed.notes[len(program.notes):]))
+    del _RECENT[RECENT:]
+    return routed
+
+
+def _route(program: Program, budget_s: float, polish_s: float, objective: str) -> Program:
     measure = _measure(objective)
     search = Search("route", budget_s)
     prob = problem_of(program, objective=objective)
