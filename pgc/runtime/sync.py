@@ -12,7 +12,7 @@ uncompressed one minus the final residuals.
 
 A direct weighted sum (a bucket with planned `shares`, uncompressed) is the same two-phase
 exchange with shards of planned, uneven sizes and no compression: member j owns
-`slice_bounds(n, shares)[j]` of the flat tensor (possibly empty), sums the n members' slices
+`rules.slice_bounds(N, shares)[j]` of the N-value flat tensor (possibly empty), sums the n members' slices
 of it in group-rank order in fp32, and sends the sum to every member; so slow links carry
 small shards and every member ends with the same bytes.
 """
@@ -103,9 +103,9 @@ def compressed_sum(x: torch.Tensor, group: Any, codec: Codec, state: dict[str, t
 def direct_sum(x: torch.Tensor, group: Any, shares: Sequence[float]) -> torch.Tensor:
     """The group sum of the 1-D tensor `x` by a direct exchange in shards weighted by `shares`
     (one per member, group-rank order; module docstring). Both phases are one
-    `all_to_all_single` with split sizes: gloo (CPU and CUDA tensors) and nccl both take
-    uneven splits and empty ones there, while gloo's all_gather refuses tensors of unequal
-    sizes. Returns a new tensor in `x`'s dtype, the same bytes on every member."""
+    `all_to_all_single` with split sizes: in torch 2.13 gloo (CPU tensors, and CUDA ones
+    through host staging: gloo::alltoallv) and nccl both take uneven and empty splits
+    (measured on gloo), while gloo's all_gather refuses tensors of unequal sizes. Returns a new tensor in `x`'s dtype, the same bytes on every member."""
     n, me = dist.get_world_size(group), dist.get_rank(group)
     sizes = [b - a for a, b in slice_bounds(x.numel(), shares)]
     mine = sizes[me]

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import torch
 
+from pgc.runtime import sync
 from pgc.runtime.checkpoint import (
     load_checkpoint,
     newest_checkpoint,
@@ -35,7 +36,7 @@ from pgc.runtime.checkpoint import (
 from pgc.runtime.data import Source, batch, generator, sample_seed
 from pgc.runtime.evaluate import skipped_stages, whole_stage_count
 from pgc.runtime.files import sha256
-from pgc.runtime.groups import norm_owners, orphans
+from pgc.runtime.groups import direct_shares, norm_owners, orphans
 from pgc.runtime.liveness import Watchdog, stopped_worker
 from pgc.runtime.main import map_workers
 from pgc.runtime.model import named_params
@@ -138,6 +139,28 @@ def test_shares_are_read_in_group_rank_order() -> None:
     assert bucket.shares_by_rank({"n1": 0, "n3": 1, "n7": 2}) == (0.26, 0.20, 0.54)
     assert bucket.shares_by_rank({"n1": 5, "n3": 1, "n7": 2}) == (0.20, 0.54, 0.26)
     assert replace(bucket, shares=None).shares_by_rank({"n1": 0, "n3": 1, "n7": 2}) is None
+
+
+def test_uncompressed_sums_take_the_direct_exchange_where_the_plan_gives_shares(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring: a worker's buckets with shares and a group go to `direct_sum` with their
+    shares in group-rank order, the others to the all-reduce; compressed sums never do."""
+    group = object()
+    groups = {"s1": (Bucket("s1", (), ("n7", "n1"), (0.75, 0.25)), group),
+              "s2": (Bucket("s2", (), ("n1", "n7")), group),
+              "s3": (Bucket("s3", (), ("n1",), (1.0,)), None)}
+    shares = direct_shares(groups, {"n1": 0, "n7": 1})
+    assert shares == {"s1": (0.25, 0.75)}
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(sync, "direct_sum", lambda x, g, s: calls.append(("direct", s)) or x)
+    monkeypatch.setattr(sync, "plain_sum", lambda x, g: calls.append(("plain", None)) or x)
+    monkeypatch.setattr(sync, "compressed_sum", lambda *a: calls.append(("bf16", None)) or a[0])
+    x = torch.ones(3)
+    total = sync.summer("none", 4096, {}, shares)
+    assert total(x, group, "s1") is x and total(x, group, "s2") is x
+    sync.summer("bf16", 4096, {}, shares)(x, group, "s1")
+    assert calls == [("direct", (0.25, 0.75)), ("plain", None), ("bf16", None)]
 
 
 def test_optimizer_override_keeps_the_spec_arguments(chain4: ModuleType) -> None:
