@@ -40,15 +40,15 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
     if len(found) == 1:
         return replace(placed(found[0]), notes=program.notes + search.finish())
     # the iteration hangs on how the routes load each group's members, which only routing
-    # shows: route every candidate as the routing pass will (same budgets: deterministic,
-    # so the pass finds the same paths again) and keep the fastest by the simulator
+    # shows: route every candidate as the routing pass first does (same budgets:
+    # deterministic, so the pass reuses these paths) and keep the fastest by the simulator
     from pgc.passes.route_skippipe import route
     from pgc.planner.judge import judge
 
     timed = []
     for k, assign in enumerate(found):
         candidate = placed(assign)
-        routed = route(replace(candidate, auto_place=()), objective=objective)
+        routed = route(replace(candidate, auto_place=()), objective=objective, longer=False)
         timed.append((judge(routed, bound=False).amortised, k, candidate))
     value, pick, best = min(timed, key=lambda x: (x[0], x[1]))
     search.note(f"routed {len(found)} candidates (the search's pick, then placements from "

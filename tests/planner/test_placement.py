@@ -161,8 +161,22 @@ def test_routed_candidates_never_lose_to_the_search_pick() -> None:
     ordered = tuple(sorted(pick, key=lambda sw: [s.name for s in prog.stages].index(sw[0])))
 
     def iteration(program: Program) -> float:
-        return judge(route(replace(program, auto_place=()))).amortised
+        return judge(route(replace(program, auto_place=()), longer=False)).amortised
 
     placed = place_auto(prog, budget_s=0.5)
     assert any(n.startswith("place: routed") for n in placed.notes)
     assert iteration(placed) <= iteration(replace(prog, placement=ordered)) + 1e-9
+
+
+def test_a_longer_routing_when_all_reduces_matter_is_never_slower() -> None:
+    from pgc.passes.route_skippipe import route
+    from pgc.planner.judge import judge
+
+    prog = _every_step_geo20()
+    placed = replace(place_auto(prog, budget_s=0.5), auto_place=())
+    plain, longer = route(placed, longer=False), route(placed)
+    assert judge(longer).amortised <= judge(plain).amortised + 1e-9
+    assert any("second routing" in n for n in longer.notes)
+    assert not any("second routing" in n for n in plain.notes)
+    pipeline = route(replace(placed, objective="pipeline"))  # the all-reduces do not count
+    assert not any("second routing" in n for n in pipeline.notes)
