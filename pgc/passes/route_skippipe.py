@@ -64,8 +64,8 @@ def route(program: Program, budget_s: float = ROUTE_BUDGET_S,
     measure = _measure(objective)
     base, extra = (measure(judge(p, bound=False)) for p in (routed, more))
     kept = more if extra < base - 1e-9 else routed
-    note = (f"route: a second routing with {SYNC_SEARCH_X}x the search budget: {extra:.2f} s "
-            f"against {base:.2f} s; kept the {'second' if kept is more else 'first'}")
+    note = (f"route: a second routing with {SYNC_SEARCH_X}x the search budget: {extra:.4g} s "
+            f"against {base:.4g} s; kept the {'second' if kept is more else 'first'}")
     return replace(kept, notes=kept.notes + (note,))
 
 
