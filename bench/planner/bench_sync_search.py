@@ -124,7 +124,7 @@ def routed(program: Program, groups: list[list[str]], x: float) -> tuple[Verdict
     names = [s.name for s in program.stages]
     placed = replace(program, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
     start = time.perf_counter()
-    done = route(placed, budget_s=x * ROUTE_BUDGET_S, polish_s=x * POLISH_BUDGET_S)
+    done = route(placed, budget_s=x * ROUTE_BUDGET_S, polish_s=x * POLISH_BUDGET_S, longer=False)
     return judge(done), time.perf_counter() - start
 
 

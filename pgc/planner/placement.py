@@ -11,10 +11,18 @@ Each start is scored by routing it (the greedy constructor of `routing`), the fa
 and a ring all-reduce per group; the best is refined by local search over swaps of two
 workers between groups (first improvement, seeded order) until no swap helps or the budget
 ends. Never returns a placement worse than its best start by that score.
+
+Under the iteration objective, when the caller routes candidates in full (`place_auto` for
+SkipPipe schedules), `plan_placements` adds placements built from fast all-reduce groups
+(`sync_starts`): the greedy routing construction inside the placement score misjudges how
+well such groups route (routing's local search is what brings their iteration down), so they
+are handed on for routing to judge rather than entered in the swap search's comparison.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -185,12 +193,127 @@ def local_search(ev: Evaluator, assign: Assignment, score: float, auto: list[str
     return assign, score, moves
 
 
+def fastest_group(costs: Costs, candidates: list[int], size: int, nbytes: float
+                  ) -> list[int]:
+    """A group of `size` of `candidates` with a fast ring all-reduce of `nbytes`: grown from
+    every candidate in turn by the candidate whose slowest link (either way) to the members
+    is fastest, each group priced in its ring order (`Costs.ring_order`); the fastest.
+    O(candidates^2 x size + candidates x ring order)."""
+    if size >= len(candidates):
+        return list(candidates)
+    link = symmetric(costs.msg_matrix(nbytes / max(1, size)))
+    best: tuple[float, list[int]] | None = None
+    for seed in candidates:
+        group = [seed]
+        while len(group) < size:
+            rest = [c for c in candidates if c not in group]
+            group.append(min(rest, key=lambda c: (link[c, group].max(), link[c, group].sum(), c)))
+        seconds = costs.ring_allreduce(costs.ring_order(sorted(group), nbytes), nbytes)
+        if best is None or seconds < best[0] - 1e-12:
+            best = (seconds, sorted(group))
+    assert best is not None
+    return best[1]
+
+
+def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str, int],
+                ) -> list[list[list[int]]]:
+    """Replica groups for the auto stages formed for fast all-reduces, before deciding which
+    stage holds which: the first stage's group, when it is placed on auto, as the fastest
+    group of its size (its members run the iteration's last backward, so its all-reduce
+    overlaps nothing), then the rest of the pool split into tight clusters by all-reduce
+    seconds and balanced (`balanced`). One list of groups per variant (one today), in
+    `program.auto_place` order."""
+    auto = [s for s in program.auto_place if sizes.get(s)]
+    nbytes = {s: group_sync_bytes(program, s) for s in auto}
+    head: list[list[int]] = []
+    if auto[0] == program.stages[0].name:
+        head = [fastest_group(costs, pool, sizes[auto[0]], nbytes[auto[0]])]
+    rest = [i for i in pool if i not in (head[0] if head else [])]
+    others = auto[len(head):]
+    spare = len(rest) - sum(sizes[s] for s in others)
+    mean = float(np.mean([nbytes[s] / sizes[s] for s in others]))
+    link = symmetric(costs.msg_matrix(mean))
+    clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
+                                    + ([spare] if spare else []))
+    return [head + balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])]
+
+
+def balanced(costs: Costs, groups: list[list[int]], nbytes: list[float]) -> list[list[int]]:
+    """`groups` improved by swaps of two workers between groups while the all-reduce seconds
+    of the groups, slowest first, fall (lexicographically): the slowest group decides when
+    the last of them is done. First improvement, in index order. O(passes x n^2 x ring)."""
+    groups = [sorted(g) for g in groups]
+
+    def seconds(g: list[int], k: int) -> float:
+        return costs.ring_allreduce(costs.ring_order(g, nbytes[k]), nbytes[k])
+
+    times = [seconds(g, k) for k, g in enumerate(groups)]
+    improved = True
+    while improved:
+        improved = False
+        for a, b in itertools.combinations(range(len(groups)), 2):
+            for i, j in itertools.product(range(len(groups[a])), range(len(groups[b]))):
+                ga, gb = list(groups[a]), list(groups[b])
+                ga[i], gb[j] = gb[j], ga[i]
+                ta, tb = seconds(sorted(ga), a), seconds(sorted(gb), b)
+                new = list(times)
+                new[a], new[b] = ta, tb
+                if sorted(new, reverse=True) < [t - 1e-9 for t in sorted(times, reverse=True)]:
+                    groups[a], groups[b], times, improved = sorted(ga), sorted(gb), new, True
+                    break
+    return groups
+
+
+ORDER_LIMIT = 120  # body-group orders scored exhaustively (5 groups); beyond, the given order
+
+
+def sync_starts(ev: Evaluator, program: Program, pool: list[int], sizes: dict[str, int],
+                fixed: Assignment, search: Search, keep: int = 2
+                ) -> list[tuple[float, Assignment]]:
+    """Placements built from `sync_groups`: the first stage takes the fast group, and the
+    other groups go to the other stages in the order the placement score likes best (every
+    order of groups of equal size when there are at most ORDER_LIMIT, scored at the best load
+    weight of the given order). The `keep` best by that score, best first."""
+    auto = [s for s in program.auto_place if sizes.get(s)]
+    out: list[tuple[float, Assignment]] = []
+    for groups in sync_groups(program, ev.costs, pool, sizes):
+        base = dict(fixed) | {s: list(g) for s, g in zip(auto, groups)}
+        lambdas = ev.lambdas
+        value, _, _, lam = ev.score(base)
+        out.append((value, base))
+        ev.lambdas = (lam,)
+        others = auto[1:] if auto[0] == program.stages[0].name else auto
+        if 1 < math.factorial(len(others)) <= ORDER_LIMIT:
+            for perm in itertools.permutations(range(len(others))):
+                if list(perm) == sorted(perm):
+                    continue
+                trial = dict(base)
+                for s, k in zip(others, perm):
+                    trial[s] = base[others[k]]
+                if any(len(trial[s]) != sizes[s] for s in others):
+                    continue
+                out.append((ev.score(trial)[0], trial))
+                search.tick(f"sync start orders: {min(v for v, _ in out):.2f} s")
+        ev.lambdas = lambdas
+    out.sort(key=lambda x: x[0])
+    return out[:keep]
+
+
 LANE_COUNTS = (2, 3, 4, 6, 8, 16, 32, 64)
 
 
 def plan_placement(program: Program, search: Search, seed: int = 0,
                    objective: str = "iteration") -> Assignment:
     """The placement of every stage (explicit ones kept) with the lowest score found."""
+    return plan_placements(program, search, seed, objective)[0]
+
+
+def plan_placements(program: Program, search: Search, seed: int = 0,
+                    objective: str = "iteration", routed: bool = False) -> list[Assignment]:
+    """Placements of every stage (explicit ones kept), the search's pick first; with
+    `routed` (the caller routes each and keeps the fastest), under the iteration objective
+    with replica groups to sync, then the best placements built from fast all-reduce groups
+    (`sync_starts`)."""
     costs = Costs.of(program)
     fixed: Assignment = {s: [costs.index[w] for w in ws] for s, ws in program.placement
                          if s not in program.auto_place}
@@ -230,4 +353,12 @@ def plan_placement(program: Program, search: Search, seed: int = 0,
     sim_value, pick, best = min(judged, key=lambda x: (x[0], x[1]))
     search.note(f"simulator on {len(finalists)} finalists (incl. the best start at "
                 f"{judged[-1][0]:.2f} s): kept #{pick + 1} at {sim_value:.2f} s")
-    return {s: ev.ring(s, ws) if s in sizes else ws for s, ws in best.items()}
+    out = [best]
+    if routed and objective == "iteration" and len(auto) > 1 and max(sizes[s] for s in auto) > 1:
+        ev.lambdas = (0.0, 0.2, 1.0)
+        synced = sync_starts(ev, program, pool, sizes, fixed, search)
+        out += [a for _, a in synced]
+        search.note("placements from fast all-reduce groups, for routing to judge: "
+                    + ", ".join(f"{v:.2f} s" for v, _ in synced)
+                    + f" (fast simulator, best of {ev.evaluations} scored in all)")
+    return [{s: ev.ring(s, ws) if s in sizes else ws for s, ws in a.items()} for a in out]

@@ -41,6 +41,19 @@ def make_groups(plan: Plan, me: str, rank_of: Mapping[str, int],
     return mine
 
 
+def direct_shares(groups: Mapping[str, tuple[Bucket, Any]], rank_of: Mapping[str, int]
+                  ) -> dict[str, tuple[float, ...]]:
+    """The buckets of `groups` (this worker's, from `make_groups`) whose sum is a direct
+    weighted exchange, with their shares in group-rank order; a bucket of one worker has
+    nothing to exchange."""
+    out: dict[str, tuple[float, ...]] = {}
+    for name, (bucket, group) in groups.items():
+        shares = bucket.shares_by_rank(rank_of)
+        if shares is not None and group is not None:
+            out[name] = shares
+    return out
+
+
 def all_reduce_bucket(bucket: Bucket, group: Any, params: Mapping[str, torch.nn.Parameter],
                       total: Callable[[torch.Tensor, Any, str], torch.Tensor] | None = None
                       ) -> None:

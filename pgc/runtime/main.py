@@ -272,6 +272,12 @@ def setup(plan: Plan, classes: Mapping[str, StageClass], args: argparse.Namespac
                     device, emulation, Tracer(me, rank, clock, emulation.scale if emulation.network or emulation.compute else 1.0)
                     if args.trace else None,
                     source, Precision(plan.train.precision, device.type))
+    weighted = {b.name: dict(zip(b.workers, b.shares)) for b in plan.buckets
+                if b.shares is not None and len(b.workers) > 1}
+    if weighted:
+        log.record({"direct_exchange": weighted}, "pgc: direct weighted exchange: " + "; ".join(
+            f"{name} ({', '.join(f'{w} {s:.0%}' for w, s in shares.items())})"
+            for name, shares in weighted.items()))
     return Run(plan, args, worker, log, meter)
 
 

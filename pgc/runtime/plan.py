@@ -8,6 +8,7 @@ settings make a new `Plan` (`dataclasses.replace`); the plan is never changed in
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,20 @@ class Stage:
 @dataclass(frozen=True)
 class Bucket:
     """Parameters summed together over `workers`; each entry of `params` is one tensor under
-    the names it has in different segments (a worker holds exactly one of them)."""
+    the names it has in different segments (a worker holds exactly one of them). `shares`,
+    when the plan gives them: each worker's share of a direct weighted exchange, in `workers`
+    order (docs/CONTRACTS.md "Sync modes")."""
 
     name: str
     params: tuple[tuple[str, ...], ...]
     workers: tuple[str, ...]
+    shares: tuple[float, ...] | None = None
+
+    def shares_by_rank(self, rank_of: Mapping[str, int]) -> tuple[float, ...] | None:
+        """The shares in group-rank order (a group lists its members by ascending rank)."""
+        if self.shares is None:
+            return None
+        return tuple(s for _, s in sorted(zip((rank_of[w] for w in self.workers), self.shares)))
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,9 @@ def from_dict(obj: dict[str, Any], folder: Path) -> Plan:
         ),
         stages=tuple(Stage(s["name"], tuple(s["segments"]), tuple(s["workers"]), s["never_skip"])
                      for s in obj["stages"]),
-        buckets=tuple(Bucket(b["name"], tuple(map(tuple, b["params"])), tuple(b["workers"]))
+        buckets=tuple(Bucket(b["name"], tuple(map(tuple, b["params"])), tuple(b["workers"]),
+                             tuple(float(b["shares"][w]) for w in b["workers"])
+                             if "shares" in b else None)
                       for b in rt["buckets"]),
         paths=tuple(MicrobatchPath(p["mb"], p["origin"], p["origin_index"],
                                    tuple((h[0], h[1]) for h in p["hops"]))

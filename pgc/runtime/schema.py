@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .actions import ActionSyntaxError, parse_action
+from .rules import shares_problem
 
 SCHEMA_VERSION = 2
 
@@ -30,7 +31,8 @@ class PlanSchemaError(ValueError):
 
 # -- the schema as data -------------------------------------------------------------------
 # A type is "str" | "int" | "number" | "bool" | "any" | ("list", T) | ("map", T) (string keys)
-# | ("nullable", T) | ("enum", (values...)) | ("object", ((field, T, doc), ...)).
+# | ("nullable", T) | ("enum", (values...)) | ("object", ((field, T, doc), ...)); a field of
+# type ("optional", T) may be left out of its object (old plans stay valid without it).
 Type = Any
 
 
@@ -225,6 +227,10 @@ SCHEMA: Type = _obj(
                 ("workers", ("list", "str"), "the workers that sum it"),
                 ("params", ("list", ("list", "str")),
                  "its tensors, each under every name it has in a segment"),
+                ("shares", ("optional", ("map", "number")),
+                 "worker -> its share of a direct weighted exchange (keys exactly `workers`, "
+                 "finite, >= 0, summing to 1 within 1e-6; uncompressed sync only); absent: an "
+                 "all-reduce (docs/CONTRACTS.md, Sync modes)"),
             )), "gradient buckets: every parameter summed once over exactly its holders"),
             ("links", ("map", ("list", "number")),
              "`a->b` -> [latency s, bandwidth B/s] (network emulation)"),
@@ -282,6 +288,8 @@ def _check(obj: Any, t: Type, where: str) -> None:
     elif t[0] == "nullable":
         if obj is not None:
             _check(obj, t[1], where)
+    elif t[0] == "optional":
+        _check(obj, t[1], where)
     elif t[0] == "enum":
         if obj not in t[1]:
             raise fail("one of " + ", ".join(map(str, t[1])))
@@ -299,7 +307,7 @@ def _check(obj: Any, t: Type, where: str) -> None:
         if not isinstance(obj, dict):
             raise fail("an object")
         names = [name for name, _, _ in t[1]]
-        missing = [n for n in names if n not in obj]
+        missing = [n for n, ft, _ in t[1] if n not in obj and not _optional(ft)]
         extra = [k for k in obj if k not in names]
         if missing or extra:
             raise PlanSchemaError(
@@ -309,7 +317,12 @@ def _check(obj: Any, t: Type, where: str) -> None:
                 + (f"unknown {', '.join(extra)}" if extra else "")
             )
         for name, ft, _ in t[1]:
-            _check(obj[name], ft, f"{where}.{name}" if where else name)
+            if name in obj:
+                _check(obj[name], ft, f"{where}.{name}" if where else name)
+
+
+def _optional(t: Type) -> bool:
+    return not isinstance(t, str) and t[0] == "optional"
 
 
 def validate_plan(obj: Any) -> None:
@@ -377,6 +390,19 @@ def _check_runtime(obj: dict[str, Any], known_w: set[str]) -> None:
         raise PlanSchemaError("plan.json: runtime.segments: expected the segments, in order")
     for i, b in enumerate(rt["buckets"]):
         _names_in(b["workers"], known_w, f"runtime.buckets[{i}].workers")
+        if "shares" in b:
+            _check_shares(b, obj["sync"]["compress"], f"runtime.buckets[{i}].shares")
+
+
+def _check_shares(bucket: dict[str, Any], compress: str, where: str) -> None:
+    """A bucket's direct-exchange shares (`rules.shares_problem`); only for an uncompressed
+    sum (a compressed one cuts even shards)."""
+    if compress != "none":
+        raise PlanSchemaError(f"plan.json: {where}: shares need `sync.compress` none, got "
+                              f"{compress!r} (a compressed sum cuts even shards)")
+    problem = shares_problem(bucket["shares"], bucket["workers"])
+    if problem is not None:
+        raise PlanSchemaError(f"plan.json: {where}: {problem}")
 
 
 def _names_in(names: list[str], known: set[str], where: str) -> None:
@@ -407,6 +433,8 @@ def _type_name(t: Type) -> str:
         return "object"
     if t[0] == "enum":
         return " \\| ".join(f"`{v}`" for v in t[1])
+    if t[0] == "optional":
+        return f"{_type_name(t[1])}, optional"
     return f"{t[0]} of {_type_name(t[1])}"
 
 
@@ -416,7 +444,7 @@ def _rows(t: Type, prefix: str, out: list[str]) -> None:
         out.append(f"| `{path}` | {_type_name(ft)} | {doc} |")
         inner = ft
         suffix = ""
-        while not isinstance(inner, str) and inner[0] in ("list", "map", "nullable"):
+        while not isinstance(inner, str) and inner[0] in ("list", "map", "nullable", "optional"):
             suffix += "[]" if inner[0] == "list" else ".*" if inner[0] == "map" else ""
             inner = inner[1]
         if not isinstance(inner, str) and inner[0] == "object":

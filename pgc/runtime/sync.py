@@ -9,16 +9,24 @@ decoded parts in member order in fp32, compresses that sum and sends it to every
 (what its compressed contribution lost) and, for the shard it owns, the sum's. Every member
 decodes the same bytes, so replicas stay identical; over K syncs the applied sum equals the
 uncompressed one minus the final residuals.
+
+A direct weighted sum (a bucket with planned `shares`, uncompressed) is the same two-phase
+exchange with shards of planned, uneven sizes and no compression: member j owns
+`rules.slice_bounds(N, shares)[j]` of the N-value flat tensor (possibly empty), sums the n members' slices
+of it in group-rank order in fp32, and sends the sum to every member; so slow links carry
+small shards and every member ends with the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+
+from .rules import slice_bounds
 
 Parts = list[torch.Tensor]
 
@@ -92,16 +100,42 @@ def compressed_sum(x: torch.Tensor, group: Any, codec: Codec, state: dict[str, t
     return torch.cat([codec.decode([g[j] for g in gathered], shard) for j in range(n)])[:size]
 
 
+def direct_sum(x: torch.Tensor, group: Any, shares: Sequence[float]) -> torch.Tensor:
+    """The group sum of the 1-D tensor `x` by a direct exchange in shards weighted by `shares`
+    (one per member, group-rank order; module docstring). Both phases are one
+    `all_to_all_single` with split sizes: in torch 2.13 gloo (CPU tensors, and CUDA ones
+    through host staging: gloo::alltoallv) and nccl both take uneven and empty splits
+    (measured on gloo), while gloo's all_gather refuses tensors of unequal sizes. Returns a new tensor in `x`'s dtype, the same bytes on every member."""
+    n, me = dist.get_world_size(group), dist.get_rank(group)
+    sizes = [b - a for a, b in slice_bounds(x.numel(), shares)]
+    mine = sizes[me]
+    got = x.new_empty(n * mine)
+    dist.all_to_all_single(got, x.contiguous(), output_split_sizes=[mine] * n,
+                           input_split_sizes=sizes, group=group)
+    total = torch.zeros(mine, dtype=torch.float32, device=x.device)
+    for part in got.view(n, mine):  # group-rank order, so every owner adds alike
+        total += part.float()
+    out = x.new_empty(x.numel())
+    dist.all_to_all_single(out, total.to(x.dtype).repeat(n), output_split_sizes=sizes,
+                           input_split_sizes=[mine] * n, group=group)
+    return out
+
+
 def plain_sum(x: torch.Tensor, group: Any) -> torch.Tensor:
     dist.all_reduce(x, op=dist.ReduceOp.SUM, group=group)
     return x
 
 
-def summer(compress: str, chunk: int, state: dict[str, torch.Tensor]
+def summer(compress: str, chunk: int, state: dict[str, torch.Tensor],
+           shares: Mapping[str, Sequence[float]] | None = None
            ) -> Callable[[torch.Tensor, Any, str], torch.Tensor]:
-    """The group sum a sync mode uses: `(flat tensor, process group, bucket name) -> sum`."""
+    """The group sum a sync mode uses: `(flat tensor, process group, bucket name) -> sum`.
+    Uncompressed, a bucket named in `shares` (its members' shares in group-rank order) is
+    summed by `direct_sum`, any other by an all-reduce."""
     if compress == "none":
-        return lambda x, group, key: plain_sum(x, group)
+        weighted = dict(shares or {})
+        return lambda x, group, key: (direct_sum(x, group, weighted[key]) if key in weighted
+                                      else plain_sum(x, group))
     codec = Codec(compress, chunk)
     return lambda x, group, key: compressed_sum(x, group, codec, state, key)
 

@@ -21,7 +21,7 @@ import torch
 
 from .actions import Action, format_action
 from .data import Source, batch
-from .groups import all_reduce_bucket, held_names, norm_owners, orphans, unflatten
+from .groups import all_reduce_bucket, direct_shares, held_names, norm_owners, orphans, unflatten
 from .liveness import Watchdog
 from .model import named_params
 from .plan import Bucket, Plan, PlanError
@@ -143,7 +143,8 @@ class Worker:
         self.visits = self.visits_of.get(self.me, 0)
         self.params = named_params(self.segments)
         sync = self.plan.sync
-        self.total = summer(sync.compress, sync.chunk, self.sync_state)
+        self.total = summer(sync.compress, sync.chunk, self.sync_state,
+                            direct_shares(self.groups, self.transport.rank_of))
         self.counted = norm_owners(self.plan, self.me, self.params)
         lost = orphans(self.plan, self.me, self.params)
         if lost:  # its gradient would never be summed: refuse rather than train wrong

@@ -1,6 +1,8 @@
-"""Compressed group sums (pgc.runtime.sync) over real gloo under torchrun, 3 workers: int8 with
-error feedback applies, over K syncs, exactly the uncompressed sum minus the final residuals;
-every worker gets the same bytes; bf16 stays within bf16 rounding."""
+"""Group sums (pgc.runtime.sync) over real gloo under torchrun, 3 workers: int8 with error
+feedback applies, over K syncs, exactly the uncompressed sum minus the final residuals; every
+worker gets the same bytes; bf16 stays within bf16 rounding. The direct weighted sum (uneven
+shares, one of them zero, a length no share divides) is bit for bit the fp32 sum in group-rank
+order on every member, in fp32 and in bf16, also over a group whose ranks are not the world's."""
 
 from __future__ import annotations
 
@@ -11,19 +13,29 @@ from pathlib import Path
 import pytest
 import torch
 
+from pgc.runtime.rules import slice_bounds
 from pgc.runtime.sync import dequantize, quantize
 from tests.conftest import pgc_env
 
 pytestmark = [pytest.mark.torchrun, pytest.mark.xdist_group("torchrun")]
 
 K, SIZE, CHUNK = 6, 10_001, 64  # sizes that split unevenly into shards and chunks
+SHARES = (0.61, 0.0, 0.39)  # member 1 owns nothing, members 0 and 2 uneven slices
 
 SCRIPT = f"""
 import sys, torch, torch.distributed as dist
-from pgc.runtime.sync import Codec, compressed_sum
+from pgc.runtime.sync import Codec, compressed_sum, direct_sum
 dist.init_process_group("gloo")
 rank, out = dist.get_rank(), sys.argv[1]
 group = dist.new_group([0, 1, 2])
+pair = dist.new_group([1, 2])  # group ranks 0, 1 are world ranks 1, 2
+direct = {{}}
+for dtype in (torch.float32, torch.bfloat16):
+    g = torch.randn({SIZE}, generator=torch.Generator().manual_seed(7 + rank)).to(dtype)
+    direct[str(dtype)] = direct_sum(g.clone(), group, {SHARES})
+    if rank > 0:
+        direct["pair " + str(dtype)] = direct_sum(g.clone(), pair, (0.0, 1.0))
+torch.save(direct, f"{{out}}/direct.{{rank}}.pt")
 for compress in ("int8", "bf16"):
     codec, state = Codec(compress, {CHUNK}), {{}}
     applied, exact = torch.zeros({SIZE}), torch.zeros({SIZE})
@@ -53,13 +65,21 @@ def test_quantize_round_trip_is_within_half_a_step() -> None:
     assert torch.equal(dequantize(quantize(torch.zeros(10), CHUNK), 10, CHUNK), torch.zeros(10))
 
 
-def test_error_feedback_keeps_the_sum_over_syncs(tmp_path: Path) -> None:
-    script = tmp_path / "exchange.py"
+@pytest.fixture(scope="module")
+def exchanged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One torchrun launch of SCRIPT; its results' folder."""
+    out = tmp_path_factory.mktemp("exchange")
+    script = out / "exchange.py"
     script.write_text(SCRIPT, encoding="utf-8")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "3",
-                        "--standalone", str(script), str(tmp_path)], capture_output=True,
+                        "--standalone", str(script), str(out)], capture_output=True,
                        text=True, timeout=240, env=pgc_env())
     assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_error_feedback_keeps_the_sum_over_syncs(exchanged: Path) -> None:
+    tmp_path = exchanged
     runs = [torch.load(tmp_path / f"int8.{i}.pt", weights_only=True) for i in range(3)]
     for run in runs[1:]:  # every worker applies the same bytes
         for a, b in zip(run["outs"], runs[0]["outs"]):
@@ -75,3 +95,35 @@ def test_error_feedback_keeps_the_sum_over_syncs(tmp_path: Path) -> None:
     rel = (bf16[0]["applied"] - bf16[0]["exact"]).norm() / bf16[0]["exact"].norm()
     assert 0 < float(rel) < 1e-2  # bf16 rounding (8 bits), twice a sync
     assert bf16[0]["state"] == {}
+
+
+def test_slices_follow_the_shares_and_cover_the_tensor() -> None:
+    assert slice_bounds(10, (0.5, 0.0, 0.5)) == [(0, 5), (5, 5), (5, 10)]
+    assert slice_bounds(SIZE, SHARES) == [(0, 6101), (6101, 6101), (6101, SIZE)]
+    assert slice_bounds(0, SHARES) == [(0, 0)] * 3
+    # shares that sum to 1 only within rounding still cover the tensor exactly, in order
+    for size in (1, 7, 1000, 999_999_937):
+        cuts = slice_bounds(size, (0.26, 0.2, 0.54 + 4e-7))
+        assert cuts[0][0] == 0 and cuts[-1][1] == size
+        assert all(a[1] == b[0] and a[0] <= a[1] for a, b in zip(cuts, cuts[1:]))
+    assert [b - a for a, b in slice_bounds(100, (0.26, 0.2, 0.54))] == [26, 20, 54]
+
+
+def test_direct_weighted_sum_is_the_ordered_fp32_sum_on_every_member(exchanged: Path) -> None:
+    runs = [torch.load(exchanged / f"direct.{i}.pt", weights_only=True) for i in range(3)]
+    for dtype in (torch.float32, torch.bfloat16):
+        inputs = [torch.randn(SIZE, generator=torch.Generator().manual_seed(7 + r)).to(dtype)
+                  for r in range(3)]
+        for members, key in (((0, 1, 2), str(dtype)), ((1, 2), "pair " + str(dtype))):
+            ordered = torch.zeros(SIZE)
+            for r in members:  # group-rank order, in fp32
+                ordered += inputs[r].float()
+            exact = sum(inputs[r].double() for r in members)
+            for r in members:
+                got = runs[r][key]
+                assert got.dtype == dtype and got.shape == (SIZE,)
+                assert torch.equal(got, ordered.to(dtype)), (key, r)
+            if dtype == torch.float32:  # within fp32 rounding of the exact sum
+                bound = 2 * torch.finfo(torch.float32).eps * sum(inputs[r].double().abs()
+                                                                  for r in members)
+                assert ((runs[members[0]][key].double() - exact).abs() <= bound).all()

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import torch
 
+from pgc.runtime import sync
 from pgc.runtime.checkpoint import (
     load_checkpoint,
     newest_checkpoint,
@@ -35,12 +36,12 @@ from pgc.runtime.checkpoint import (
 from pgc.runtime.data import Source, batch, generator, sample_seed
 from pgc.runtime.evaluate import skipped_stages, whole_stage_count
 from pgc.runtime.files import sha256
-from pgc.runtime.groups import norm_owners, orphans
+from pgc.runtime.groups import direct_shares, norm_owners, orphans
 from pgc.runtime.liveness import Watchdog, stopped_worker
 from pgc.runtime.main import map_workers
 from pgc.runtime.model import named_params
 from pgc.runtime.optim import lr_factor, make_optimizer, make_schedule
-from pgc.runtime.plan import Plan, PlanError, load_plan
+from pgc.runtime.plan import Bucket, Plan, PlanError, load_plan
 from pgc.runtime.precision import FP32, Precision
 from pgc.runtime.report import Clock
 from pgc.runtime.transport import Transport
@@ -88,6 +89,78 @@ def test_plan_loads_typed_and_refuses_what_is_not_a_compiled_plan(
         load_plan(tmp_path / "plan.json")
     with pytest.raises(PlanError, match="cannot read the plan"):
         load_plan(tmp_path / "missing.json")
+
+
+def test_bucket_shares_load_in_worker_order_and_hostile_ones_are_refused(
+    chain4: ModuleType, tmp_path: Path
+) -> None:
+    """`runtime.buckets[i].shares` is optional (old plans load without it); given, it must
+    name exactly the bucket's workers with finite shares >= 0 summing to 1, and only for an
+    uncompressed sum; each refusal is one located line."""
+    plan: Plan = chain4.PLAN
+    assert all(b.shares is None for b in plan.buckets)
+    obj = json.loads((plan.folder / "plan.json").read_text())
+    first = obj["runtime"]["buckets"][0]
+    assert first["workers"] == ["n0"]
+    where = "runtime.buckets[0].shares"
+
+    def load(shares: Any, compress: str = "none") -> Plan:
+        edited = json.loads(json.dumps(obj))
+        edited["runtime"]["buckets"][0]["shares"] = shares
+        edited["sync"]["compress"] = compress
+        path = tmp_path / "plan.json"
+        path.write_text(json.dumps(edited))  # NaN and Infinity as Python's json writes them
+        return load_plan(path)
+
+    assert load({"n0": 1.0}).buckets[0].shares == (1.0,)
+    assert load({"n0": 1 - 5e-7}).buckets[0].shares == (1 - 5e-7,)
+    for shares, compress, message in (
+        ({"n0": 1.0, "n1": 0.0}, "none", f"{where}: expected one share per worker of the "
+         "bucket (n0); not in the bucket n1"),
+        ({}, "none", f"{where}: expected one share per worker of the bucket (n0); missing n0"),
+        ({"n0": -1.0}, "none", f"{where}: share of n0: expected a finite number >= 0, got -1.0"),
+        ({"n0": math.nan}, "none", f"{where}: share of n0: expected a finite number >= 0, got nan"),
+        ({"n0": math.inf}, "none", f"{where}: share of n0: expected a finite number >= 0, got inf"),
+        ({"n0": 0.99}, "none", f"{where}: shares sum to 0.99, expected 1 (within 1e-06)"),
+        ({"n0": "1"}, "none", f"{where}.n0: expected a number, got '1'"),
+        ({"n0": True}, "none", f"{where}.n0: expected a number, got True"),
+        ([1.0], "none", f"{where}: expected an object"),
+        ({"n0": 1.0}, "int8", f"{where}: shares need `sync.compress` none, got 'int8'"),
+    ):
+        with pytest.raises(PlanError, match=re.escape(message)) as info:
+            load(shares, compress)
+        assert str(info.value).count("\n") == 0
+
+
+def test_shares_are_read_in_group_rank_order() -> None:
+    """A group lists its members by ascending rank; the bucket lists its workers in plan
+    order: the shares follow the workers to their ranks."""
+    bucket = Bucket("s1", (("w",),), ("n7", "n1", "n3"), (0.54, 0.26, 0.20))
+    assert bucket.shares_by_rank({"n1": 0, "n3": 1, "n7": 2}) == (0.26, 0.20, 0.54)
+    assert bucket.shares_by_rank({"n1": 5, "n3": 1, "n7": 2}) == (0.20, 0.54, 0.26)
+    assert replace(bucket, shares=None).shares_by_rank({"n1": 0, "n3": 1, "n7": 2}) is None
+
+
+def test_uncompressed_sums_take_the_direct_exchange_where_the_plan_gives_shares(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring: a worker's buckets with shares and a group go to `direct_sum` with their
+    shares in group-rank order, the others to the all-reduce; compressed sums never do."""
+    group = object()
+    groups = {"s1": (Bucket("s1", (), ("n7", "n1"), (0.75, 0.25)), group),
+              "s2": (Bucket("s2", (), ("n1", "n7")), group),
+              "s3": (Bucket("s3", (), ("n1",), (1.0,)), None)}
+    shares = direct_shares(groups, {"n1": 0, "n7": 1})
+    assert shares == {"s1": (0.25, 0.75)}
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(sync, "direct_sum", lambda x, g, s: calls.append(("direct", s)) or x)
+    monkeypatch.setattr(sync, "plain_sum", lambda x, g: calls.append(("plain", None)) or x)
+    monkeypatch.setattr(sync, "compressed_sum", lambda *a: calls.append(("bf16", None)) or a[0])
+    x = torch.ones(3)
+    total = sync.summer("none", 4096, {}, shares)
+    assert total(x, group, "s1") is x and total(x, group, "s2") is x
+    sync.summer("bf16", 4096, {}, shares)(x, group, "s1")
+    assert calls == [("direct", (0.25, 0.75)), ("plain", None), ("bf16", None)]
 
 
 def test_optimizer_override_keeps_the_spec_arguments(chain4: ModuleType) -> None:
