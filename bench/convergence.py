@@ -405,7 +405,8 @@ def study_arm(data: dict[str, Any], work: Path, args: argparse.Namespace) -> Non
     sync = None if args.outer is None else (f"sync {{ every = {args.every}; compress = "
                                             f"{args.compress}; outer = {args.outer} }}")
     label = "synchronous" if sync is None else f"every {args.every}, {args.compress}, {args.outer}"
-    config = {k: getattr(args, k) for k in ("steps", "size", "lr", "clip", "eval_every")}
+    config = {k: getattr(args, k) for k in ("steps", "size", "lr", "clip", "eval_every",
+                                            "eval_batches")}
     name = "study_" + "".join(c if c.isalnum() else "_" for c in
                               f"{label}_{args.steps}_{args.size}_{args.lr}_{args.clip}")
     before = machine()
@@ -527,7 +528,7 @@ def main() -> int:
             ap.error("--eval-every must be a multiple of 50 that divides --steps")
         return update_recorded(
             f"--study --steps {args.steps} --size {args.size} --lr {args.lr} --clip {args.clip} "
-            f"--eval-every {args.eval_every}" + (
+            f"--eval-every {args.eval_every} --eval-batches {args.eval_batches}" + (
                 f" --outer '{args.outer}' --every {args.every} --compress {args.compress}"
                 if args.outer else ""),
             lambda data, work: study_arm(data, work, args))
