@@ -20,8 +20,8 @@ from pgc.sim.cost import (
     boundary_bytes,
     compute_seconds,
     fastest_rate,
-    message_seconds,
     group_exchange,
+    message_seconds,
     nic_seconds,
     sync_exchange_mode,
 )
