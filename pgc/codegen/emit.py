@@ -61,8 +61,8 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     from pgc.sim.cost import cost_table
 
     costs = cost_table(program)
-    exchanges = {name: costs.sync_exchange(name, members)
-                 for name, members in collective_groups(program)}
+    groups = dict(collective_groups(program))
+    exchanges = {name: costs.sync_exchange(name, members) for name, members in groups.items()}
     aliases: dict[str, set[str]] = {}
     for c in code.values():
         for local, group in c.shared:
@@ -89,8 +89,7 @@ def buckets(program: Program, code: dict[str, StageCode]) -> list[dict[str, Any]
     for b in out:
         ex = exchanges.get(b["name"])
         if ex is not None and ex.kind == "direct":
-            members = dict(collective_groups(program))[b["name"]]
-            b["shares"] = dict(zip(members, ex.shares))
+            b["shares"] = dict(zip(groups[b["name"]], ex.shares))
     return out
 
 

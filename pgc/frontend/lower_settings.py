@@ -162,7 +162,7 @@ def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
         "compress": lambda v: {"compress": _compress(v)},
         "every": lambda v: {"every": V.integer(v, "every", 1)},
         "outer": _outer,
-        "exchange": lambda v: {"exchange": _choice(v, "exchange", EXCHANGES)},
+        "exchange": lambda v: {"exchange": _word(v, "exchange", EXCHANGES, ", ")},
     }
     found = settings(b.items, "`sync`", tuple(readers), errors=errors)
     kw: dict[str, object] = {"span": b.span}
@@ -183,21 +183,8 @@ def sync(b: ast.Nested | None, errors: Collector) -> SyncConfig:
 EXCHANGES = ("auto", "ring", "direct")
 
 
-def _choice(v: ast.Value, key: str, known: tuple[str, ...]) -> str:
-    if not isinstance(v, ast.Ref) or v.accessors:
-        raise error(v.span, f"`{key}` must be one of {', '.join(known)}, not {V.describe(v)}")
-    if v.name not in known:
-        raise error(v.span, f"unknown `{key}` `{v.name}`",
-                    hint=did_you_mean(v.name, known) or f"known: {', '.join(known)}")
-    return v.name
-
-
 def _compress(v: ast.Value) -> str:
-    if not isinstance(v, ast.Ref) or v.accessors:
-        raise error(v.span, f"`compress` must be one of {', '.join(SYNC_WIDTH)}, not {V.describe(v)}")
-    if v.name not in SYNC_WIDTH:
-        raise error(v.span, f"unknown `compress` `{v.name}`", hint=did_you_mean(v.name, SYNC_WIDTH) or f"known: {', '.join(SYNC_WIDTH)}")
-    return v.name
+    return _word(v, "compress", tuple(SYNC_WIDTH), ", ")
 
 
 def _outer(v: ast.Value) -> dict[str, object]:
@@ -300,10 +287,10 @@ def train(b: ast.Nested | None, errors: Collector) -> TrainConfig:
     return TrainConfig(**kw)  # type: ignore[arg-type]
 
 
-def _word(v: ast.Value, key: str, known: tuple[str, ...]) -> str:
-    """A bare name out of `known` (`precision = bf16`)."""
+def _word(v: ast.Value, key: str, known: tuple[str, ...], sep: str = " | ") -> str:
+    """A bare name out of `known` (`precision = bf16`); `sep` joins them in the message."""
     if not isinstance(v, ast.Ref) or v.accessors:
-        raise error(v.span, f"`{key}` must be one of {' | '.join(known)}, not {V.describe(v)}")
+        raise error(v.span, f"`{key}` must be one of {sep.join(known)}, not {V.describe(v)}")
     if v.name not in known:
         raise error(v.span, f"unknown `{key}` `{v.name}`",
                     hint=did_you_mean(v.name, known) or f"known: {', '.join(known)}")
