@@ -42,16 +42,24 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
     # the iteration hangs on how the routes load each group's members, which only routing
     # shows: route every candidate as the routing pass first does (same budgets:
     # deterministic, so the pass reuses these paths) and keep the fastest by the simulator
-    from pgc.passes.route_skippipe import route
+    from pgc.passes.route_skippipe import ORIGIN_ORDERS, route_orders
     from pgc.planner.judge import judge
 
+    # with every-step sync the iteration also hangs on which origin member admits which
+    # microbatch: the first stage's group is tried in several orders (`origin_orders`), as
+    # many as the budget buys (one at a tenth of the default)
+    orders = 1
+    if program.sync.synchronous and program.stages[0].name in program.auto_place:
+        orders = max(1, min(ORIGIN_ORDERS, round(ORIGIN_ORDERS * budget_s / PLACE_BUDGET_S)))
     timed = []
     for k, assign in enumerate(found):
         candidate = placed(assign)
-        routed = route(replace(candidate, auto_place=()), objective=objective, longer=False)
-        timed.append((judge(routed, bound=False).amortised, k, candidate))
-    value, pick, best = min(timed, key=lambda x: (x[0], x[1]))
+        routed, how = route_orders(replace(candidate, auto_place=()), orders, objective)
+        ordered = replace(candidate, placement=routed.placement)
+        timed.append((judge(routed, bound=False).amortised, k, ordered, how))
+    value, pick, best, how = min(timed, key=lambda x: (x[0], x[1]))
     search.note(f"routed {len(found)} candidates (the search's pick, then placements from "
                 "fast all-reduce groups), simulated iteration "
-                + ", ".join(f"{t:.2f}" for t, _, _ in timed) + f" s: kept #{pick + 1}")
+                + ", ".join(f"{t:.2f}" for t, _, _, _ in timed) + f" s: kept #{pick + 1}"
+                + (f" ({how})" if orders > 1 else ""))
     return replace(best, notes=program.notes + search.finish())

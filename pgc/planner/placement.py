@@ -193,49 +193,65 @@ def local_search(ev: Evaluator, assign: Assignment, score: float, auto: list[str
     return assign, score, moves
 
 
-def fastest_group(costs: Costs, candidates: list[int], size: int, nbytes: float
-                  ) -> list[int]:
-    """A group of `size` of `candidates` with a fast ring all-reduce of `nbytes`: grown from
-    every candidate in turn by the candidate whose slowest link (either way) to the members
-    is fastest, each group priced in its ring order (`Costs.ring_order`); the fastest.
+def fast_groups(costs: Costs, candidates: list[int], size: int, nbytes: float
+                ) -> list[tuple[float, list[int]]]:
+    """Groups of `size` of `candidates` with fast ring all-reduces of `nbytes`: one grown
+    from every candidate in turn by the candidate whose slowest link (either way) to the
+    members is fastest, each priced in its ring order (`Costs.ring_order`); the distinct
+    groups as (seconds, sorted members), fastest first (ties by members).
     O(candidates^2 x size + candidates x ring order)."""
     if size >= len(candidates):
-        return list(candidates)
+        group = sorted(candidates)
+        return [(costs.ring_allreduce(costs.ring_order(group, nbytes), nbytes), group)]
     link = symmetric(costs.msg_matrix(nbytes / max(1, size)))
-    best: tuple[float, list[int]] | None = None
+    found: dict[tuple[int, ...], float] = {}
     for seed in candidates:
         group = [seed]
         while len(group) < size:
             rest = [c for c in candidates if c not in group]
             group.append(min(rest, key=lambda c: (link[c, group].max(), link[c, group].sum(), c)))
-        seconds = costs.ring_allreduce(costs.ring_order(sorted(group), nbytes), nbytes)
-        if best is None or seconds < best[0] - 1e-12:
-            best = (seconds, sorted(group))
-    assert best is not None
-    return best[1]
+        key = tuple(sorted(group))
+        if key not in found:
+            found[key] = costs.ring_allreduce(costs.ring_order(list(key), nbytes), nbytes)
+    return sorted(((t, list(g)) for g, t in found.items()), key=lambda x: (x[0], x[1]))
+
+
+def fastest_group(costs: Costs, candidates: list[int], size: int, nbytes: float
+                  ) -> list[int]:
+    """The fastest of `fast_groups`."""
+    return fast_groups(costs, candidates, size, nbytes)[0][1]
+
+
+HEADS = 3  # first-stage groups tried, the fastest distinct ones
 
 
 def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str, int],
                 ) -> list[list[list[int]]]:
     """Replica groups for the auto stages formed for fast all-reduces, before deciding which
-    stage holds which: the first stage's group, when it is placed on auto, as the fastest
-    group of its size (its members run the iteration's last backward, so its all-reduce
-    overlaps nothing), then the rest of the pool split into tight clusters by all-reduce
-    seconds and balanced (`balanced`). One list of groups per variant (one today), in
+    stage holds which: the first stage's group, when it is placed on auto, as one of the
+    HEADS fastest groups of its size (`fast_groups`; its members run the iteration's last
+    backward, so its all-reduce overlaps nothing), then the rest of the pool split into tight
+    clusters by all-reduce seconds and balanced (`balanced`). Groups of equal all-reduce
+    seconds differ in which workers they leave to the others, and the fast score cannot tell
+    how well those route, so each is a variant. One list of groups per variant, in
     `program.auto_place` order."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     nbytes = {s: group_sync_bytes(program, s) for s in auto}
-    head: list[list[int]] = []
+    heads: list[list[int]] = [[]]
     if auto[0] == program.stages[0].name:
-        head = [fastest_group(costs, pool, sizes[auto[0]], nbytes[auto[0]])]
-    rest = [i for i in pool if i not in (head[0] if head else [])]
-    others = auto[len(head):]
-    spare = len(rest) - sum(sizes[s] for s in others)
+        heads = [g for _, g in fast_groups(costs, pool, sizes[auto[0]], nbytes[auto[0]])[:HEADS]]
+    others = auto[1:] if heads[0] else auto
     mean = float(np.mean([nbytes[s] / sizes[s] for s in others]))
     link = symmetric(costs.msg_matrix(mean))
-    clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
-                                    + ([spare] if spare else []))
-    return [head + balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])]
+    variants = []
+    for head in heads:
+        rest = [i for i in pool if i not in head]
+        spare = len(rest) - sum(sizes[s] for s in others)
+        clusters = capacitated_clusters(link, rest, [sizes[s] for s in others]
+                                        + ([spare] if spare else []))
+        body = balanced(costs, clusters[:len(others)], [nbytes[s] for s in others])
+        variants.append(([head] if head else []) + body)
+    return variants
 
 
 def balanced(costs: Costs, groups: list[list[int]], nbytes: list[float]) -> list[list[int]]:
@@ -268,19 +284,20 @@ ORDER_LIMIT = 120  # body-group orders scored exhaustively (5 groups); beyond, t
 
 
 def sync_starts(ev: Evaluator, program: Program, pool: list[int], sizes: dict[str, int],
-                fixed: Assignment, search: Search, keep: int = 2
+                fixed: Assignment, search: Search, keep: int = 1
                 ) -> list[tuple[float, Assignment]]:
-    """Placements built from `sync_groups`: the first stage takes the fast group, and the
-    other groups go to the other stages in the order the placement score likes best (every
-    order of groups of equal size when there are at most ORDER_LIMIT, scored at the best load
-    weight of the given order). The `keep` best by that score, best first."""
+    """Placements built from `sync_groups`: the first stage takes the variant's fast group,
+    and the other groups go to the other stages in the order the placement score likes best
+    (every order of groups of equal size when there are at most ORDER_LIMIT, scored at the
+    best load weight of the given order). The `keep` best of each variant by that score,
+    the variants' best first."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     out: list[tuple[float, Assignment]] = []
     for groups in sync_groups(program, ev.costs, pool, sizes):
         base = dict(fixed) | {s: list(g) for s, g in zip(auto, groups)}
         lambdas = ev.lambdas
         value, _, _, lam = ev.score(base)
-        out.append((value, base))
+        mine = [(value, base)]
         ev.lambdas = (lam,)
         others = auto[1:] if auto[0] == program.stages[0].name else auto
         if 1 < math.factorial(len(others)) <= ORDER_LIMIT:
@@ -292,11 +309,12 @@ def sync_starts(ev: Evaluator, program: Program, pool: list[int], sizes: dict[st
                     trial[s] = base[others[k]]
                 if any(len(trial[s]) != sizes[s] for s in others):
                     continue
-                out.append((ev.score(trial)[0], trial))
-                search.tick(f"sync start orders: {min(v for v, _ in out):.2f} s")
+                mine.append((ev.score(trial)[0], trial))
+                search.tick(f"sync start orders: {min(v for v, _ in mine):.2f} s")
         ev.lambdas = lambdas
-    out.sort(key=lambda x: x[0])
-    return out[:keep]
+        mine.sort(key=lambda x: x[0])
+        out += mine[:keep]
+    return out
 
 
 LANE_COUNTS = (2, 3, 4, 6, 8, 16, 32, 64)
