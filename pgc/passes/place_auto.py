@@ -3,7 +3,10 @@
 Requires: stages with their profiles (segment costs), workers and links; explicit placements
 already in Program.placement. Ensures: every stage of Program.auto_place has a replica group
 (disjoint from all others) of its requested size, written in all-reduce ring order;
-Program.notes says what was tried and why it stopped. The search (pgc.planner.placement) is
+Program.notes says what was tried and why it stopped. Under the iteration objective with
+SkipPipe routing, several placements are routed in full and the simulator keeps the fastest;
+with every-step (synchronous) sync each is routed with its origin group in several orders
+(`route_skippipe.origin_orders`), as many as the budget buys. The search (pgc.planner.placement) is
 deterministic for `train.seed`: `budget_s` counts predicted seconds of work (pgc.planner.search),
 about the wall-clock time on an unloaded reference machine.
 """
@@ -17,6 +20,15 @@ from pgc.planner.placement import Assignment, plan_placements
 from pgc.planner.search import Search
 
 PLACE_BUDGET_S = 4.5
+
+
+def origin_order_count(program: Program, budget_s: float, most: int) -> int:
+    """Orders of the origin group each routed candidate is tried in: with synchronous sync
+    and the first stage placed on auto, `most` at the default budget, in proportion below it
+    (at least one); otherwise one."""
+    if not (program.sync.synchronous and program.stages[0].name in program.auto_place):
+        return 1
+    return max(1, min(most, round(most * budget_s / PLACE_BUDGET_S)))
 
 
 def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
@@ -48,9 +60,7 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
     # with every-step sync the iteration also hangs on which origin member admits which
     # microbatch: the first stage's group is tried in several orders (`origin_orders`), as
     # many as the budget buys (one at a tenth of the default)
-    orders = 1
-    if program.sync.synchronous and program.stages[0].name in program.auto_place:
-        orders = max(1, min(ORIGIN_ORDERS, round(ORIGIN_ORDERS * budget_s / PLACE_BUDGET_S)))
+    orders = origin_order_count(program, budget_s, ORIGIN_ORDERS)
     timed = []
     for k, assign in enumerate(found):
         candidate = placed(assign)

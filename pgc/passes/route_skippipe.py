@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pgc.ir.types import Path, Program
+from pgc.planner.costs import Costs
 from pgc.planner.judge import Verdict, judge
 from pgc.planner.routing import (
     JUDGED,
@@ -30,7 +31,6 @@ from pgc.planner.routing import (
     to_program,
     trials,
 )
-from pgc.planner.costs import Costs
 from pgc.planner.search import Search
 from pgc.sim.cost import group_sync_bytes
 

@@ -14,9 +14,10 @@ ends. Never returns a placement worse than its best start by that score.
 
 Under the iteration objective, when the caller routes candidates in full (`place_auto` for
 SkipPipe schedules), `plan_placements` adds placements built from fast all-reduce groups
-(`sync_starts`): the greedy routing construction inside the placement score misjudges how
-well such groups route (routing's local search is what brings their iteration down), so they
-are handed on for routing to judge rather than entered in the swap search's comparison.
+(`sync_starts`, one per first-stage group among the HEADS fastest of its size): the greedy
+routing construction inside the placement score misjudges how well such groups route
+(routing's local search is what brings their iteration down), so they are handed on for
+routing to judge rather than entered in the swap search's comparison.
 """
 
 from __future__ import annotations

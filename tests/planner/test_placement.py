@@ -180,3 +180,58 @@ def test_a_longer_routing_when_all_reduces_matter_is_never_slower() -> None:
     assert not any("second routing" in n for n in plain.notes)
     pipeline = route(replace(placed, objective="pipeline"))  # the all-reduces do not count
     assert not any("second routing" in n for n in pipeline.notes)
+
+
+def test_origin_orders_are_the_rings_rotations_and_mirrors_at_the_same_price() -> None:
+    from pgc.passes.route_skippipe import origin_orders
+
+    prog = _every_step_geo20()
+    groups = [['n1', 'n11', 'n13', 'n7', 'n19'], ['n2', 'n4', 'n16'], ['n5', 'n10', 'n17'],
+              ['n6', 'n8', 'n18'], ['n0', 'n9', 'n12'], ['n3', 'n14', 'n15']]
+    names = [s.name for s in prog.stages]
+    placed = replace(prog, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
+    costs = Costs.of(placed)
+    nbytes = group_sync_bytes(placed, "origin")
+
+    def price(order: tuple[str, ...]) -> float:
+        return costs.ring_allreduce([costs.index[w] for w in order], nbytes)
+
+    ring = groups[0]
+    rings = {tuple(r[k:] + r[:k]) for r in (ring, ring[:1] + ring[:0:-1]) for k in range(5)}
+    got = origin_orders(placed, 10)
+    assert got[0] is placed and 1 < len(got) <= 10
+    orders = [dict(p.placement)["origin"] for p in got]
+    assert len(set(orders)) == len(orders) and set(orders) <= rings
+    assert all(price(o) <= price(tuple(ring)) * (1 + 1e-9) for o in orders)
+    for p in got:  # only the origin group moves
+        assert [ws for s, ws in p.placement if s != "origin"] == [tuple(g) for g in groups[1:]]
+    assert len(origin_orders(placed, 3)) == 3 and origin_orders(placed, 1) == [placed]
+
+
+def test_routing_in_several_origin_orders_keeps_the_fastest() -> None:
+    from pgc.passes.route_skippipe import route, route_orders
+    from pgc.planner.judge import judge
+
+    prog = _every_step_geo20()
+    groups = [['n1', 'n11', 'n13', 'n7', 'n19'], ['n2', 'n4', 'n16'], ['n5', 'n10', 'n17'],
+              ['n6', 'n8', 'n18'], ['n0', 'n9', 'n12'], ['n3', 'n14', 'n15']]
+    names = [s.name for s in prog.stages]
+    placed = replace(prog, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
+    best, note = route_orders(placed, 3)
+    alone = judge(route(placed, longer=False), bound=False).amortised
+    values = [float(v) for v in note.split("orders ")[1].split(" s:")[0].split(", ")]
+    assert len(values) == 3 and values[0] == pytest.approx(alone, abs=0.01)
+    assert judge(best, bound=False).amortised == pytest.approx(min(values), abs=0.01)
+    assert judge(best, bound=False).amortised <= alone + 1e-9
+
+
+def test_origin_orders_follow_the_placement_budget() -> None:
+    from pgc.ir.types import SyncConfig
+    from pgc.passes.place_auto import PLACE_BUDGET_S, origin_order_count
+
+    prog = _every_step_geo20()
+    assert origin_order_count(prog, PLACE_BUDGET_S, 5) == 5
+    assert origin_order_count(prog, 0.5, 5) == 1  # the tests' small budgets route once
+    assert origin_order_count(prog, 10 * PLACE_BUDGET_S, 5) == 5
+    every50 = replace(prog, sync=SyncConfig(every=50))
+    assert origin_order_count(every50, PLACE_BUDGET_S, 5) == 1  # outer steps: one order

@@ -17,6 +17,7 @@ from planner_programs import random_program
 from pgc.diagnostics import UserError
 from pgc.ir.types import CostModel, Link, Program, Worker
 from pgc.planner.fastsim import simulate_routes
+from pgc.planner.judge import Verdict
 from pgc.planner.routing import (
     LAMBDAS,
     all_paths,
@@ -32,7 +33,6 @@ from pgc.planner.routing import (
     visit_caps,
     within_caps,
 )
-from pgc.planner.judge import Verdict
 from pgc.planner.search import Search
 from tests.planner.scenarios import geo20, pipeline_program
 
