@@ -59,7 +59,7 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
 
     # with every-step sync the iteration also hangs on which origin member admits which
     # microbatch: the first stage's group is tried in several orders (`origin_orders`), as
-    # many as the budget buys (one at a tenth of the default)
+    # many as the budget buys (one below 30% of the default)
     orders = origin_order_count(program, budget_s, ORIGIN_ORDERS)
     timed = []
     for k, assign in enumerate(found):
