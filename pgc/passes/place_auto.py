@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from pgc.ir.policy import stages_visited
 from pgc.ir.types import Program
 from pgc.planner.placement import Assignment, plan_placements
 from pgc.planner.search import Search
@@ -22,13 +23,19 @@ from pgc.planner.search import Search
 PLACE_BUDGET_S = 4.5
 
 
+ORDER_SPAN = 800  # microbatch-hops (M x (stages visited + 1)) of all the orders of one candidate
+
+
 def origin_order_count(program: Program, budget_s: float, most: int) -> int:
     """Orders of the origin group each routed candidate is tried in: with synchronous sync
-    and the first stage placed on auto, `most` at the default budget, in proportion below it
-    (at least one); otherwise one."""
+    and the first stage placed on auto, up to `most` at the default budget, in proportion
+    below it, and no more than ORDER_SPAN microbatch-hops in all (each order is one more
+    routing, whose simulations grow with microbatches x stages visited: large worlds get
+    one); at least one; otherwise one."""
     if not (program.sync.synchronous and program.stages[0].name in program.auto_place):
         return 1
-    return max(1, min(most, round(most * budget_s / PLACE_BUDGET_S)))
+    span = program.microbatches * (stages_visited(program) + 1)
+    return max(1, min(most, round(most * budget_s / PLACE_BUDGET_S), ORDER_SPAN // span))
 
 
 def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,

@@ -235,3 +235,6 @@ def test_origin_orders_follow_the_placement_budget() -> None:
     assert origin_order_count(prog, 10 * PLACE_BUDGET_S, 5) == 5
     every50 = replace(prog, sync=SyncConfig(every=50))
     assert origin_order_count(every50, PLACE_BUDGET_S, 5) == 1  # outer steps: one order
+    # large worlds: each order is a routing of many microbatch-hops, so fewer orders
+    assert origin_order_count(replace(prog, microbatches=60), PLACE_BUDGET_S, 5) == 2
+    assert origin_order_count(replace(prog, microbatches=300), PLACE_BUDGET_S, 5) == 1
