@@ -6,7 +6,8 @@ already in Program.placement. Ensures: every stage of Program.auto_place has a r
 Program.notes says what was tried and why it stopped. Under the iteration objective with
 SkipPipe routing, several placements are routed in full and the simulator keeps the fastest;
 with every-step (synchronous) sync each is routed with its origin group in several orders
-(`route_skippipe.origin_orders`), as many as the budget buys. The search (pgc.planner.placement) is
+(`route_skippipe.origin_orders`), as many as the budget and the instance's size allow
+(`origin_order_count`). The search (pgc.planner.placement) is
 deterministic for `train.seed`: `budget_s` counts predicted seconds of work (pgc.planner.search),
 about the wall-clock time on an unloaded reference machine.
 """
@@ -65,8 +66,7 @@ def place_auto(program: Program, budget_s: float = PLACE_BUDGET_S,
     from pgc.planner.judge import judge
 
     # with every-step sync the iteration also hangs on which origin member admits which
-    # microbatch: the first stage's group is tried in several orders (`origin_orders`), as
-    # many as the budget buys (one below 30% of the default)
+    # microbatch: the first stage's group is tried in several orders (`origin_orders`)
     orders = origin_order_count(program, budget_s, ORIGIN_ORDERS)
     timed = []
     for k, assign in enumerate(found):

@@ -232,9 +232,9 @@ def sync_groups(program: Program, costs: Costs, pool: list[int], sizes: dict[str
     stage holds which: the first stage's group, when it is placed on auto, as one of the
     HEADS fastest groups of its size (`fast_groups`; its members run the iteration's last
     backward, so its all-reduce overlaps nothing), then the rest of the pool split into tight
-    clusters by all-reduce seconds and balanced (`balanced`). Groups of equal all-reduce
-    seconds differ in which workers they leave to the others, and the fast score cannot tell
-    how well those route, so each is a variant. One list of groups per variant, in
+    clusters by all-reduce seconds and balanced (`balanced`). First-stage groups of nearly
+    equal all-reduce seconds differ in which workers they leave to the others, and the fast
+    score cannot tell how well those route, so each is a variant. One list of groups per variant, in
     `program.auto_place` order."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     nbytes = {s: group_sync_bytes(program, s) for s in auto}
@@ -290,8 +290,8 @@ def sync_starts(ev: Evaluator, program: Program, pool: list[int], sizes: dict[st
     """Placements built from `sync_groups`: the first stage takes the variant's fast group,
     and the other groups go to the other stages in the order the placement score likes best
     (every order of groups of equal size when there are at most ORDER_LIMIT, scored at the
-    best load weight of the given order). The `keep` best of each variant by that score,
-    the variants' best first."""
+    best load weight of the given order). The `keep` best of each variant by that score, in
+    variant order (the fastest first-stage group first)."""
     auto = [s for s in program.auto_place if sizes.get(s)]
     out: list[tuple[float, Assignment]] = []
     for groups in sync_groups(program, ev.costs, pool, sizes):
