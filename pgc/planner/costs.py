@@ -129,15 +129,21 @@ class Costs:
         (`pgc.sim.cost.CostTable.sync_seconds`: the spec's exchange, `group_exchange`)."""
         if len(ring) <= 1:
             return 0.0
-        lat = tuple(tuple(float(self.latency[a, b]) for b in ring) for a in ring)
-        bw = tuple(tuple(float(self.bandwidth[a, b]) for b in ring) for a in ring)
+        at = np.ix_(ring, ring)
+        lat = tuple(map(tuple, self.latency[at].tolist()))
+        bw = tuple(map(tuple, self.bandwidth[at].tolist()))
         return group_exchange(lat, bw, self.overhead, nbytes, self.exchange).seconds
 
     def ring_order(self, members: list[int], nbytes: float) -> list[int]:
         """The ring order place_auto writes groups in (and so the ring the simulator prices):
         for groups of at most `EXACT_RING` workers the order whose slowest edge is fastest
         (then the least total), by enumeration; beyond, a nearest-neighbour tour."""
-        dist = self.msg_matrix(nbytes / max(1, len(members)))
+        at = np.ix_(members, members)  # the group's own links: the same seconds, fewer of them
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist: np.ndarray = message_seconds(nbytes / max(1, len(members)), self.latency[at],
+                                               self.bandwidth[at], self.overhead)
+        dist[np.isnan(dist)] = np.inf
+        np.fill_diagonal(dist, 0.0)
         if len(members) > EXACT_RING:
             return nearest_tour(dist, members)
         return bottleneck_tour(dist, members)
@@ -148,28 +154,31 @@ EXACT_RING = 7  # (n-1)!/2 rings: 360 at 7
 
 def bottleneck_tour(dist: np.ndarray, members: list[int]) -> list[int]:
     """The closed tour over `members` (starting at the first) that minimises the slowest
-    directed edge, then the sum of edges; each ring once, not its mirror. O(n!)."""
-    first, rest = members[0], members[1:]
-    best: tuple[float, float, list[int]] | None = None
+    directed edge, then the sum of edges; each ring once, not its mirror (the one whose
+    second worker is the lower). `dist[i, j]`: seconds from members[i] to members[j]. O(n!)."""
+    rest = range(1, len(members))
+    best: tuple[float, float, tuple[int, ...]] | None = None
     for perm in permutations(rest):
-        if len(perm) > 1 and perm[0] > perm[-1]:
+        if len(perm) > 1 and members[perm[0]] > members[perm[-1]]:
             continue  # the mirror image of a ring already seen
-        tour = [first, *perm]
+        tour = (0, *perm)
         edges = [float(dist[a, b]) for a, b in zip(tour, tour[1:] + tour[:1])]
         key = (max(edges), sum(edges), tour)
         if best is None or key[:2] < best[:2]:
             best = key
     assert best is not None
-    return best[2]
+    return [members[i] for i in best[2]]
 
 
 def nearest_tour(dist: np.ndarray, members: list[int]) -> list[int]:
-    """A closed tour over `members` by nearest neighbour from the first. O(n^2)."""
-    rest = list(members[1:])
-    tour = [members[0]]
+    """A closed tour over `members` by nearest neighbour from the first (the first on ties).
+    `dist[i, j]`: seconds from members[i] to members[j]. O(n^2)."""
+    both = (dist + dist.T).tolist()  # there and back
+    rest = list(range(1, len(members)))
+    tour = [0]
     while rest:
-        last = tour[-1]
-        nxt = min(rest, key=lambda m: dist[last, m] + dist[m, last])
+        row = both[tour[-1]]
+        nxt = min(rest, key=row.__getitem__)
         rest.remove(nxt)
         tour.append(nxt)
-    return tour
+    return [members[i] for i in tour]

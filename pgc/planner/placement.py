@@ -209,8 +209,9 @@ def fast_groups(costs: Costs, candidates: list[int], size: int, nbytes: float
     for seed in candidates:
         group = [seed]
         while len(group) < size:
-            rest = [c for c in candidates if c not in group]
-            group.append(min(rest, key=lambda c: (link[c, group].max(), link[c, group].sum(), c)))
+            rest = np.array([c for c in candidates if c not in group])
+            to = link[np.ix_(rest, np.array(group))]  # each row reduced as link[c, group] alone would be
+            group.append(int(rest[np.lexsort((rest, to.sum(axis=1), to.max(axis=1)))[0]]))
         key = tuple(sorted(group))
         if key not in found:
             found[key] = costs.ring_allreduce(costs.ring_order(list(key), nbytes), nbytes)
@@ -260,9 +261,13 @@ def balanced(costs: Costs, groups: list[list[int]], nbytes: list[float]) -> list
     of the groups, slowest first, fall (lexicographically): the slowest group decides when
     the last of them is done. First improvement, in index order. O(passes x n^2 x ring)."""
     groups = [sorted(g) for g in groups]
+    priced: dict[tuple[tuple[int, ...], float], float] = {}  # a pass re-prices most swaps
 
     def seconds(g: list[int], k: int) -> float:
-        return costs.ring_allreduce(costs.ring_order(g, nbytes[k]), nbytes[k])
+        key = (tuple(g), nbytes[k])
+        if key not in priced:
+            priced[key] = costs.ring_allreduce(costs.ring_order(g, nbytes[k]), nbytes[k])
+        return priced[key]
 
     times = [seconds(g, k) for k, g in enumerate(groups)]
     improved = True
