@@ -1,6 +1,7 @@
-"""The README's sync figures are the recorded benchmarks' (`bench/planner/bench_sync.py` ->
-bench/results/planner_sync.json, `bench/convergence.py --study` ->
-bench/results/convergence.json): each number the sync paragraph states is rebuilt from them."""
+"""The README's benchmark figures are the recorded benchmarks' (`bench/planner/bench_sync.py` ->
+bench/results/planner_sync.json, `bench/convergence.py --study` -> bench/results/convergence.json,
+`bench/planner/bench_hetero.py` -> bench/results/planner_hetero.json): each number the sync and
+heterogeneous-worker paragraphs state is rebuilt from them."""
 
 from __future__ import annotations
 
@@ -38,3 +39,16 @@ def test_long_convergence_figures_are_the_recorded_runs() -> None:
     assert (f"int8 ends {100 * nesterov:.2f}% above synchronous with `nesterov(lr = 1.0, "
             f"momentum = 0.5)` and {100 * plain:.2f}% with plain averaging") in _readme()
     assert max(nesterov, plain) <= 0.03  # the paragraph calls both within the 3% target
+
+
+def test_heterogeneous_figures_are_the_recorded_benchmark() -> None:
+    hetero = json.loads((RESULTS / "planner_hetero.json").read_text())
+
+    def slower(case: str) -> str:
+        run = hetero[case]
+        return f"{run['proportional']['iteration_s'] / run['iteration_s']:.2f}x"
+
+    bound = hetero["compute-bound (bandwidth x100), full"]["visit_share_corr"]["visits_vs_speed"]
+    assert (f"routing by GPU speed is {slower('skip 1/4')} (skip) and {slower('full')} (full) "
+            "slower in iteration time") in _readme()
+    assert f"pgc's visits follow GPU speed (correlation {bound}, full pipeline)" in _readme()
