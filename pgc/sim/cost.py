@@ -27,16 +27,18 @@ The optimizer step (`step_seconds`) costs AdamW's flops per parameter.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from pgc.capture.memory import recomputed, width
 from pgc.diagnostics import error
 from pgc.ir.topology import link_table
 from pgc.ir.types import DTYPE_BYTES, INT8_CHUNK, SYNC_WIDTH, Program, Segment, SyncConfig, Worker
+
+if TYPE_CHECKING:  # numpy only where shares are searched: drawing a plan never loads it
+    import numpy as np
 
 LOSS_ROLES = ("epilogue", "last", "whole")
 ADAM_FLOPS_PER_PARAM = 10.0  # AdamW update: a few multiply-adds per parameter
@@ -211,6 +213,8 @@ def _direct_many(trials: np.ndarray, latency: np.ndarray, bandwidth: np.ndarray,
                  overhead: float, nbytes: float) -> np.ndarray:
     """`direct_exchange_seconds` of each row of `trials` (T x n shares) at once, with the
     same floating-point operations in the same order, so equal to it bit for bit."""
+    import numpy as np
+
     n = trials.shape[1]
     order = (np.arange(n)[:, None] + np.arange(1, n)[None, :]) % n  # order[i]: i+1, i+2, ...
     rows = np.arange(n)[:, None]
@@ -239,29 +243,47 @@ def direct_shares(latency: tuple[tuple[float, ...], ...], bandwidth: tuple[tuple
     from one member to another in halving steps (1/2n down to 1/1000) while some move shortens
     the exchange (moves tried in order, a better one replacing the pass's best). Deterministic;
     a local optimum, never slower than equal shares. O(n^4) a pass (each pass prices every
-    move, all at once in numpy), a few dozen passes."""
+    move), a few dozen passes. Where numpy is already loaded (the planner) a pass is priced
+    in one numpy call (`_direct_many`, bit for bit the same); elsewhere (drawing a plan) move
+    by move, so pricing never loads numpy."""
     n = len(latency)
-    lat, bw = np.array(latency, dtype=float), np.array(bandwidth, dtype=float)
-    shares = np.full(n, 1.0 / n)
-    best = direct_exchange_seconds(tuple(shares.tolist()), latency, bandwidth, overhead, nbytes)
+    shares = [1.0 / n] * n
+    best = direct_exchange_seconds(tuple(shares), latency, bandwidth, overhead, nbytes)
     step = 0.5 / n
     pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
+    batch = _batch_pricer(latency, bandwidth, overhead, nbytes)
     while step >= 1e-3:
-        moves = [(a, b) for a, b in pairs if shares[a] > 0]
-        trials = np.repeat(shares[None, :], len(moves), axis=0)
-        for r, (a, b) in enumerate(moves):
-            d = min(step, shares[a])
-            trials[r, a] -= d
-            trials[r, b] += d
+        trials = []
+        for a, b in pairs:
+            if shares[a] > 0:
+                d = min(step, shares[a])
+                trial = list(shares)
+                trial[a] -= d
+                trial[b] += d
+                trials.append(trial)
+        times = batch(trials) if batch else [
+            direct_exchange_seconds(tuple(t), latency, bandwidth, overhead, nbytes) for t in trials]
         move = None
-        for r, t in enumerate(_direct_many(trials, lat, bw, overhead, nbytes).tolist()):
+        for trial, t in zip(trials, times):
             if t < best - 1e-9:
-                best, move = t, r
+                best, move = t, trial
         if move is None:
             step /= 2
         else:
-            shares = trials[move]
-    return tuple(shares.tolist()), best
+            shares = move
+    return tuple(shares), best
+
+
+def _batch_pricer(latency: tuple[tuple[float, ...], ...], bandwidth: tuple[tuple[float, ...], ...],
+                  overhead: float, nbytes: float) -> Callable[[list[list[float]]], list[float]] | None:
+    """`_direct_many` over these links when numpy is loaded, else None."""
+    if "numpy" not in sys.modules:
+        return None
+    import numpy as np
+
+    lat, bw = np.array(latency, dtype=float), np.array(bandwidth, dtype=float)
+    return lambda trials: _direct_many(np.array(trials, dtype=float), lat, bw, overhead,
+                                       nbytes).tolist()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -92,3 +92,29 @@ def test_compiled_plan_carries_shares_the_runtime_accepts(tmp_path: Path, exchan
     loaded = load_plan(out / "plan.json")
     held = next(b for b in loaded.buckets if b.name == "s0")
     assert held.shares is not None and sum(held.shares) == pytest.approx(1.0)
+
+
+def test_share_search_prices_moves_alike_with_and_without_numpy(monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The planner prices a pass's moves in one numpy call, drawing a plan prices them one by
+    one: the same shares and seconds, bit for bit, on unequal links of 2 to 9 members (some
+    moves empty a member's share)."""
+    import random
+
+    import numpy  # noqa: F401  (loaded, as in the planner)
+
+    from pgc.sim import cost
+
+    rng = random.Random(7)
+    cases = []
+    for n in (2, 3, 5, 9):
+        lat = tuple(tuple(0.0 if i == j else rng.choice([1e-3, 0.04, 0.12]) for j in range(n))
+                    for i in range(n))
+        bw = tuple(tuple(INF if i == j else rng.choice([20, 110, 274, 2083]) * MBIT
+                         for j in range(n)) for i in range(n))
+        cases.append((lat, bw, rng.choice([0.0, 1e-4]), rng.choice([1e6, 536e6])))
+    batched = [cost.direct_shares(*c) for c in cases]
+    assert cost._batch_pricer(*cases[0]) is not None  # numpy is loaded here
+    monkeypatch.setattr(cost, "_batch_pricer", lambda *args: None)
+    assert [cost.direct_shares(*c) for c in cases] == batched
+    assert any(0.0 in shares for shares, _ in batched)
