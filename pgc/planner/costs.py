@@ -135,7 +135,8 @@ class Costs:
         return group_exchange(lat, bw, self.overhead, nbytes, self.exchange).seconds
 
     def ring_order(self, members: list[int], nbytes: float) -> list[int]:
-        """The ring order place_auto writes groups in (and so the ring the simulator prices):
+        """The ring order place_auto writes groups in (the first stage's group possibly as a
+        rotation or mirror of it, `route_skippipe.origin_orders`), and so the ring the simulator prices:
         for groups of at most `EXACT_RING` workers the order whose slowest edge is fastest
         (then the least total), by enumeration; beyond, a nearest-neighbour tour."""
         at = np.ix_(members, members)  # the group's own links: the same seconds, fewer of them

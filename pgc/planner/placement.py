@@ -199,7 +199,7 @@ def fast_groups(costs: Costs, candidates: list[int], size: int, nbytes: float
     """Groups of `size` of `candidates` with fast ring all-reduces of `nbytes`: one grown
     from every candidate in turn by the candidate whose slowest link (either way) to the
     members is fastest, each priced in its ring order (`Costs.ring_order`); the distinct
-    groups as (seconds, sorted members), fastest first (ties by members).
+    groups as (seconds, sorted members), fastest first (ties in the order grown).
     O(candidates^2 x size + candidates x ring order)."""
     if size >= len(candidates):
         group = sorted(candidates)
@@ -215,7 +215,7 @@ def fast_groups(costs: Costs, candidates: list[int], size: int, nbytes: float
         key = tuple(sorted(group))
         if key not in found:
             found[key] = costs.ring_allreduce(costs.ring_order(list(key), nbytes), nbytes)
-    return sorted(((t, list(g)) for g, t in found.items()), key=lambda x: (x[0], x[1]))
+    return sorted(((t, list(g)) for g, t in found.items()), key=lambda x: x[0])  # stable
 
 
 def fastest_group(costs: Costs, candidates: list[int], size: int, nbytes: float
