@@ -261,13 +261,9 @@ def balanced(costs: Costs, groups: list[list[int]], nbytes: list[float]) -> list
     of the groups, slowest first, fall (lexicographically): the slowest group decides when
     the last of them is done. First improvement, in index order. O(passes x n^2 x ring)."""
     groups = [sorted(g) for g in groups]
-    priced: dict[tuple[tuple[int, ...], float], float] = {}  # a pass re-prices most swaps
 
     def seconds(g: list[int], k: int) -> float:
-        key = (tuple(g), nbytes[k])
-        if key not in priced:
-            priced[key] = costs.ring_allreduce(costs.ring_order(g, nbytes[k]), nbytes[k])
-        return priced[key]
+        return costs.ring_allreduce(costs.ring_order(g, nbytes[k]), nbytes[k])
 
     times = [seconds(g, k) for k, g in enumerate(groups)]
     improved = True

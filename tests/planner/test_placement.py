@@ -182,14 +182,20 @@ def test_a_longer_routing_when_all_reduces_matter_is_never_slower() -> None:
     assert not any("second routing" in n for n in pipeline.notes)
 
 
-def test_origin_orders_are_the_rings_rotations_and_mirrors_at_the_same_price() -> None:
-    from pgc.passes.route_skippipe import origin_orders
-
+def _continent_local_geo20() -> tuple[list[list[str]], Program]:
+    """Every-step geo-20 placed with each group inside a continent but one (the groups, the
+    program)."""
     prog = _every_step_geo20()
     groups = [['n1', 'n11', 'n13', 'n7', 'n19'], ['n2', 'n4', 'n16'], ['n5', 'n10', 'n17'],
               ['n6', 'n8', 'n18'], ['n0', 'n9', 'n12'], ['n3', 'n14', 'n15']]
     names = [s.name for s in prog.stages]
-    placed = replace(prog, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
+    return groups, replace(prog, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
+
+
+def test_origin_orders_are_the_rings_rotations_and_mirrors_at_the_same_price() -> None:
+    from pgc.passes.route_skippipe import origin_orders
+
+    groups, placed = _continent_local_geo20()
     costs = Costs.of(placed)
     nbytes = group_sync_bytes(placed, "origin")
 
@@ -212,11 +218,7 @@ def test_routing_in_several_origin_orders_keeps_the_fastest() -> None:
     from pgc.passes.route_skippipe import route, route_orders
     from pgc.planner.judge import judge
 
-    prog = _every_step_geo20()
-    groups = [['n1', 'n11', 'n13', 'n7', 'n19'], ['n2', 'n4', 'n16'], ['n5', 'n10', 'n17'],
-              ['n6', 'n8', 'n18'], ['n0', 'n9', 'n12'], ['n3', 'n14', 'n15']]
-    names = [s.name for s in prog.stages]
-    placed = replace(prog, placement=tuple(zip(names, map(tuple, groups))), auto_place=())
+    _, placed = _continent_local_geo20()
     best, note = route_orders(placed, 3)
     alone = judge(route(placed, longer=False), bound=False).amortised
     values = [float(v) for v in note.split("orders ")[1].split(" s:")[0].split(", ")]
